@@ -1,0 +1,89 @@
+/**
+ * Limits, defaults and protocol constants — the one place they are defined.
+ * Each says its unit and why it has the value it has.
+ */
+
+// ---- Announce semantics (BEP 3, SPEC §5) ----
+
+/** Default announce interval told to HTTP/UDP clients, in ms (the seed's CLI default: 10 minutes). */
+export const DEFAULT_ANNOUNCE_INTERVAL_MS = 10 * 60 * 1000
+/** WebSocket peers are told to re-announce this many times as often (reference: interval / 5 → 2 min). */
+export const WS_INTERVAL_DIVISOR = 5
+/** `min interval` sent to HTTP clients, as a fraction of `interval` (clients must not announce faster). */
+export const MIN_INTERVAL_DIVISOR = 2
+/** A peer silent for this many announce intervals is dropped (SPEC §5: "about two intervals"). */
+export const PEER_EXPIRY_INTERVALS = 2
+/** Peers returned when the client does not say how many it wants (BEP 3 convention, reference: 50). */
+export const DEFAULT_NUMWANT = 50
+/** Most peers returned by one announce over HTTP or WS: bounds response size and CPU per request. */
+export const MAX_NUMWANT = 200
+/**
+ * Most peers in one UDP announce reply, per address family, so the reply fits one unfragmented
+ * datagram: 20 header bytes + 74 × 6 = 464 (IPv4) and 20 + 74 × 18 = 1352 (IPv6) both stay under
+ * the 1472/1452-byte payload of a 1500-byte MTU path, and a reply never exceeds 1400 bytes.
+ */
+export const MAX_UDP_PEERS = 74
+/** How often the sweeper refreshes "now" and expires peers, in ms. */
+export const SWEEP_INTERVAL_MS = 30 * 1000
+
+// ---- HTTP (BEP 3, 7, 23, 48) ----
+
+/** Longest request target (path + query) accepted, in bytes; longer → failure reason. */
+export const MAX_URL_LENGTH = 8192
+/** Most `info_hash` params in one HTTP scrape (matches the UDP limit). */
+export const MAX_SCRAPE_HASHES = 74
+/** Most query parameters in one request: a bound on parsing work. */
+export const MAX_QUERY_PARAMS = 256
+/** Ports are u16 and 0 is not a listening port. */
+export const MAX_PORT = 65535
+
+// ---- UDP (BEP 15, 41) ----
+
+/** The magic protocol id of a UDP connect request (BEP 15). */
+export const UDP_PROTOCOL_ID = 0x41727101980n
+export const UDP_ACTION_CONNECT = 0
+export const UDP_ACTION_ANNOUNCE = 1
+export const UDP_ACTION_SCRAPE = 2
+export const UDP_ACTION_ERROR = 3
+/** Fixed part of a UDP announce request, in bytes; BEP 41 options may follow. */
+export const UDP_ANNOUNCE_MIN_LENGTH = 98
+/** Connect request length in bytes. */
+export const UDP_CONNECT_LENGTH = 16
+/** Header of every UDP request: connection id u64, action u32, transaction id u32. */
+export const UDP_HEADER_LENGTH = 16
+/** Most info hashes in one UDP scrape (BEP 15: "up to about 74"). */
+export const UDP_MAX_SCRAPE_HASHES = 74
+/**
+ * A connection id is issued for a time window of this length; ids of the current and the previous
+ * window are accepted, so an id lives between 1 and 2 windows (BEP 15: client may use it 1 minute,
+ * tracker accepts it 2).
+ */
+export const UDP_CONNECTION_ID_WINDOW_MS = 60 * 1000
+/** Largest UDP datagram read; a bigger one is not a tracker request. */
+export const UDP_MAX_PACKET = 2048
+/** Most BEP 41 URL-data bytes kept from one request (options carry at most 255 each). */
+export const UDP_MAX_URL_DATA = 1024
+
+// ---- WebSocket (WebTorrent) ----
+
+/** Largest WS frame accepted, in bytes (an offer SDP is a few KB; 10 offers fit comfortably). */
+export const WS_MAX_PAYLOAD = 64 * 1024
+/** Most offers relayed per announce (WebTorrent sends 10 by default). */
+export const WS_MAX_OFFERS = 20
+/** Most swarms one WS socket may be in at once. */
+export const WS_MAX_SWARMS_PER_SOCKET = 100
+/** Most outstanding relayed offers remembered per socket (answers are checked against them). */
+export const WS_MAX_PENDING_OFFERS = 200
+/** An offer relayed longer ago than this can no longer be answered, in ms. */
+export const WS_OFFER_TTL_MS = 60 * 1000
+/** Longest offer_id accepted (WebTorrent uses 20-character binary strings). */
+export const WS_MAX_OFFER_ID_LENGTH = 64
+/** Longest SDP accepted in an offer or answer, in characters. */
+export const WS_MAX_SDP_LENGTH = 16 * 1024
+/** Bytes a socket may have buffered before offers to it are dropped (slow consumer). */
+export const WS_MAX_BUFFERED = 1024 * 1024
+
+// ---- Identity ----
+
+/** Info hashes (v1, and v2 truncated per BEP 52) and peer ids are 20 bytes. */
+export const ID_LENGTH = 20

@@ -1,0 +1,57 @@
+/**
+ * The one catalog of errors a tracker sends to clients. Each has a stable `code` (for tests,
+ * logs and metrics) and a message fit to put on the wire as a BitTorrent "failure reason".
+ */
+
+export const ERRORS = {
+  INVALID_INFO_HASH: 'invalid info_hash',
+  INVALID_PEER_ID: 'invalid peer_id',
+  INVALID_PORT: 'invalid port',
+  INVALID_EVENT: 'invalid event',
+  INVALID_NUMBER: 'invalid numeric parameter',
+  INVALID_QUERY: 'malformed query string',
+  INVALID_ACTION: 'invalid action',
+  INVALID_PACKET: 'malformed packet',
+  INVALID_JSON: 'invalid JSON',
+  INVALID_OFFER: 'invalid offer',
+  INVALID_ANSWER: 'invalid answer',
+  INVALID_TO_PEER_ID: 'invalid to_peer_id (required with answer)',
+  URL_TOO_LONG: 'request URL too long',
+  TOO_MANY_PARAMS: 'too many query parameters',
+  TOO_MANY_HASHES: 'too many info_hash values in scrape',
+  TOO_MANY_OFFERS: 'too many offers',
+  TOO_MANY_SWARMS: 'too many swarms on this connection',
+  PEER_ID_BOUND: 'peer_id is bound to another connection',
+  PEER_ID_CHANGED: 'peer_id differs from the one this connection announced',
+  UNKNOWN_OFFER: 'answer does not match an offer relayed to this peer',
+  UNKNOWN_PEER: 'no peer with that to_peer_id',
+  FULL_SCRAPE_DISABLED: 'scrape requires info_hash',
+  TORRENT_DISALLOWED: 'disallowed torrent',
+  FILTER_FAILED: 'torrent filter failed',
+  NOT_FOUND: 'not found',
+  INTERNAL: 'internal tracker error'
+} as const
+
+export type ErrorCode = keyof typeof ERRORS
+
+export class TrackerError extends Error {
+  readonly code: ErrorCode
+  /** Whether `message` may be sent to the client (false: send the catalog text instead). */
+  readonly expose: boolean
+
+  constructor (code: ErrorCode, message: string = ERRORS[code], expose = true) {
+    super(message)
+    this.name = 'TrackerError'
+    this.code = code
+    this.expose = expose
+  }
+
+  /** Text for the wire. */
+  get clientMessage (): string {
+    return this.expose ? this.message : ERRORS[this.code]
+  }
+}
+
+export function trackerError (code: ErrorCode, detail?: string): TrackerError {
+  return new TrackerError(code, detail === undefined ? ERRORS[code] : `${ERRORS[code]}: ${detail}`)
+}
