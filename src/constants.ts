@@ -87,3 +87,24 @@ export const WS_MAX_BUFFERED = 1024 * 1024
 
 /** Info hashes (v1, and v2 truncated per BEP 52) and peer ids are 20 bytes. */
 export const ID_LENGTH = 20
+
+// ---- Bencode ----
+
+/**
+ * Deepest list/dict nesting a bencode decoder accepts. Tracker responses nest 3 levels (dict →
+ * list → dict); the bound keeps the recursive decoder's stack use small on hostile input.
+ */
+export const BENCODE_MAX_DEPTH = 32
+
+// ---- Server housekeeping ----
+
+/** Most torrents in a full scrape (a scrape with no info_hash); bounds the response size. */
+export const MAX_FULL_SCRAPE = 1000
+/** Torrents without peers remembered only for their `downloaded` count; oldest forgotten first. */
+export const MAX_RETIRED_TORRENTS = 1_000_000
+/** Peers the sweeper visits per tick, so expiry never blocks announces for long. */
+export const SWEEP_BUDGET = 20_000
+/** A filter that has not answered after this long refuses the request, in ms. */
+export const FILTER_TIMEOUT_MS = 10_000
+/** WebSocket heartbeat: a socket that has not answered the previous ping is closed, in ms. */
+export const WS_HEARTBEAT_MS = 60_000

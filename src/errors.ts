@@ -55,3 +55,9 @@ export class TrackerError extends Error {
 export function trackerError (code: ErrorCode, detail?: string): TrackerError {
   return new TrackerError(code, detail === undefined ? ERRORS[code] : `${ERRORS[code]}: ${detail}`)
 }
+
+/** Any thrown value as a TrackerError; unexpected ones keep their text for logs, not for clients. */
+export function internalError (err: unknown): TrackerError {
+  if (err instanceof TrackerError) return err
+  return new TrackerError('INTERNAL', err instanceof Error ? err.message : String(err), false)
+}

@@ -1,0 +1,181 @@
+import {
+  WS_MAX_OFFERS, WS_MAX_PENDING_OFFERS, WS_MAX_SWARMS_PER_SOCKET, WS_OFFER_TTL_MS
+} from '../../constants.js'
+import { trackerError } from '../../errors.js'
+import type { TrackerError } from '../../errors.js'
+import { EVENT_STOPPED } from '../../protocol/common/types.js'
+import type { AnnounceRequest, BinaryString } from '../../protocol/common/types.js'
+import { encodeAnnounceResponse, encodeAnswer, encodeOffer } from '../../protocol/ws/codec.js'
+import type { WsAnswer, WsOffer } from '../../protocol/ws/codec.js'
+import { KIND_WS, WANT_WS } from '../store/store.js'
+import type { SwarmStore } from '../store/store.js'
+import { then } from './maybe.js'
+import type { Maybe } from './maybe.js'
+
+/** A message for one connection: the frontend only sends these. */
+export type Delivery = [conn: number, message: string]
+
+
+export type SignalResult = { ok: true, deliveries: Delivery[] } | { ok: false, error: TrackerError }
+
+/** An offer relayed to a session, which that session may answer once. */
+interface PendingOffer {
+  fromConn: number
+  fromPeerId: BinaryString
+  /** The peer id the offer was delivered to (the only one that may answer it). */
+  toPeerId: BinaryString
+  infoHash: BinaryString
+  expires: number
+}
+
+interface Session {
+  /** Compact address of the socket's remote end (for statistics). */
+  addr: BinaryString
+  /** Swarm memberships: info hash + peer id (40 chars). One socket may carry several peer ids. */
+  memberships: Set<string>
+  /** Offers relayed to this session, keyed by sender peer id + offer id. */
+  pending: Map<string, PendingOffer>
+}
+
+interface Binding { conn: number, refs: number }
+
+/**
+ * WebTorrent signalling: which socket is which peer, offer relay and answer routing. Pure logic
+ * over the store; the WS frontend maps connection numbers to sockets and sends the deliveries.
+ *
+ * Rules: a peer id is bound to the first socket that announces it (until that socket leaves
+ * every swarm), so no other socket can announce, stop or answer as it; each offer goes to a
+ * different random ws peer of the swarm, never the sender; an answer is forwarded only for an
+ * offer this tracker relayed to the answering peer, and only to the peer that made it.
+ */
+export class Signalling {
+  private readonly sessions = new Map<number, Session>()
+  private readonly bindings = new Map<BinaryString, Binding>()
+  private nextConn = 1
+
+  constructor (
+    private readonly store: SwarmStore,
+    private readonly opts: { wsInterval: number, maxOffers?: number, maxSwarms?: number }
+  ) {}
+
+  get size (): number { return this.sessions.size }
+
+  open (addr: BinaryString): number {
+    const conn = this.nextConn++
+    this.sessions.set(conn, { addr, memberships: new Set(), pending: new Map() })
+    return conn
+  }
+
+  isOpen (conn: number): boolean { return this.sessions.has(conn) }
+
+  /** The socket closed: its peers leave every swarm they joined. Resolves once the store is done. */
+  close (conn: number): Maybe<void> {
+    const s = this.sessions.get(conn)
+    if (s === undefined) return
+    this.sessions.delete(conn)
+    const pending: Array<Promise<unknown>> = []
+    for (const m of s.memberships) {
+      const peerId = m.slice(20)
+      this.unbind(peerId)
+      const r = this.store.remove(m.slice(0, 20), peerId)
+      if (typeof r !== 'boolean') pending.push(r)
+    }
+    s.memberships.clear()
+    s.pending.clear()
+    if (pending.length > 0) return Promise.all(pending).then(() => undefined)
+  }
+
+  /** The peer id `peerId` may be used by `conn`? */
+  mayUse (conn: number, peerId: BinaryString): boolean {
+    const b = this.bindings.get(peerId)
+    return b === undefined || b.conn === conn
+  }
+
+  announce (conn: number, req: AnnounceRequest, offers: readonly WsOffer[] | undefined, now: number): Maybe<SignalResult> {
+    const s = this.sessions.get(conn)
+    if (s === undefined) return { ok: true, deliveries: [] }
+    if (!this.mayUse(conn, req.peerId)) return { ok: false, error: trackerError('PEER_ID_BOUND') }
+    const member = req.infoHash + req.peerId
+    const joined = s.memberships.has(member)
+    const stopping = req.event === EVENT_STOPPED
+    if (!joined && !stopping && s.memberships.size >= (this.opts.maxSwarms ?? WS_MAX_SWARMS_PER_SOCKET)) {
+      return { ok: false, error: trackerError('TOO_MANY_SWARMS') }
+    }
+    const maxOffers = this.opts.maxOffers ?? WS_MAX_OFFERS
+    const numOffers = offers === undefined ? 0 : Math.min(offers.length, maxOffers)
+    // Membership and binding change before the store answers, so a close that races an async
+    // store still removes this peer.
+    if (stopping) {
+      if (joined) { s.memberships.delete(member); this.unbind(req.peerId) }
+    } else if (!joined) {
+      s.memberships.add(member)
+      this.bind(req.peerId, conn)
+    }
+    const res = this.store.announce({
+      infoHash: req.infoHash,
+      key: req.peerId,
+      peerId: req.peerId,
+      addr: s.addr,
+      kind: KIND_WS,
+      conn,
+      event: req.event,
+      seeder: req.left === 0,
+      numwant: stopping ? 0 : numOffers,
+      want: WANT_WS
+    }, now)
+    return then(res, r => {
+      const deliveries: Delivery[] = [[conn, encodeAnnounceResponse({
+        infoHash: req.infoHash, interval: this.opts.wsInterval, complete: r.complete, incomplete: r.incomplete
+      })]]
+      const expires = now * 1000 + WS_OFFER_TTL_MS
+      for (let i = 0; i < r.peers.length && i < numOffers; i++) {
+        const to = r.peers[i]
+        const target = this.sessions.get(to.conn)
+        if (target === undefined || to.conn === conn) continue
+        const offer = offers![i]
+        this.remember(target, req.peerId + offer.offerId, {
+          fromConn: conn, fromPeerId: req.peerId, toPeerId: to.peerId, infoHash: req.infoHash, expires
+        })
+        deliveries.push([to.conn, encodeOffer({ infoHash: req.infoHash, fromPeerId: req.peerId, offerId: offer.offerId, sdp: offer.sdp })])
+      }
+      return { ok: true, deliveries } as const
+    })
+  }
+
+  /** An answer from `conn` (as `peerId`) to an offer relayed to it. Nothing goes back to the sender. */
+  answer (conn: number, infoHash: BinaryString, peerId: BinaryString, answer: WsAnswer, now: number): SignalResult {
+    const s = this.sessions.get(conn)
+    if (s === undefined) return { ok: true, deliveries: [] }
+    if (!this.mayUse(conn, peerId)) return { ok: false, error: trackerError('PEER_ID_BOUND') }
+    const key = answer.toPeerId + answer.offerId
+    const p = s.pending.get(key)
+    if (p === undefined || p.infoHash !== infoHash || p.toPeerId !== peerId || p.expires < now * 1000) {
+      return { ok: false, error: trackerError('UNKNOWN_OFFER') }
+    }
+    s.pending.delete(key)
+    if (!this.sessions.has(p.fromConn)) return { ok: false, error: trackerError('UNKNOWN_PEER') }
+    return {
+      ok: true,
+      deliveries: [[p.fromConn, encodeAnswer({ infoHash, fromPeerId: peerId, offerId: answer.offerId, sdp: answer.sdp })]]
+    }
+  }
+
+  private remember (target: Session, key: string, p: PendingOffer): void {
+    target.pending.delete(key) // re-insert at the end of the insertion order
+    target.pending.set(key, p)
+    if (target.pending.size > WS_MAX_PENDING_OFFERS) {
+      target.pending.delete(target.pending.keys().next().value!)
+    }
+  }
+
+  private bind (peerId: BinaryString, conn: number): void {
+    const b = this.bindings.get(peerId)
+    if (b === undefined) this.bindings.set(peerId, { conn, refs: 1 })
+    else b.refs++
+  }
+
+  private unbind (peerId: BinaryString): void {
+    const b = this.bindings.get(peerId)
+    if (b !== undefined && --b.refs <= 0) this.bindings.delete(peerId)
+  }
+}

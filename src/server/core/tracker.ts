@@ -1,0 +1,60 @@
+import { MAX_UDP_PEERS } from '../../constants.js'
+import type { AnnounceRequest, BinaryString, ScrapeEntry } from '../../protocol/common/types.js'
+import { KIND_V4, KIND_V6, WANT_V4, WANT_V6 } from '../store/store.js'
+import type { StoreAnnounceResult, SwarmStore } from '../store/store.js'
+import type { Maybe } from './maybe.js'
+
+export interface CoreOptions {
+  /** Announce interval told to HTTP/UDP clients, seconds. */
+  interval: number
+  /** Interval told to WebSocket clients, seconds. */
+  wsInterval: number
+  /** `min interval` for HTTP, seconds. */
+  minInterval: number
+  defaultNumwant: number
+  maxNumwant: number
+  /** Most torrents in a full scrape; 0 disables full scrape. */
+  fullScrapeLimit: number
+}
+
+/**
+ * Announce and scrape logic for HTTP and UDP peers over a SwarmStore. It never touches a socket:
+ * frontends hand it decoded, sanitized requests with the peer's compact address.
+ */
+export class TrackerCore {
+  constructor (readonly store: SwarmStore, readonly opts: CoreOptions) {}
+
+  /** Clamps a client's numwant: absent (-1) → default, never above `cap`. */
+  numwant (requested: number, cap: number): number {
+    const n = requested < 0 ? this.opts.defaultNumwant : requested
+    return n < cap ? n : cap
+  }
+
+  /**
+   * An HTTP or UDP announce. `addr` is the compact address peers will be given (6 or 18 chars).
+   * HTTP answers both families (BEP 7 `peers6`); UDP only the family the request came over, and
+   * never more than fit one datagram.
+   */
+  announce (req: AnnounceRequest, addr: BinaryString, udp: boolean, now: number): Maybe<StoreAnnounceResult> {
+    const kind = addr.length === 6 ? KIND_V4 : KIND_V6
+    const want = udp ? (kind === KIND_V4 ? WANT_V4 : WANT_V6) : WANT_V4 | WANT_V6
+    return this.store.announce({
+      infoHash: req.infoHash,
+      key: addr,
+      peerId: req.peerId,
+      addr,
+      kind,
+      conn: 0,
+      event: req.event,
+      seeder: req.left === 0,
+      numwant: this.numwant(req.numwant, udp ? Math.min(MAX_UDP_PEERS, this.opts.maxNumwant) : this.opts.maxNumwant),
+      want
+    }, now)
+  }
+
+  /** Scrape of the given hashes; an empty list is a full scrape, if enabled. */
+  scrape (infoHashes: readonly BinaryString[]): Maybe<ScrapeEntry[]> {
+    if (infoHashes.length === 0) return this.store.scrapeAll(this.opts.fullScrapeLimit)
+    return this.store.scrape(infoHashes)
+  }
+}

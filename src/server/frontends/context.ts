@@ -1,0 +1,50 @@
+import type { TrackerError } from '../../errors.js'
+import type { AnnounceEvent, BinaryString } from '../../protocol/common/types.js'
+import type { Signalling } from '../core/signalling.js'
+import type { TrackerCore } from '../core/tracker.js'
+
+/**
+ * The request parameters handed to `filter` and to the announce events, in the reference
+ * package's shape (hex ids, snake_case, custom query params kept).
+ */
+export interface RequestParams {
+  type: 'http' | 'udp' | 'ws'
+  action: 'announce' | 'scrape'
+  info_hash: string
+  peer_id: string
+  port: number
+  ip: string
+  addr: string
+  left: number
+  uploaded: number
+  downloaded: number
+  event: 'started' | 'completed' | 'stopped' | 'paused' | 'update'
+  numwant: number
+  compact?: number
+  key?: string
+  headers?: Record<string, string | string[] | undefined>
+  /** BEP 41 URL data of a UDP request (path and query of the announce URL). */
+  url?: string
+  [extra: string]: unknown
+}
+
+/** What a frontend needs from the server: the core, the policy hooks and the event sinks. */
+export interface FrontendContext {
+  readonly core: TrackerCore
+  readonly signalling: Signalling
+  readonly trustProxy: boolean
+  /** Use the address a client claims (HTTP `ip`, UDP `ip` field) instead of the source's. */
+  readonly acceptClientIp: boolean
+  /** Seconds, refreshed by the server's timer. */
+  now (): number
+  /** Whether `filter` or announce-event listeners need a params object built. */
+  needsParams (): boolean
+  /** null when allowed (or no filter); otherwise resolves to the refusal. */
+  check (infoHash: BinaryString, params: RequestParams | undefined): null | Promise<TrackerError | null>
+  warning (err: Error): void
+  announced (event: AnnounceEvent, addr: string, params: RequestParams | undefined): void
+}
+
+/** Server event name for each AnnounceEvent (update, complete, start, stop, and pause → update). */
+export const EVENT_NAMES = ['update', 'complete', 'start', 'stop', 'update'] as const
+export const PARAM_EVENT_NAMES = ['update', 'completed', 'started', 'stopped', 'paused'] as const

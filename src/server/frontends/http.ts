@@ -1,0 +1,174 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { MAX_URL_LENGTH } from '../../constants.js'
+import { internalError, trackerError } from '../../errors.js'
+import type { TrackerError } from '../../errors.js'
+import { canonicalIp, compactAddr, formatAddr } from '../../protocol/common/address.js'
+import { binaryToHex } from '../../protocol/common/binary.js'
+import { EVENT_WIRE_NAMES } from '../../protocol/common/types.js'
+import { decodeAnnounceQuery, encodeAnnounceResponse, encodeFailure } from '../../protocol/http/announce.js'
+import type { HttpAnnounce } from '../../protocol/http/announce.js'
+import { decodeScrapeQuery, encodeScrapeResponse } from '../../protocol/http/scrape.js'
+import { isPromise } from '../core/maybe.js'
+import type { StoreAnnounceResult } from '../store/store.js'
+import type { FrontendContext, RequestParams } from './context.js'
+
+export interface HttpRequestOptions {
+  /** Treat the request as this action whatever its path (for trackers mounted on other routes). */
+  action?: 'announce' | 'scrape'
+  trustProxy?: boolean
+}
+
+const HEADERS_BENCODE = {
+  'Content-Type': 'text/plain; charset=ISO-8859-1',
+  // Browser clients (WebTorrent) announce to http trackers from pages of any origin.
+  'Access-Control-Allow-Origin': '*',
+  'Cache-Control': 'no-store'
+}
+
+/**
+ * HTTP tracker frontend (BEP 3, 7, 23, 48): request → codec → core → codec → response.
+ * Failures are bencoded `failure reason`s with status 200, as clients expect.
+ */
+export class HttpFrontend {
+  constructor (private readonly ctx: FrontendContext) {}
+
+  /** Handles `/announce` and `/scrape` (or `opts.action`); returns false for any other path. */
+  handle (req: IncomingMessage, res: ServerResponse, opts?: HttpRequestOptions): boolean {
+    const url = req.url ?? ''
+    const q = url.indexOf('?')
+    const path = q === -1 ? url : url.slice(0, q)
+    const action = opts?.action ?? (path === '/announce' ? 'announce' : path === '/scrape' ? 'scrape' : undefined)
+    if (action === undefined) return false
+    if (url.length > MAX_URL_LENGTH) {
+      this.fail(res, trackerError('URL_TOO_LONG'))
+      return true
+    }
+    const query = q === -1 ? '' : url.slice(q + 1)
+    if (action === 'announce') this.announce(req, res, query, opts)
+    else this.scrape(res, query)
+    return true
+  }
+
+  private announce (req: IncomingMessage, res: ServerResponse, query: string, opts?: HttpRequestOptions): void {
+    const ctx = this.ctx
+    const decoded = decodeAnnounceQuery(query)
+    if (!decoded.ok) return this.fail(res, decoded.error)
+    const a = decoded.value
+    const ip = this.peerIp(req, a, opts)
+    const addr = ip === undefined ? undefined : compactAddr(ip, a.port)
+    if (ip === undefined || addr === undefined) return this.fail(res, trackerError('INVALID_QUERY', 'unusable peer address'))
+    const params = ctx.needsParams() ? httpParams(req, a, ip) : undefined
+    const allowed = ctx.check(a.infoHash, params)
+    if (allowed === null) return this.announceAllowed(res, a, addr, ip, params)
+    allowed.then(err => {
+      if (err !== null) this.fail(res, err)
+      else this.announceAllowed(res, a, addr, ip, params)
+    }, (err: unknown) => this.fail(res, internalError(err)))
+  }
+
+  private announceAllowed (res: ServerResponse, a: HttpAnnounce, addr: string, ip: string, params: RequestParams | undefined): void {
+    const ctx = this.ctx
+    let result
+    try {
+      result = ctx.core.announce(a, addr, false, ctx.now())
+    } catch (err) {
+      return this.fail(res, internalError(err))
+    }
+    const done = (r: StoreAnnounceResult): void => {
+      const o = ctx.core.opts
+      send(res, encodeAnnounceResponse({
+        interval: o.interval,
+        minInterval: o.minInterval,
+        complete: r.complete,
+        incomplete: r.incomplete,
+        peers: r.peers,
+        compact: a.compact,
+        noPeerId: a.noPeerId
+      }))
+      ctx.announced(a.event, formatAddr(ip, a.port), params)
+    }
+    if (isPromise(result)) result.then(done, err => this.fail(res, internalError(err)))
+    else done(result)
+  }
+
+  private scrape (res: ServerResponse, query: string): void {
+    const decoded = decodeScrapeQuery(query)
+    if (!decoded.ok) return this.fail(res, decoded.error)
+    const ctx = this.ctx
+    if (decoded.value.infoHashes.length === 0 && ctx.core.opts.fullScrapeLimit === 0) {
+      return this.fail(res, trackerError('FULL_SCRAPE_DISABLED'))
+    }
+    let result
+    try {
+      result = ctx.core.scrape(decoded.value.infoHashes)
+    } catch (err) {
+      return this.fail(res, internalError(err))
+    }
+    const opts = { minRequestInterval: ctx.core.opts.minInterval }
+    if (isPromise(result)) result.then(r => send(res, encodeScrapeResponse(r, opts)), err => this.fail(res, internalError(err)))
+    else send(res, encodeScrapeResponse(result, opts))
+  }
+
+  /** The peer's address: the socket's, a trusted proxy's header, or (if allowed) the `ip` param. */
+  private peerIp (req: IncomingMessage, a: HttpAnnounce, opts?: HttpRequestOptions): string | undefined {
+    if (this.ctx.acceptClientIp && a.ip !== undefined) {
+      const claimed = canonicalIp(a.ip)
+      if (claimed !== undefined) return claimed
+    }
+    if (opts?.trustProxy ?? this.ctx.trustProxy) {
+      const fwd = forwardedFor(req)
+      if (fwd !== undefined) return fwd
+    }
+    return canonicalIp(stripZone(req.socket.remoteAddress ?? ''))
+  }
+
+  private fail (res: ServerResponse, err: TrackerError): void {
+    this.ctx.warning(err)
+    send(res, encodeFailure(err.clientMessage))
+  }
+}
+
+function send (res: ServerResponse, body: Uint8Array): void {
+  if (res.writableEnded || res.destroyed) return
+  res.writeHead(200, HEADERS_BENCODE)
+  res.end(body)
+}
+
+/**
+ * The client address a trusted reverse proxy reports: the last `X-Forwarded-For` entry (the one
+ * the proxy itself appended — earlier entries come from the client and can be forged).
+ */
+export function forwardedFor (req: IncomingMessage): string | undefined {
+  const h = req.headers['x-forwarded-for']
+  if (h === undefined) return undefined
+  const all = Array.isArray(h) ? h.join(',') : h
+  const last = all.slice(all.lastIndexOf(',') + 1).trim()
+  return canonicalIp(stripZone(last))
+}
+
+export function stripZone (ip: string): string {
+  const pct = ip.indexOf('%')
+  return pct === -1 ? ip : ip.slice(0, pct)
+}
+
+
+function httpParams (req: IncomingMessage, a: HttpAnnounce, ip: string): RequestParams {
+  return {
+    ...a.extra,
+    type: 'http',
+    action: 'announce',
+    info_hash: binaryToHex(a.infoHash),
+    peer_id: binaryToHex(a.peerId),
+    port: a.port,
+    ip,
+    addr: formatAddr(ip, a.port),
+    left: a.left,
+    uploaded: a.uploaded,
+    downloaded: a.downloaded,
+    event: a.event === 0 ? 'update' : EVENT_WIRE_NAMES[a.event] as RequestParams['event'],
+    numwant: a.numwant,
+    compact: a.compact ? 1 : 0,
+    key: a.key,
+    headers: req.headers
+  }
+}

@@ -1,0 +1,140 @@
+import type { RemoteInfo, Socket } from 'node:dgram'
+import { UDP_MAX_PACKET } from '../../constants.js'
+import { internalError, trackerError } from '../../errors.js'
+import type { TrackerError } from '../../errors.js'
+import { canonicalIp, compactAddr, formatAddr } from '../../protocol/common/address.js'
+import { binaryToHex } from '../../protocol/common/binary.js'
+import { EVENT_WIRE_NAMES } from '../../protocol/common/types.js'
+import type { AnnounceRequest } from '../../protocol/common/types.js'
+import {
+  decodeUdpRequest, encodeAnnounceResponse, encodeConnectResponse, encodeError, encodeScrapeResponse
+} from '../../protocol/udp/codec.js'
+import { isPromise } from '../core/maybe.js'
+import type { StoreAnnounceResult } from '../store/store.js'
+import type { ScrapeEntry } from '../../protocol/common/types.js'
+import { ConnectionIds } from './connection-id.js'
+import type { FrontendContext, RequestParams } from './context.js'
+import { stripZone } from './http.js'
+
+/**
+ * UDP tracker frontend (BEP 15, 41). Connection ids are stateless (a keyed MAC of the source and
+ * a time window). A packet whose id does not verify gets no answer at all, so a spoofed source
+ * can never make the tracker send anything but a 16-byte connect reply to a 16-byte request.
+ */
+export class UdpFrontend {
+  readonly ids: ConnectionIds
+
+  constructor (private readonly ctx: FrontendContext, opts: { secret?: Uint8Array } = {}) {
+    this.ids = new ConnectionIds({ secret: opts.secret })
+  }
+
+  /** Handles one datagram that arrived on `socket`. Never throws. */
+  onMessage (socket: Socket, msg: Buffer, rinfo: RemoteInfo): void {
+    const ctx = this.ctx
+    if (msg.length > UDP_MAX_PACKET) return ctx.warning(trackerError('INVALID_PACKET', 'datagram too large'))
+    const source = canonicalIp(stripZone(rinfo.address))
+    if (source === undefined) return
+    const decoded = decodeUdpRequest(msg)
+    const nowMs = Date.now()
+    if (!decoded.ok) {
+      ctx.warning(decoded.error)
+      // Answer only a source that proved it receives our packets (a valid connection id).
+      if (decoded.reply && this.ids.verify(decoded.connectionId, source, rinfo.port, nowMs)) {
+        send(socket, encodeError(decoded.transactionId, decoded.error.clientMessage), rinfo)
+      }
+      return
+    }
+    const m = decoded.value
+    if (m.action === 'connect') {
+      send(socket, encodeConnectResponse(m.transactionId, this.ids.issue(source, rinfo.port, nowMs)), rinfo)
+      return
+    }
+    if (!this.ids.verify(m.connectionId, source, rinfo.port, nowMs)) {
+      ctx.warning(trackerError('INVALID_PACKET', 'unknown or expired connection id'))
+      return
+    }
+    if (m.action === 'scrape') this.scrape(socket, rinfo, m.transactionId, m.infoHashes)
+    else this.announce(socket, rinfo, source, m.transactionId, m.request, m.urlData)
+  }
+
+  private announce (socket: Socket, rinfo: RemoteInfo, source: string, tid: number, a: AnnounceRequest, urlData: string): void {
+    const ctx = this.ctx
+    let ip = source
+    // The `ip` field lets anyone point a swarm at a third party: honoured only when allowed,
+    // and only within the family the request came over (the reply carries that family only).
+    if (ctx.acceptClientIp && a.ip !== undefined && source.indexOf(':') === -1) ip = a.ip
+    const addr = compactAddr(ip, a.port)
+    if (addr === undefined) return this.fail(socket, rinfo, tid, trackerError('INVALID_PORT'))
+    const params = ctx.needsParams() ? udpParams(a, ip, urlData) : undefined
+    const allowed = ctx.check(a.infoHash, params)
+    if (allowed === null) return this.announceAllowed(socket, rinfo, tid, a, addr, ip, params)
+    allowed.then(err => {
+      if (err !== null) this.fail(socket, rinfo, tid, err)
+      else this.announceAllowed(socket, rinfo, tid, a, addr, ip, params)
+    }, (err: unknown) => this.fail(socket, rinfo, tid, internalError(err)))
+  }
+
+  private announceAllowed (
+    socket: Socket, rinfo: RemoteInfo, tid: number, a: AnnounceRequest, addr: string, ip: string, params: RequestParams | undefined
+  ): void {
+    const ctx = this.ctx
+    let result
+    try {
+      result = ctx.core.announce(a, addr, true, ctx.now())
+    } catch (err) {
+      return this.fail(socket, rinfo, tid, internalError(err))
+    }
+    const done = (r: StoreAnnounceResult): void => {
+      send(socket, encodeAnnounceResponse(tid, ctx.core.opts.interval, r.incomplete, r.complete, r.peers), rinfo)
+      ctx.announced(a.event, formatAddr(ip, a.port), params)
+    }
+    if (isPromise(result)) result.then(done, err => this.fail(socket, rinfo, tid, internalError(err)))
+    else done(result)
+  }
+
+  private scrape (socket: Socket, rinfo: RemoteInfo, tid: number, infoHashes: string[]): void {
+    let result
+    try {
+      result = this.ctx.core.scrape(infoHashes)
+    } catch (err) {
+      return this.fail(socket, rinfo, tid, internalError(err))
+    }
+    const done = (r: ScrapeEntry[]): void => send(socket, encodeScrapeResponse(tid, r), rinfo)
+    if (isPromise(result)) result.then(done, err => this.fail(socket, rinfo, tid, internalError(err)))
+    else done(result)
+  }
+
+  private fail (socket: Socket, rinfo: RemoteInfo, tid: number, err: TrackerError): void {
+    this.ctx.warning(err)
+    send(socket, encodeError(tid, err.clientMessage), rinfo)
+  }
+}
+
+function send (socket: Socket, packet: Uint8Array, rinfo: RemoteInfo): void {
+  try {
+    socket.send(packet, rinfo.port, rinfo.address)
+  } catch {
+    // Socket closed while a (possibly async) request was in flight: nothing to answer on.
+  }
+}
+
+
+function udpParams (a: AnnounceRequest, ip: string, urlData: string): RequestParams {
+  return {
+    type: 'udp',
+    action: 'announce',
+    info_hash: binaryToHex(a.infoHash),
+    peer_id: binaryToHex(a.peerId),
+    port: a.port,
+    ip,
+    addr: formatAddr(ip, a.port),
+    left: a.left,
+    uploaded: a.uploaded,
+    downloaded: a.downloaded,
+    event: a.event === 0 ? 'update' : EVENT_WIRE_NAMES[a.event] as RequestParams['event'],
+    numwant: a.numwant,
+    compact: 1,
+    key: a.key,
+    url: urlData
+  }
+}

@@ -1,0 +1,174 @@
+import type { IncomingMessage } from 'node:http'
+import type { RawData, WebSocket } from 'ws'
+import { WS_MAX_BUFFERED } from '../../constants.js'
+import { internalError, trackerError } from '../../errors.js'
+import type { TrackerError } from '../../errors.js'
+import { canonicalIp, compactAddr, formatAddr } from '../../protocol/common/address.js'
+import { binaryToHex } from '../../protocol/common/binary.js'
+import { EVENT_WIRE_NAMES } from '../../protocol/common/types.js'
+import type { AnnounceRequest, BinaryString } from '../../protocol/common/types.js'
+import { decodeWsRequest, encodeFailure, encodeScrapeResponse } from '../../protocol/ws/codec.js'
+import type { WsAction, WsAnnounceMessage } from '../../protocol/ws/codec.js'
+import { isPromise } from '../core/maybe.js'
+import type { Delivery, SignalResult } from '../core/signalling.js'
+import type { FrontendContext, RequestParams } from './context.js'
+import { forwardedFor, stripZone } from './http.js'
+
+export interface WsConnectionOptions {
+  trustProxy?: boolean
+}
+
+/** Per-socket state; kept on a Map, not on the socket object. */
+interface Conn {
+  socket: WebSocket
+  ip: string
+  port: number
+  alive: boolean
+  headers: IncomingMessage['headers'] | undefined
+}
+
+/**
+ * WebTorrent tracker frontend: socket ↔ JSON codec ↔ signalling core. Each connection gets a
+ * number; the core answers with deliveries `[conn, message]` that this frontend sends.
+ */
+export class WsFrontend {
+  private readonly conns = new Map<number, Conn>()
+
+  constructor (private readonly ctx: FrontendContext) {}
+
+  get connections (): number { return this.conns.size }
+
+  /** Adopts an open WebSocket (from our server or one the user runs). */
+  onConnection (socket: WebSocket, req?: IncomingMessage, opts?: WsConnectionOptions): void {
+    const ctx = this.ctx
+    const raw = canonicalIp(stripZone(req?.socket.remoteAddress ?? '')) ?? '0.0.0.0'
+    const ip = req !== undefined && (opts?.trustProxy ?? ctx.trustProxy) ? (forwardedFor(req) ?? raw) : raw
+    const port = req?.socket.remotePort ?? 0
+    const conn = ctx.signalling.open(compactAddr(ip, port === 0 ? 1 : port) ?? '')
+    const state: Conn = { socket, ip, port, alive: true, headers: req?.headers }
+    this.conns.set(conn, state)
+    socket.on('message', (data: RawData, isBinary: boolean) => this.onMessage(conn, state, data, isBinary))
+    socket.on('pong', () => { state.alive = true })
+    socket.on('error', (err: Error) => { ctx.warning(err); socket.terminate() })
+    socket.on('close', () => this.onClose(conn))
+  }
+
+  /** Called by the server's heartbeat timer: closes sockets that missed the previous ping. */
+  heartbeat (): void {
+    for (const c of this.conns.values()) {
+      if (!c.alive) { c.socket.terminate(); continue }
+      c.alive = false
+      try { c.socket.ping() } catch { c.socket.terminate() }
+    }
+  }
+
+  closeAll (): void {
+    for (const c of this.conns.values()) c.socket.terminate()
+  }
+
+  private onClose (conn: number): void {
+    if (!this.conns.delete(conn)) return
+    try {
+      const r = this.ctx.signalling.close(conn)
+      if (isPromise(r)) r.catch((err: unknown) => this.ctx.warning(internalError(err)))
+    } catch (err) {
+      this.ctx.warning(internalError(err))
+    }
+  }
+
+  private onMessage (conn: number, c: Conn, data: RawData, isBinary: boolean): void {
+    const ctx = this.ctx
+    const text = isBinary ? '' : rawToString(data)
+    const decoded = decodeWsRequest(text)
+    if (!decoded.ok) {
+      return this.reply(conn, c, decoded.error, decoded.action, decoded.infoHash)
+    }
+    const m = decoded.value
+    if (m.action === 'scrape') {
+      if (m.infoHashes.length === 0 && ctx.core.opts.fullScrapeLimit === 0) {
+        return this.reply(conn, c, trackerError('FULL_SCRAPE_DISABLED'), 'scrape')
+      }
+      let r
+      try { r = ctx.core.scrape(m.infoHashes) } catch (err) { return this.reply(conn, c, internalError(err), 'scrape') }
+      if (isPromise(r)) r.then(v => this.send(c, encodeScrapeResponse(v)), err => this.reply(conn, c, internalError(err), 'scrape'))
+      else this.send(c, encodeScrapeResponse(r))
+      return
+    }
+    const a = m.request
+    if (m.answer !== undefined) {
+      const res = ctx.signalling.answer(conn, a.infoHash, a.peerId, m.answer, ctx.now())
+      if (!res.ok) return this.reply(conn, c, res.error, 'announce', a.infoHash)
+      return this.deliver(res.deliveries)
+    }
+    // Refuse a stolen peer id before the filter sees it.
+    if (!ctx.signalling.mayUse(conn, a.peerId)) return this.reply(conn, c, trackerError('PEER_ID_BOUND'), 'announce', a.infoHash)
+    const params = ctx.needsParams() ? wsParams(c, a) : undefined
+    const allowed = ctx.check(a.infoHash, params)
+    if (allowed === null) return this.announce(conn, c, m, params)
+    allowed.then(err => {
+      if (err !== null) this.reply(conn, c, err, 'announce', a.infoHash)
+      else this.announce(conn, c, m, params)
+    }, (err: unknown) => this.reply(conn, c, internalError(err), 'announce', a.infoHash))
+  }
+
+  private announce (conn: number, c: Conn, m: WsAnnounceMessage, params: RequestParams | undefined): void {
+    const ctx = this.ctx
+    const a = m.request
+    let res
+    try {
+      res = ctx.signalling.announce(conn, a, m.offers, ctx.now())
+    } catch (err) {
+      return this.reply(conn, c, internalError(err), 'announce', a.infoHash)
+    }
+    const done = (r: SignalResult): void => {
+      if (!r.ok) return this.reply(conn, c, r.error, 'announce', a.infoHash)
+      this.deliver(r.deliveries)
+      ctx.announced(a.event, formatAddr(c.ip, c.port), params)
+    }
+    if (isPromise(res)) res.then(done, err => this.reply(conn, c, internalError(err), 'announce', a.infoHash))
+    else done(res)
+  }
+
+  private deliver (deliveries: Delivery[]): void {
+    for (let i = 0; i < deliveries.length; i++) {
+      const d = deliveries[i]
+      const target = this.conns.get(d[0])
+      if (target !== undefined) this.send(target, d[1])
+    }
+  }
+
+  private send (c: Conn, message: string): void {
+    // A consumer that does not read gets nothing more rather than growing our memory.
+    if (c.socket.readyState !== 1 || c.socket.bufferedAmount > WS_MAX_BUFFERED) return
+    c.socket.send(message)
+  }
+
+  private reply (_conn: number, c: Conn, err: TrackerError, action?: WsAction, infoHash?: BinaryString): void {
+    this.ctx.warning(err)
+    this.send(c, encodeFailure(err.clientMessage, action, infoHash))
+  }
+}
+
+function rawToString (data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8')
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8')
+  return data.toString('utf8')
+}
+
+function wsParams (c: Conn, a: AnnounceRequest): RequestParams {
+  return {
+    type: 'ws',
+    action: 'announce',
+    info_hash: binaryToHex(a.infoHash),
+    peer_id: binaryToHex(a.peerId),
+    port: c.port,
+    ip: c.ip,
+    addr: formatAddr(c.ip, c.port),
+    left: a.left,
+    uploaded: a.uploaded,
+    downloaded: a.downloaded,
+    event: a.event === 0 ? 'update' : EVENT_WIRE_NAMES[a.event] as RequestParams['event'],
+    numwant: a.numwant,
+    headers: c.headers
+  }
+}

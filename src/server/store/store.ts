@@ -1,0 +1,114 @@
+import type { AnnounceEvent, BinaryString, ScrapeEntry } from '../../protocol/common/types.js'
+
+/**
+ * The one interface between the tracker core and swarm state. The in-memory store is the
+ * default; a networked store (Redis) plugs in behind the same contract.
+ *
+ * Contract (every store passes test/server/store/conformance.ts):
+ * - A swarm is identified by its 20-byte info hash (binary string). It exists while it has
+ *   peers; when its last peer leaves it is dropped, but its `downloaded` count is kept.
+ * - A peer is identified within a swarm by `key`: its compact address for HTTP/UDP peers (so no
+ *   one can overwrite another's entry by reusing its peer id), its peer id for WebSocket peers.
+ * - Seeders are peers whose `left` is 0. `complete` counts seeders, `incomplete` leechers.
+ *   A `completed` event counts one download the first time a leecher becomes a seeder through it.
+ * - `stopped` removes the peer. Any other event adds or refreshes it.
+ * - An announce returns at most `numwant` peers picked at random among those whose kind is in
+ *   `want` (IPv4, IPv6 and WebSocket peers are kept apart), never the announcing peer itself, and
+ *   to a seeder only leechers.
+ * - HTTP/UDP peers silent for longer than `peerTtl` seconds are removed by `sweep`; WebSocket
+ *   peers live as long as their connection (the WS frontend removes them when it closes).
+ * - Time is integer seconds, passed in, so tests never sleep.
+ */
+export interface SwarmStore {
+  announce (a: StoreAnnounce, now: number): StoreAnnounceResult | Promise<StoreAnnounceResult>
+  scrape (infoHashes: readonly BinaryString[]): ScrapeEntry[] | Promise<ScrapeEntry[]>
+  /** Every known torrent (full scrape), bounded by `limit`. */
+  scrapeAll (limit: number): ScrapeEntry[] | Promise<ScrapeEntry[]>
+  /** Removes one peer (WS socket closed). Returns whether it was there. */
+  remove (infoHash: BinaryString, key: BinaryString): boolean | Promise<boolean>
+  /**
+   * Expires silent HTTP/UDP peers. Works incrementally: visits at most `budget` peers per call
+   * and resumes where it stopped; returns true when a full pass has completed.
+   */
+  sweep (now: number, budget: number): boolean | Promise<boolean>
+  /** The live view behind `server.torrents`. */
+  swarmInfo (infoHash: BinaryString): SwarmInfo | undefined
+  infoHashes (): IterableIterator<BinaryString>
+  /** Counters kept on every change — never computed by walking peers. */
+  readonly counts: StoreCounts
+  close (): void | Promise<void>
+}
+
+/** Peer kinds: announces only ever see peers of the kinds they ask for. */
+export const KIND_V4 = 0
+export const KIND_V6 = 1
+export const KIND_WS = 2
+export type PeerKind = 0 | 1 | 2
+/** Bit masks for `StoreAnnounce.want`. */
+export const WANT_V4 = 1 << KIND_V4
+export const WANT_V6 = 1 << KIND_V6
+export const WANT_WS = 1 << KIND_WS
+
+export interface StoreAnnounce {
+  infoHash: BinaryString
+  /** Identity within the swarm: compact address (HTTP/UDP) or peer id (WS). */
+  key: BinaryString
+  peerId: BinaryString
+  /** Compact address (6 or 18 chars) of the peer, or of the WS socket's remote end. */
+  addr: BinaryString
+  kind: PeerKind
+  /** WS connection number; 0 for HTTP/UDP. */
+  conn: number
+  event: AnnounceEvent
+  seeder: boolean
+  /** Already clamped: 0 ≤ numwant ≤ the server's cap. */
+  numwant: number
+  /** Which kinds may be returned (WANT_* bits). */
+  want: number
+}
+
+export interface StoreAnnounceResult {
+  complete: number
+  incomplete: number
+  downloaded: number
+  peers: StorePeer[]
+}
+
+export interface StorePeer {
+  peerId: BinaryString
+  addr: BinaryString
+  kind: PeerKind
+  conn: number
+}
+
+export interface PeerView extends StorePeer {
+  seeder: boolean
+  /** Seconds (store clock) of the last announce. */
+  lastSeen: number
+}
+
+export interface SwarmInfo {
+  complete: number
+  incomplete: number
+  downloaded: number
+  peers (): IterableIterator<[BinaryString, PeerView]>
+}
+
+export interface StoreCounts {
+  /** Swarms with at least one peer. */
+  torrents: number
+  /** Torrents with no peers left, remembered only for their `downloaded` count. */
+  retired: number
+  /** Peer entries over all swarms (a peer in two swarms counts twice). */
+  peers: number
+  seeders: number
+  leechers: number
+}
+
+/**
+ * Told of every peer state change, synchronously, by stores that hold state in process; used
+ * for statistics that must not walk peers. `before`/`after`: -1 absent, 0 leecher, 1 seeder.
+ */
+export interface StoreListener {
+  peerChanged (peerId: BinaryString, kind: PeerKind, addr: BinaryString, before: -1 | 0 | 1, after: -1 | 0 | 1): void
+}
