@@ -108,3 +108,10 @@ export const SWEEP_BUDGET = 20_000
 export const FILTER_TIMEOUT_MS = 10_000
 /** WebSocket heartbeat: a socket that has not answered the previous ping is closed, in ms. */
 export const WS_HEARTBEAT_MS = 60_000
+
+// ---- HTTP server timeouts (slow clients must not hold sockets) ----
+
+/** Time a client has to send its request headers, in ms. */
+export const HTTP_HEADERS_TIMEOUT_MS = 15_000
+/** Time a client has to send a whole request, in ms. */
+export const HTTP_REQUEST_TIMEOUT_MS = 30_000

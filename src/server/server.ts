@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net'
 import { WebSocketServer } from 'ws'
 import type { ServerOptions as WsServerOptions, WebSocket } from 'ws'
 import {
-  DEFAULT_ANNOUNCE_INTERVAL_MS, DEFAULT_NUMWANT, FILTER_TIMEOUT_MS, MAX_FULL_SCRAPE, MAX_NUMWANT,
+  DEFAULT_ANNOUNCE_INTERVAL_MS, DEFAULT_NUMWANT, FILTER_TIMEOUT_MS, HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, MAX_FULL_SCRAPE, MAX_NUMWANT,
   MIN_INTERVAL_DIVISOR, PEER_EXPIRY_INTERVALS, SWEEP_BUDGET, SWEEP_INTERVAL_MS, WS_HEARTBEAT_MS,
   WS_INTERVAL_DIVISOR, WS_MAX_OFFERS, WS_MAX_PAYLOAD, WS_MAX_SWARMS_PER_SOCKET
 } from '../constants.js'
@@ -149,6 +149,9 @@ export class Server extends EventEmitter {
     const wantHttpServer = this.serveHttpTracker || this.serveStats || (opts.ws !== false && !(isObject(opts.ws) && opts.ws.noServer === true))
     if (wantHttpServer) {
       const server = isObject(opts.http) ? http.createServer(opts.http) : http.createServer()
+      // Tracker requests are one small GET: a client slower than this is holding a socket.
+      if (!isObject(opts.http) || opts.http.requestTimeout === undefined) server.requestTimeout = HTTP_REQUEST_TIMEOUT_MS
+      if (!isObject(opts.http) || opts.http.headersTimeout === undefined) server.headersTimeout = HTTP_HEADERS_TIMEOUT_MS
       this.http = server
       server.on('error', err => this.onSocketError(err))
       // Added on the next tick so a user's own 'request' handler runs first; requests it
