@@ -17,13 +17,13 @@
  */
 
 import {
-  ID_LENGTH,
   MAX_SCRAPE_HASHES,
   WS_MAX_OFFERS,
   WS_MAX_OFFER_ID_LENGTH,
   WS_MAX_SDP_LENGTH
 } from '../../constants.js'
 import { type ErrorCode, type TrackerError, trackerError } from '../../errors.js'
+import { isId } from '../common/binary.js'
 import { fail, ok, type Result } from '../common/result.js'
 import {
   type AnnounceEvent,
@@ -187,13 +187,6 @@ function isObject (v: unknown): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
-const NOT_BINARY = /[^\x00-\xff]/
-
-/** A 20-character binary string. (Same test as common/binary.ts `isId`, kept local while that lands.) */
-function isWsId (v: unknown): v is BinaryString {
-  return typeof v === 'string' && v.length === ID_LENGTH && !NOT_BINARY.test(v)
-}
-
 /** A plain decimal numeral: digits with an optional fraction, bounded so it stays finite. */
 const NUMERIC_STRING = /^[0-9]{1,30}(?:\.[0-9]{1,30})?$/
 
@@ -272,9 +265,9 @@ export function decodeWsRequest (text: string): WsDecodeResult {
 function decodeAnnounce (data: JsonObject): WsDecodeResult {
   const A = 'announce'
   const infoHash = own(data, 'info_hash')
-  if (!isWsId(infoHash)) return failure('INVALID_INFO_HASH', undefined, A)
+  if (!isId(infoHash)) return failure('INVALID_INFO_HASH', undefined, A)
   const peerId = own(data, 'peer_id')
-  if (!isWsId(peerId)) return failure('INVALID_PEER_ID', undefined, A, infoHash)
+  if (!isId(peerId)) return failure('INVALID_PEER_ID', undefined, A, infoHash)
 
   const uploaded = readAmount(own(data, 'uploaded'), 0)
   if (Number.isNaN(uploaded)) return failure('INVALID_NUMBER', 'uploaded', A, infoHash)
@@ -332,7 +325,7 @@ function decodeAnnounce (data: JsonObject): WsDecodeResult {
     const s = readSdp(rawAnswer, 'answer')
     if ('bad' in s) return failure('INVALID_ANSWER', s.bad, A, infoHash)
     const toPeerId = own(data, 'to_peer_id')
-    if (!isWsId(toPeerId)) return failure('INVALID_TO_PEER_ID', undefined, A, infoHash)
+    if (!isId(toPeerId)) return failure('INVALID_TO_PEER_ID', undefined, A, infoHash)
     const offerId = own(data, 'offer_id')
     if (!isOfferId(offerId)) return failure('INVALID_ANSWER', 'bad offer_id', A, infoHash)
     message.answer = { toPeerId, offerId, sdp: s.sdp }
@@ -346,7 +339,7 @@ function decodeScrape (data: JsonObject): WsDecodeResult {
   const raw = own(data, 'info_hash')
   if (raw === undefined || raw === null) return { ok: true, value: { action: A, infoHashes: [] } }
   if (typeof raw === 'string') {
-    if (!isWsId(raw)) return failure('INVALID_INFO_HASH', undefined, A)
+    if (!isId(raw)) return failure('INVALID_INFO_HASH', undefined, A)
     return { ok: true, value: { action: A, infoHashes: [raw] } }
   }
   if (!Array.isArray(raw)) return failure('INVALID_INFO_HASH', undefined, A)
@@ -354,7 +347,7 @@ function decodeScrape (data: JsonObject): WsDecodeResult {
   const infoHashes: BinaryString[] = new Array(raw.length)
   for (let i = 0; i < raw.length; i++) {
     const h: unknown = raw[i]
-    if (!isWsId(h)) return failure('INVALID_INFO_HASH', undefined, A)
+    if (!isId(h)) return failure('INVALID_INFO_HASH', undefined, A)
     infoHashes[i] = h
   }
   return { ok: true, value: { action: A, infoHashes } }
@@ -477,7 +470,7 @@ export function decodeWsResponse (text: string): Result<WsServerMessage> {
     const f: WsFailure = { type: 'failure', reason }
     if (action === 'announce' || action === 'scrape') f.action = action
     const ih = own(data, 'info_hash')
-    if (isWsId(ih)) f.infoHash = ih
+    if (isId(ih)) f.infoHash = ih
     return ok(f)
   }
 
@@ -488,7 +481,7 @@ export function decodeWsResponse (text: string): Result<WsServerMessage> {
 
 function decodeAnnounceResponse (data: JsonObject): Result<WsServerMessage> {
   const infoHash = own(data, 'info_hash')
-  if (!isWsId(infoHash)) return fail(trackerError('INVALID_INFO_HASH'))
+  if (!isId(infoHash)) return fail(trackerError('INVALID_INFO_HASH'))
 
   for (const type of ['offer', 'answer'] as const) {
     const signal = own(data, type)
@@ -497,7 +490,7 @@ function decodeAnnounceResponse (data: JsonObject): Result<WsServerMessage> {
     const s = readSdp(signal, type)
     if ('bad' in s) return fail(trackerError(code, s.bad))
     const peerId = own(data, 'peer_id')
-    if (!isWsId(peerId)) return fail(trackerError('INVALID_PEER_ID'))
+    if (!isId(peerId)) return fail(trackerError('INVALID_PEER_ID'))
     const offerId = own(data, 'offer_id')
     if (!isOfferId(offerId)) return fail(trackerError(code, 'bad offer_id'))
     return ok({ type, infoHash, peerId, offerId, sdp: s.sdp })
@@ -531,7 +524,7 @@ function decodeScrapeResponse (data: JsonObject): Result<WsServerMessage> {
   const entries: ScrapeEntry[] = new Array(keys.length)
   for (let i = 0; i < keys.length; i++) {
     const infoHash = keys[i]
-    if (!isWsId(infoHash)) return fail(trackerError('INVALID_INFO_HASH'))
+    if (!isId(infoHash)) return fail(trackerError('INVALID_INFO_HASH'))
     const f = files[infoHash]
     if (!isObject(f)) return fail(trackerError('INVALID_JSON', 'scrape entry is not an object'))
     const complete = readAmount(own(f, 'complete'), 0)
