@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events'
 import http from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { WebSocketServer } from 'ws'
 import type { ServerOptions as WsServerOptions, WebSocket } from 'ws'
 import {
@@ -154,6 +155,7 @@ export class Server extends EventEmitter {
       if (!isObject(opts.http) || opts.http.headersTimeout === undefined) server.headersTimeout = HTTP_HEADERS_TIMEOUT_MS
       this.http = server
       server.on('error', err => this.onSocketError(err))
+      server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket))
       // Added on the next tick so a user's own 'request' handler runs first; requests it
       // answered are left alone.
       process.nextTick(() => {
@@ -196,6 +198,9 @@ export class Server extends EventEmitter {
       this.ws.on('error', err => this.emit('error', err))
       this.ws.on('connection', (socket: WebSocket, req: IncomingMessage) => this.wsFrontend.onConnection(socket, req))
     }
+    // The clock, the expiry sweep and the WS heartbeat run from construction, not from listen():
+    // a tracker mounted with onHttpRequest / onWebSocketConnection never listens.
+    this.startTimers()
   }
 
   /**
@@ -214,7 +219,6 @@ export class Server extends EventEmitter {
     const httpPort = toPort(isObject(p) ? p.http : p)
     const udpPort = isObject(p) ? toPort(p.udp) : undefined
     const hosts = hostsFor(h)
-    this.startTimers()
     this.bindAll(httpPort, udpPort, hosts, 5)
   }
 
@@ -349,10 +353,9 @@ export class Server extends EventEmitter {
   private startTimers (): void {
     this.timer = setInterval(() => this.tick(), 1000)
     this.timer.unref()
-    if (this.ws !== null) {
-      this.heartbeatTimer = setInterval(() => this.wsFrontend.heartbeat(), WS_HEARTBEAT_MS)
-      this.heartbeatTimer.unref()
-    }
+    // Also for sockets adopted through onWebSocketConnection when `ws` is off.
+    this.heartbeatTimer = setInterval(() => this.wsFrontend.heartbeat(), WS_HEARTBEAT_MS)
+    this.heartbeatTimer.unref()
   }
 
   /** Refreshes the clock and advances the incremental expiry sweep. */
@@ -361,7 +364,10 @@ export class Server extends EventEmitter {
     if (this.nowS < this.nextSweep) return
     try {
       const r = this.store.sweep(this.nowS, SWEEP_BUDGET)
-      const after = (done: boolean): void => { if (done) this.nextSweep = this.nowS + SWEEP_INTERVAL_MS / 1000 }
+      // At most one announce interval between passes, so a peer goes after about two intervals
+      // of silence (SPEC §5) even when the interval is shorter than SWEEP_INTERVAL_MS.
+      const pause = Math.min(SWEEP_INTERVAL_MS / 1000, this.core.opts.interval)
+      const after = (done: boolean): void => { if (done) this.nextSweep = this.nowS + pause }
       if (typeof r === 'boolean') after(r)
       else r.then(after, (err: unknown) => this.emit('warning', err))
     } catch (err) {
@@ -429,6 +435,23 @@ export class Server extends EventEmitter {
     this.udp6 = remake(this.udp6, 'udp6')
     if (this.http?.listening === true) this.http.close(() => then())
     else then()
+  }
+
+  /**
+   * A request Node's HTTP parser refused (bad bytes in the target, a broken header, a timeout):
+   * bad client input like any other, so a 'warning' (SPEC §6), then Node's own default answer,
+   * which a 'clientError' listener replaces. A client that reset the connection is not bad input.
+   */
+  private onClientError (err: NodeJS.ErrnoException, socket: Duplex): void {
+    if (err.code !== 'ECONNRESET' && this.listenerCount('warning') > 0) this.emit('warning', err)
+    const s = socket as Duplex & { bytesWritten?: number }
+    if (s.writable && (s.bytesWritten ?? 0) === 0) {
+      const status = err.code === 'HPE_HEADER_OVERFLOW'
+        ? '431 Request Header Fields Too Large'
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request'
+      s.write(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`)
+    }
+    s.destroy()
   }
 
   /** Errors while binding are handled by `bindAll`; after that they are fatal server errors. */

@@ -38,9 +38,13 @@ export class UdpFrontend {
     const nowMs = Date.now()
     if (!decoded.ok) {
       ctx.warning(decoded.error)
-      // Answer only a source that proved it receives our packets (a valid connection id).
-      if (decoded.reply && this.ids.verify(decoded.connectionId, source, rinfo.port, nowMs)) {
-        send(socket, encodeError(decoded.transactionId, decoded.error.clientMessage), rinfo)
+      // Answer only a source that proved it receives our packets (a valid connection id). The
+      // codec gives no id for packets it drops outright (an unknown action): any non-connect
+      // request still starts with one, and a source that holds a valid id gets its error too.
+      const tid = decoded.transactionId
+      const id = decoded.reply ? decoded.connectionId : (tid !== undefined && msg.readUInt32BE(8) !== 0 ? msg.subarray(0, 8) : undefined)
+      if (tid !== undefined && id !== undefined && this.ids.verify(id, source, rinfo.port, nowMs)) {
+        send(socket, encodeError(tid, decoded.error.clientMessage), rinfo)
       }
       return
     }
