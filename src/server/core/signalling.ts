@@ -131,7 +131,9 @@ export class Signalling {
       for (let i = 0; i < r.peers.length && i < numOffers; i++) {
         const to = r.peers[i]
         const target = this.sessions.get(to.conn)
-        if (target === undefined || to.conn === conn) continue
+        // The store never returns the sender; another peer id on the sender's own (pooled) socket
+        // is a peer like any other.
+        if (target === undefined) continue
         const offer = offers![i]
         this.remember(target, req.peerId + offer.offerId, {
           fromConn: conn, fromPeerId: req.peerId, toPeerId: to.peerId, infoHash: req.infoHash, expires

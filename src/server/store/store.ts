@@ -10,11 +10,14 @@ import type { AnnounceEvent, BinaryString, ScrapeEntry } from '../../protocol/co
  * - A peer is identified within a swarm by `key`: its compact address for HTTP/UDP peers (so no
  *   one can overwrite another's entry by reusing its peer id), its peer id for WebSocket peers.
  * - Seeders are peers whose `left` is 0. `complete` counts seeders, `incomplete` leechers.
- *   A `completed` event counts one download the first time a leecher becomes a seeder through it.
+ *   A `completed` event counts one download when it turns a leecher into a seeder, and when it
+ *   brings in a peer not yet in the swarm with `left` 0 (it finished elsewhere: its earlier
+ *   announces expired or went to another tracker). A seeder repeating `completed` counts nothing,
+ *   and neither does `left` reaching 0 in an announce without `completed`.
  * - `stopped` removes the peer. Any other event adds or refreshes it.
- * - An announce returns at most `numwant` peers picked at random among those whose kind is in
- *   `want` (IPv4, IPv6 and WebSocket peers are kept apart), never the announcing peer itself, and
- *   to a seeder only leechers.
+ * - An announce returns min(`numwant`, eligible) distinct peers picked uniformly at random among
+ *   the eligible ones: those whose kind is in `want` (IPv4, IPv6 and WebSocket peers are kept
+ *   apart), never the announcing peer itself, and to a seeder only leechers.
  * - HTTP/UDP peers silent for longer than `peerTtl` seconds are removed by `sweep`; WebSocket
  *   peers live as long as their connection (the WS frontend removes them when it closes).
  * - Time is integer seconds, passed in, so tests never sleep.

@@ -26,11 +26,14 @@ export class MemoryStore implements SwarmStore {
   private readonly completedOnly = new Map<BinaryString, number>()
   private readonly peerTtl: number
   private readonly listener: StoreListener | undefined
+  private readonly maxRetired: number
   private sweepCursor: IterableIterator<Swarm> | undefined
 
-  constructor (opts: { peerTtl: number, listener?: StoreListener }) {
+  /** `maxRetired`: most peerless torrents remembered for their `downloaded` (default MAX_RETIRED_TORRENTS). */
+  constructor (opts: { peerTtl: number, listener?: StoreListener, maxRetired?: number }) {
     this.peerTtl = opts.peerTtl
     this.listener = opts.listener
+    this.maxRetired = opts.maxRetired ?? MAX_RETIRED_TORRENTS
   }
 
   announce (a: StoreAnnounce, now: number): StoreAnnounceResult {
@@ -185,7 +188,7 @@ export class MemoryStore implements SwarmStore {
       if (swarm.downloaded > 0) {
         this.completedOnly.set(swarm.infoHash, swarm.downloaded)
         this.counts.retired++
-        if (this.completedOnly.size > MAX_RETIRED_TORRENTS) {
+        if (this.completedOnly.size > this.maxRetired) {
           // Map iteration order is insertion order: forget the longest-retired torrent.
           this.completedOnly.delete(this.completedOnly.keys().next().value!)
           this.counts.retired--
@@ -241,34 +244,41 @@ class Swarm {
 
   /** Up to `n` distinct random peers of the wanted kinds, never `self`; seeders get leechers. */
   pick (self: Peer, n: number, want: number): StorePeer[] {
-    // Gather the candidate arrays (at most 6) and their total length.
+    // Gather the candidate arrays (at most 6) and their total length, noting where self is.
     const sources: Peer[][] = []
+    const selfList = this.lists[self.kind * 2 + (self.seeder ? 1 : 0)]
     let total = 0
+    let selfAt = -1
     for (let kind = 0; kind < 3; kind++) {
       if ((want & (1 << kind)) === 0) continue
       const leechers = this.lists[kind * 2]
-      if (leechers !== undefined && leechers.length > 0) { sources.push(leechers); total += leechers.length }
+      if (leechers !== undefined && leechers.length > 0) {
+        if (leechers === selfList) selfAt = total + self.idx
+        sources.push(leechers); total += leechers.length
+      }
       if (!self.seeder) {
         const seeders = this.lists[kind * 2 + 1]
-        if (seeders !== undefined && seeders.length > 0) { sources.push(seeders); total += seeders.length }
+        if (seeders !== undefined && seeders.length > 0) {
+          if (seeders === selfList) selfAt = total + self.idx
+          sources.push(seeders); total += seeders.length
+        }
       }
     }
+    // Candidates are the virtual concatenation of the sources without self.
+    const others = selfAt < 0 ? total : total - 1
     const out: StorePeer[] = []
-    if (total === 0) return out
-    if (total <= n + 1) {
+    if (others <= n) {
       // Everyone fits: take all but self.
       for (const list of sources) for (let i = 0; i < list.length; i++) if (list[i] !== self) out.push(list[i])
-      if (out.length > n) out.length = n
       return out
     }
-    // Floyd's sampling of n + 1 distinct indices of the virtual concatenation; self is skipped.
+    // Floyd's sampling of n distinct indices among the others; indices from self's on shift by one.
     const chosen = new Set<number>()
-    for (let j = total - n - 1; j < total; j++) {
+    for (let j = others - n; j < others; j++) {
       const t = Math.floor(Math.random() * (j + 1))
       const idx = chosen.has(t) ? j : t
       chosen.add(idx)
-      const peer = at(sources, idx)
-      if (peer !== self && out.length < n) out.push(peer)
+      out.push(at(sources, selfAt >= 0 && idx >= selfAt ? idx + 1 : idx))
     }
     return out
   }
