@@ -335,17 +335,20 @@ export class Server extends EventEmitter {
         if (typeof res === 'string' && res !== '') return resolve(new TrackerError('TORRENT_DISALLOWED', res))
         resolve(trackerError('TORRENT_DISALLOWED'))
       }
+      // A filter that throws, synchronously or as a rejected promise, refuses with a generic
+      // reason (its error text is not for clients) and fires 'warning' (SPEC §1).
+      const threw = (err: unknown): void => {
+        this.emit('warning', err instanceof Error ? err : new Error(String(err)))
+        if (!settled) { settled = true; clearTimeout(timeout); resolve(trackerError('FILTER_FAILED')) }
+      }
       try {
         const r = filter(binaryToHex(infoHash), params, settle)
         if (typeof r === 'boolean') settle(r)
         else if (r instanceof Promise) {
-          r.then(v => { if (typeof v === 'boolean' || v instanceof Error) settle(v) }, (err: unknown) => {
-            settle(err instanceof Error ? err : new Error(String(err)))
-          })
+          r.then(v => { if (typeof v === 'boolean' || v instanceof Error) settle(v) }, threw)
         }
       } catch (err) {
-        this.emit('warning', err instanceof Error ? err : new Error(String(err)))
-        if (!settled) { settled = true; clearTimeout(timeout); resolve(trackerError('FILTER_FAILED')) }
+        threw(err)
       }
     })
   }

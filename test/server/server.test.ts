@@ -236,7 +236,9 @@ for (const t of TRANSPORTS) {
       const refusing: Array<[string, ServerOptions['filter'], string]> = [
         ['cb(false) with a generic reason', (_ih, _p, cb) => cb(false), 'disallowed torrent'],
         ["cb(new Error('custom')) with that reason", (_ih, _p, cb) => cb(new Error('custom')), 'custom'],
-        ['a filter that throws', () => { throw new Error('boom') }, 'torrent filter failed']
+        ['a filter that throws', () => { throw new Error('boom') }, 'torrent filter failed'],
+        // An async filter that throws is a filter that throws: its error text is not for clients.
+        ['an async filter that throws', async () => { throw new Error('boom') }, 'torrent filter failed']
       ]
       for (const [name, filter, reason] of refusing) {
         it(`refuses with ${name}`, async () => {
