@@ -117,24 +117,38 @@ function portOf (line: string): number {
   return Number(m[2])
 }
 
-/** A port free right now on TCP 127.0.0.1 and UDP 127.0.0.1 and ::1 (for runs that print nothing). */
+/** Whether `port` is free right now on TCP 127.0.0.1 and UDP 127.0.0.1 and ::1 (0: any port). */
+async function portFree (port: number): Promise<number | false> {
+  const tcp = net.createServer()
+  const listening = await new Promise<boolean>(resolve => {
+    tcp.once('error', () => resolve(false))
+    tcp.listen(port, '127.0.0.1', () => resolve(true))
+  })
+  if (!listening) return false
+  const p = (tcp.address() as net.AddressInfo).port
+  const u4 = dgram.createSocket('udp4')
+  const u6 = dgram.createSocket({ type: 'udp6', ipv6Only: true })
+  const bind = (s: dgram.Socket, host: string): Promise<boolean> => new Promise(resolve => {
+    s.once('error', () => resolve(false))
+    s.bind(p, host, () => resolve(true))
+  })
+  const ok = await bind(u4, '127.0.0.1') && await bind(u6, '::1')
+  for (const s of [u4, u6]) { try { s.close() } catch { /* not bound */ } }
+  await new Promise(resolve => tcp.close(resolve))
+  return ok ? p : false
+}
+
+/** A port free right now (for runs that print nothing). */
 async function freePort (): Promise<number> {
   for (let attempt = 0; attempt < 20; attempt++) {
-    const tcp = net.createServer()
-    await new Promise<void>(resolve => tcp.listen(0, '127.0.0.1', resolve))
-    const port = (tcp.address() as net.AddressInfo).port
-    const u4 = dgram.createSocket('udp4')
-    const u6 = dgram.createSocket({ type: 'udp6', ipv6Only: true })
-    const bind = (s: dgram.Socket, host: string): Promise<boolean> => new Promise(resolve => {
-      s.once('error', () => resolve(false))
-      s.bind(port, host, () => resolve(true))
-    })
-    const ok = await bind(u4, '127.0.0.1') && await bind(u6, '::1')
-    for (const s of [u4, u6]) { try { s.close() } catch { /* not bound */ } }
-    await new Promise(resolve => tcp.close(resolve))
-    if (ok) return port
+    const p = await portFree(0)
+    if (p !== false) return p
   }
   throw new Error('no free port found')
+}
+
+function pct (b: string): string {
+  return Buffer.from(b, 'latin1').toString('hex').replace(/../g, '%$&')
 }
 
 /** Sockets of this network namespace bound to `port`, from /proc/net (Linux). */
@@ -283,13 +297,23 @@ describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
     assert.ok(e.ms < PROMPT_EXIT_MS, `SIGTERM took ${e.ms} ms`)
   })
 
-  it('--http prints only the http line and starts only HTTP', async () => {
-    const cli = new Cli(['-p', '0', '--http', ...LOOPBACK])
+  it('without -p listens on 8000 (when 8000 is free)', async (t) => {
+    if (!await portFree(8000)) { t.skip('port 8000 is in use here'); return }
+    const cli = new Cli(LOOPBACK)
+    assert.deepEqual(await cli.lines(3), ['http server listening on 8000', 'udp server listening on 8000', 'ws server listening on 8000'])
+    assert.equal((await cli.stop('SIGINT')).code, 0)
+  })
+
+  it('--http prints only the http line and starts only HTTP; --trust-proxy honours X-Forwarded-For', async () => {
+    const cli = new Cli(['--port=0', '--http', '--trust-proxy', ...LOOPBACK])
     const [line] = await cli.lines(1)
     const port = portOf(line)
     assert.equal(line, `http server listening on ${port}`)
+    const q = `info_hash=${pct(id20(1))}&peer_id=${pct(id20(3))}&port=7000`
+    assert.equal((await httpGet(`http://127.0.0.1:${port}`, `/announce?${q}`, { 'X-Forwarded-For': '198.51.100.7' })).status, 200)
     const r = await httpAnnounce(`http://127.0.0.1:${port}`, { infoHash: id20(1), peerId: id20(2), port: 1 })
-    assert.equal(r.incomplete, 1)
+    assert.equal(r.incomplete, 2)
+    assert.deepEqual(r.peers.map(p => Buffer.from(p.addr, 'latin1').toString('hex')), ['c6336407' + '1b58'])
     await assert.rejects(wsClient(`ws://127.0.0.1:${port}`), /404/)
     const u = await udpClient(4, port)
     try { assert.equal(await u.send(new Uint8Array(16)), undefined) } finally { u.close() }

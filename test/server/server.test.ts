@@ -743,6 +743,21 @@ describe('WS specifics', () => {
     })
   })
 
+  it('a WS peer over IPv6 is recorded at ::1 and counted as IPv6', async () => {
+    await withServer({}, async (s) => {
+      const c = await wsClient(`ws://[::1]:${s.port}`)
+      try {
+        c.send({ action: 'announce', info_hash: IH, peer_id: id20(1), numwant: 0, uploaded: 0, downloaded: 0, left: 3, event: 'started' })
+        assert.equal((await c.next()).incomplete, 1)
+        const peer = s.server.torrents[hex(IH)]?.peers.get(hex(id20(1)))
+        assert.equal(peer?.ip, '::1')
+        assert.equal(peer?.port, c.localPort)
+        assert.equal(s.server.getStats().peersIPv6, 1)
+        assert.equal(s.server.getStats().peersIPv4, 0)
+      } finally { await c.close() }
+    })
+  })
+
   it('scrape accepts one hash or a list; announce reply has the exact shape', async () => {
     await withServer({}, async (s) => {
       const c = await wsClient(s.ws)
