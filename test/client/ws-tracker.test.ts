@@ -8,7 +8,6 @@
 // servers and loopback-only tracker URLs.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
 import { EventEmitter } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
@@ -25,6 +24,7 @@ import type { AnnounceOpts, TrackerOwner } from '../../src/client/tracker.js'
 import { EVENT_COMPLETED, EVENT_STARTED, EVENT_STOPPED } from '../../src/protocol/common/types.js'
 import type { BinaryString } from '../../src/protocol/common/types.js'
 import { id20, hex, withTimeout, waitFor } from '../helpers/tracker-clients.js'
+import { canUseIsolatedNamespace, runInIsolatedNamespace } from '../helpers/browser-netns.js'
 
 const SELF = fileURLToPath(import.meta.url)
 const ROOT = resolve(dirname(SELF), '..', '..')
@@ -39,35 +39,11 @@ const CHILD_MS = 150_000
 // ---------------------------------------------------------------------------------------------
 // Namespace wrapper
 
-function canUnshare (): boolean {
-  if (process.platform !== 'linux' || process.getuid?.() !== 0) return false
-  const r = spawnSync('unshare', ['--net', 'sh', '-c', 'ip link set lo up'], { stdio: 'ignore', timeout: 5_000 })
-  return r.status === 0
-}
-
 const inChild = process.env[WS_CHILD_ENV] === '1'
-const useNamespace = !inChild && canUnshare()
 
-if (useNamespace) {
+if (!inChild && canUseIsolatedNamespace('loopback')) {
   test('WebSocket tracker tests, in a loopback-only network namespace', { timeout: CHILD_MS + 5_000 }, async (t) => {
-    const cmd = `ip link set lo up && exec "${process.execPath}" --import tsx --test --test-reporter=spec "${SELF}"`
-    const child = spawn('unshare', ['--net', 'sh', '-c', cmd], {
-      cwd: ROOT,
-      env: { ...process.env, [WS_CHILD_ENV]: '1', NODE_TEST_CONTEXT: undefined },
-      stdio: ['ignore', 'pipe', 'pipe']
-    })
-    let out = ''
-    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { out += d.toString() })
-    const killer = setTimeout(() => child.kill('SIGKILL'), CHILD_MS)
-    const code = await new Promise<number | null>(resolve => child.on('close', resolve))
-    clearTimeout(killer)
-    // One diagnostic line per child test, so the runner's report shows what ran and how long.
-    // eslint-disable-next-line no-control-regex
-    for (const line of out.replace(/\x1b\[[0-9;]*m/g, '').split('\n')) {
-      if (/^\s*[✔✖﹣]/.test(line)) t.diagnostic(line.trim())
-    }
-    assert.equal(code, 0, `child exited with ${String(code)}:\n${out}`)
+    await runInIsolatedNamespace(t, SELF, WS_CHILD_ENV, ROOT, CHILD_MS)
   })
 } else {
   defineTests()
