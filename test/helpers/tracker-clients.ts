@@ -248,6 +248,11 @@ export interface UdpClient {
   next: (timeoutMs?: number) => Promise<Buffer | undefined>
   /** Datagrams received and not yet taken by `next`. */
   readonly pending: number
+  /**
+   * Sends a connect as a barrier and returns every datagram that arrived before its reply:
+   * the tracker answers in order, so `[]` proves the packets sent earlier got no answer.
+   */
+  drain: () => Promise<Buffer[]>
   /** BEP 15 connect; remembers and returns the connection id. */
   connect: () => Promise<Uint8Array>
   /** Announce (connecting first if needed); resolves the decoded reply plus its raw bytes. */
@@ -309,6 +314,18 @@ export async function udpClient (family: 4 | 6, port: number): Promise<UdpClient
     fire,
     next,
     get pending () { return queue.length },
+    async drain () {
+      const t = client.nextTransactionId()
+      fire(encodeConnectRequest(t))
+      const before: Buffer[] = []
+      for (let i = 0; i < 1000; i++) {
+        const m = await next(REPLY_TIMEOUT_MS)
+        if (m === undefined) throw new Error('no reply to the barrier connect')
+        if (m.length === 16 && m.readUInt32BE(0) === 0 && m.readUInt32BE(4) === t) return before
+        before.push(m)
+      }
+      throw new Error('more than 1000 datagrams before the barrier reply')
+    },
     connectionId: undefined,
     nextTransactionId: () => { tid = (tid + 1) >>> 0; return tid },
     decode,
@@ -367,10 +384,18 @@ export interface WsClient {
   nextDecoded: () => Promise<WsServerMessage>
   /** Frames received and not yet taken. */
   readonly pending: number
+  /**
+   * Sends a scrape as a barrier and returns every frame (parsed) that arrived before its reply:
+   * `[]` proves nothing was sent to this socket before.
+   */
+  drain: () => Promise<Array<Record<string, unknown>>>
   /** Resolves with the close code once the connection is closed. */
   readonly closed: Promise<number>
   close: () => Promise<number>
 }
+
+/** The info hash WS barrier scrapes ask for (no test announces it). */
+const BARRIER_HASH = '\x00'.repeat(19) + '\x01'
 
 export async function wsClient (url: string, opts: WebSocket.ClientOptions = {}): Promise<WsClient> {
   const socket = new WebSocket(url, { perMessageDeflate: false, ...opts })
@@ -418,6 +443,17 @@ export async function wsClient (url: string, opts: WebSocket.ClientOptions = {})
       return d.value
     },
     get pending () { return queue.length },
+    async drain () {
+      socket.send(JSON.stringify({ action: 'scrape', info_hash: [BARRIER_HASH] }))
+      const before: Array<Record<string, unknown>> = []
+      for (let i = 0; i < 1000; i++) {
+        const m = await next()
+        const files = m.files as Record<string, unknown> | undefined
+        if (m.action === 'scrape' && typeof files === 'object' && files !== null && Object.keys(files).includes(BARRIER_HASH)) return before
+        before.push(m)
+      }
+      throw new Error('more than 1000 frames before the barrier reply')
+    },
     closed,
     close () {
       if (socket.readyState === WebSocket.CLOSED) return closed
@@ -538,12 +574,7 @@ export class AgentPool {
   async collect (): Promise<void> {
     for (const st of this.ws) {
       if (st.client.socket.readyState !== WebSocket.OPEN) continue
-      st.client.send({ action: 'scrape', info_hash: ['\x00'.repeat(20)] })
-      for (let i = 0; i < 1000; i++) {
-        const m = await st.client.next()
-        if (m.action === 'scrape' && m['failure reason'] === undefined) break
-        st.inbox.push(m)
-      }
+      st.inbox.push(...await st.client.drain())
     }
   }
 
