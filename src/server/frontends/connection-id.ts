@@ -1,8 +1,11 @@
 /**
  * Stateless UDP connection ids (BEP 15 anti-spoofing).
  *
- * An id is SipHash-2-4(key, window ‖ port ‖ address): a 64-bit MAC of the source the
- * tracker sent it to and the time window it was issued in. Only a client that can receive
+ * An id is SipHash-2-4(key, window ‖ address): a 64-bit MAC of the source address the
+ * tracker sent it to and the time window it was issued in. The source port is deliberately
+ * left out: libtorrent shares one id per tracker IP across all its sockets (several local
+ * ports), NATs may change ports, and the address alone is what proves a source is not spoofed
+ * (opentracker also keys on the address only). Only a client that can receive
  * packets at that address learns it, so a valid id proves the source address is not spoofed.
  * No table of issued ids is kept: `verify` recomputes the MAC for the current and the previous
  * window, so an id lives between one and two windows (BEP 15: a client may use an id for one
@@ -29,8 +32,8 @@ export interface ConnectionIdOptions {
 }
 
 const MIN_SECRET_LENGTH = 16
-/** Message: window (8 bytes) ‖ port (4 bytes) ‖ address (1 byte per ASCII character). */
-const FIXED_MESSAGE_LENGTH = 12
+/** Message: window (8 bytes) ‖ address (1 byte per ASCII character). */
+const FIXED_MESSAGE_LENGTH = 8
 const TWO_32 = 4294967296
 
 export class ConnectionIds {
@@ -61,8 +64,8 @@ export class ConnectionIds {
   }
 
   /** A fresh 8-byte id for this source, valid for the current window and the next. */
-  issue (address: string, port: number, nowMs: number): Uint8Array {
-    this.mac(address, port, Math.floor(nowMs / this.windowMs))
+  issue (address: string, nowMs: number): Uint8Array {
+    this.mac(address, Math.floor(nowMs / this.windowMs))
     const id = new Uint8Array(8)
     writeU32LE(id, 0, this.out.hashLo)
     writeU32LE(id, 4, this.out.hashHi)
@@ -70,24 +73,24 @@ export class ConnectionIds {
   }
 
   /**
-   * Whether `id` was issued to this address and port in the current or the previous window.
+   * Whether `id` was issued to this address in the current or the previous window.
    * Compares without an early exit on the first differing byte.
    */
-  verify (id: Uint8Array, address: string, port: number, nowMs: number): boolean {
+  verify (id: Uint8Array, address: string, nowMs: number): boolean {
     if (id.length !== 8) return false
     const lo = readU32LE(id, 0)
     const hi = readU32LE(id, 4)
     const window = Math.floor(nowMs / this.windowMs)
     const out = this.out
-    this.mac(address, port, window)
+    this.mac(address, window)
     const current = ((out.hashLo ^ lo) | (out.hashHi ^ hi)) === 0
-    this.mac(address, port, window - 1)
+    this.mac(address, window - 1)
     const previous = ((out.hashLo ^ lo) | (out.hashHi ^ hi)) === 0
     return current || previous
   }
 
-  /** SipHash-2-4 of window ‖ port ‖ address into hashLo/hashHi. */
-  private mac (address: string, port: number, window: number): void {
+  /** SipHash-2-4 of window ‖ address into hashLo/hashHi. */
+  private mac (address: string, window: number): void {
     // An ASCII character is one byte; any other is 0x80 then its two UTF-16 bytes, so the
     // encoding stays injective whatever string is passed (addresses are ASCII in practice).
     const maxLength = FIXED_MESSAGE_LENGTH + address.length * 3
@@ -95,7 +98,6 @@ export class ConnectionIds {
     const m = this.msg
     writeU32LE(m, 0, window >>> 0)
     writeU32LE(m, 4, Math.floor(window / TWO_32) >>> 0)
-    writeU32LE(m, 8, port >>> 0)
     let o = FIXED_MESSAGE_LENGTH
     for (let i = 0; i < address.length; i++) {
       const c = address.charCodeAt(i)

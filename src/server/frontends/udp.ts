@@ -43,17 +43,17 @@ export class UdpFrontend {
       // request still starts with one, and a source that holds a valid id gets its error too.
       const tid = decoded.transactionId
       const id = decoded.reply ? decoded.connectionId : (tid !== undefined && msg.readUInt32BE(8) !== 0 ? msg.subarray(0, 8) : undefined)
-      if (tid !== undefined && id !== undefined && this.ids.verify(id, source, rinfo.port, nowMs)) {
+      if (tid !== undefined && id !== undefined && this.ids.verify(id, source, nowMs)) {
         send(socket, encodeError(tid, decoded.error.clientMessage), rinfo)
       }
       return
     }
     const m = decoded.value
     if (m.action === 'connect') {
-      send(socket, encodeConnectResponse(m.transactionId, this.ids.issue(source, rinfo.port, nowMs)), rinfo)
+      send(socket, encodeConnectResponse(m.transactionId, this.ids.issue(source, nowMs)), rinfo)
       return
     }
-    if (!this.ids.verify(m.connectionId, source, rinfo.port, nowMs)) {
+    if (!this.ids.verify(m.connectionId, source, nowMs)) {
       ctx.warning(trackerError('INVALID_PACKET', 'unknown or expired connection id'))
       return
     }
