@@ -1,4 +1,16 @@
-/** Public entry: the tracker server (the `Client` default export comes with the client). */
+/** Public entry (Node): the tracker client (default export) and the tracker server. */
+import { Client, registerTrackerClass } from './client/client.js'
+import { UdpTracker } from './client/udp-tracker.js'
+
+// UDP needs node:dgram, so client.ts leaves it out; this Node entry plugs it in.
+registerTrackerClass('udp:', UdpTracker)
+
+export default Client
+export { Client }
+export type {
+  ClientAnnounceOpts, ClientOptions, IdInput, ScrapeCallback, ScrapeData, ScrapeResults, StaticScrapeOptions, UpdateData
+} from './client/client.js'
+export type { ClientTimeouts, TrackerWarning } from './client/common.js'
 export { Server } from './server/server.js'
 export type { Filter, ServerOptions, TorrentView } from './server/server.js'
 export type { RequestParams } from './server/frontends/context.js'
