@@ -21,7 +21,7 @@ import type { WsAnnounceReply, WsRelayedSignal, WsServerMessage } from '../proto
 import {
   DEFAULT_CLIENT_INTERVAL_MS, MAX_TIMER_MS, MIN_REANNOUNCE_MS, resolveTimeouts, trackerWarning, unrefTimeout
 } from './common.js'
-import type { ClientTimeouts, TimerHandle } from './common.js'
+import type { ClientTimeouts, ScrapeDone, ScrapeResult, TimerHandle } from './common.js'
 import { Peer, resolveWebRtc } from './peer.js'
 import type { SignalData, WebRtcImpl } from './peer.js'
 import { acquireSocket } from './socket-pool.js'
@@ -89,7 +89,9 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
   private readonly queue: AnnounceOpts[] = []
   private sending = false
   /** Scrapes asked for while the socket was down: sent once it is open. */
-  private readonly queuedScrapes: BinaryString[][] = []
+  private readonly queuedScrapes: Array<{ hashes: BinaryString[], done: ScrapeDone | undefined }> = []
+  /** Callbacks of the scrapes sent, oldest first (the tracker answers them in order). */
+  private readonly scrapesSent: Array<ScrapeDone | undefined> = []
   private trackerId: string | undefined
   /** The user's interval (setInterval) and the tracker's, in ms; the user's wins. */
   private userIntervalMs: number | undefined
@@ -132,10 +134,14 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
     this.pump()
   }
 
-  scrape (opts?: ScrapeOpts): void {
-    if (this.destroyed) return
+  /** Scrape; results come as 'scrape' events, and to `done` once (with an error if it failed). */
+  scrape (opts?: ScrapeOpts, done?: ScrapeDone): void {
+    if (this.destroyed) {
+      if (done !== undefined) queueMicrotask(() => done(trackerWarning(this.announceUrl, 'tracker destroyed'), []))
+      return
+    }
     const hashes = opts?.infoHashes !== undefined && opts.infoHashes.length > 0 ? opts.infoHashes : [this.infoHash]
-    if (!this.sendScrape(hashes)) this.queuedScrapes.push(hashes)
+    if (!this.sendScrape(hashes, done)) this.queuedScrapes.push({ hashes, done })
   }
 
   setInterval (ms?: number): void {
@@ -149,11 +155,15 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
       if (cb !== undefined) queueMicrotask(() => cb(null))
       return
     }
+    // A `stopped` still queued (behind offers being gathered) goes out now, before the socket is
+    // released; whatever else is queued is dropped.
+    const stop = this.queue.find(o => o.event === EVENT_STOPPED)
+    if (stop !== undefined) this.sendAnnounce(stop, [])
     this.destroyed = true
     this.active = false
     this.stopTimer()
     this.queue.length = 0
-    this.queuedScrapes.length = 0
+    this.failScrapes(trackerWarning(this.announceUrl, 'tracker destroyed'))
     for (const p of this.pending) this.drop(p)
     this.socket.release(this, () => { if (cb !== undefined) cb(null) })
   }
@@ -169,15 +179,17 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
     if (this.destroyed) return
     // After a reconnect the tracker has forgotten us: announce again.
     if (this.active && this.queue.length === 0 && !this.sending) this.queue.push(this.owner.defaultAnnounceOpts())
-    for (const hashes of this.queuedScrapes.splice(0)) this.sendScrape(hashes)
+    for (const q of this.queuedScrapes.splice(0)) this.sendScrape(q.hashes, q.done)
     this.pump()
   }
 
   onDown (err: Error): void {
     if (this.destroyed) return
-    // Offers sent over the lost socket can no longer be answered.
+    // Offers and scrapes sent over the lost socket can no longer be answered.
     this.dropOffers()
     this.owner.emit('warning', err)
+    const sent = this.scrapesSent.splice(0)
+    for (const done of sent) if (done !== undefined) done(err, [])
   }
 
   onWarning (err: Error): void {
@@ -190,19 +202,27 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
       case 'announce': return this.onAnnounceReply(m)
       case 'offer': return this.onOffer(m)
       case 'answer': return this.onAnswer(m)
-      case 'scrape':
-        for (const f of m.files) {
-          this.owner.emit('scrape', {
-            announce: this.announceUrl,
-            infoHash: binaryToHex(f.infoHash),
-            complete: f.complete,
-            incomplete: f.incomplete,
-            downloaded: f.downloaded
-          })
-        }
+      case 'scrape': {
+        const results: ScrapeResult[] = m.files.map(f => ({
+          announce: this.announceUrl,
+          infoHash: binaryToHex(f.infoHash),
+          complete: f.complete,
+          incomplete: f.incomplete,
+          downloaded: f.downloaded
+        }))
+        for (const r of results) this.owner.emit('scrape', r)
+        const done = this.scrapesSent.shift()
+        if (done !== undefined) done(null, results)
         return
-      case 'failure':
-        this.owner.emit('warning', trackerWarning(this.announceUrl, m.reason))
+      }
+      case 'failure': {
+        const err = trackerWarning(this.announceUrl, m.reason)
+        this.owner.emit('warning', err)
+        if (m.action === 'scrape') {
+          const done = this.scrapesSent.shift()
+          if (done !== undefined) done(err, [])
+        }
+      }
     }
   }
 
@@ -221,55 +241,72 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
     }
   }
 
-  /** Send queued announces one at a time, in order, while the socket is open. */
+  /**
+   * Send queued announces one at a time, in order, while the socket is open. An announce without
+   * offers goes out at once; one with offers after they have gathered (the next waits for it).
+   */
   private pump (): void {
-    if (this.sending || this.destroyed || !this.socket.isOpen || this.queue.length === 0) return
-    const opts = this.queue.shift()!
-    this.sending = true
-    this.makeOffers(opts).then(offers => {
-      this.sending = false
-      if (this.destroyed) return
-      const numwant = offers.length
-      const text = encodeAnnounceRequest({
-        infoHash: this.infoHash,
-        peerId: this.peerId,
-        uploaded: opts.uploaded ?? 0,
-        downloaded: opts.downloaded ?? 0,
-        left: opts.left ?? Infinity,
-        event: opts.event,
-        numwant,
-        offers: numwant > 0 ? offers.map(o => ({ offerId: o.offerId!, sdp: o.sdp })) : undefined,
-        trackerId: this.trackerId
-      })
-      if (this.socket.send(text)) {
-        this.awaitingAnnounce++
-      } else {
-        // The socket went down while the offers were gathering: try again once it is back.
-        for (const o of offers) this.drop(o.pending)
-        this.queue.unshift(opts)
+    while (!this.sending && !this.destroyed && this.socket.isOpen && this.queue.length > 0) {
+      const opts = this.queue.shift()!
+      const count = this.offerCount(opts)
+      if (count === 0) {
+        if (!this.sendAnnounce(opts, [])) { this.queue.unshift(opts); return }
+        continue
       }
-      this.pump()
-    })
+      this.sending = true
+      this.makeOffers(count).then(offers => {
+        this.sending = false
+        if (this.destroyed) return
+        if (!this.sendAnnounce(opts, offers)) {
+          // The socket went down while the offers were gathering: try again once it is back.
+          for (const o of offers) this.drop(o.pending)
+          this.queue.unshift(opts)
+        }
+        this.pump()
+      })
+    }
   }
 
-  /** Make the offers an announce carries: none with stopped/completed, none without WebRTC. */
-  private makeOffers (opts: AnnounceOpts): Promise<Array<{ offerId: string, sdp: string, pending: PendingPeer }>> {
-    if (opts.event === EVENT_STOPPED || opts.event === EVENT_COMPLETED) return Promise.resolve([])
+  private sendAnnounce (opts: AnnounceOpts, offers: ReadonlyArray<{ offerId: string, sdp: string }>): boolean {
+    const text = encodeAnnounceRequest({
+      infoHash: this.infoHash,
+      peerId: this.peerId,
+      uploaded: opts.uploaded ?? 0,
+      downloaded: opts.downloaded ?? 0,
+      left: opts.left ?? Infinity,
+      event: opts.event,
+      numwant: offers.length,
+      offers: offers.length > 0 ? offers : undefined,
+      trackerId: this.trackerId
+    })
+    if (!this.socket.send(text)) return false
+    this.awaitingAnnounce++
+    return true
+  }
+
+  /** How many offers an announce carries: none with stopped/completed, none without WebRTC. */
+  private offerCount (opts: AnnounceOpts): number {
+    if (opts.event === EVENT_STOPPED || opts.event === EVENT_COMPLETED) return 0
     const wanted = Math.min(
       Math.max(0, Math.floor(opts.numwant ?? DEFAULT_NUMWANT)),
       WS_MAX_OFFERS_PER_ANNOUNCE,
       WS_MAX_PENDING_PEERS - this.pending.size
     )
-    if (!(wanted > 0)) return Promise.resolve([])
+    if (!(wanted > 0)) return 0
     if (this.webrtc === undefined) {
       if (!this.warnedNoWebRtc) {
         this.warnedNoWebRtc = true
         this.owner.emit('warning', trackerWarning(this.announceUrl, 'No WebRTC implementation (pass `wrtc` in Node): announcing without offers'))
       }
-      return Promise.resolve([])
+      return 0
     }
+    return wanted
+  }
+
+  /** Make `count` offers; resolves once each has its description (or has failed). */
+  private makeOffers (count: number): Promise<Array<{ offerId: string, sdp: string, pending: PendingPeer }>> {
     const made: Array<Promise<{ offerId: string, sdp: string, pending: PendingPeer } | undefined>> = []
-    for (let i = 0; i < wanted; i++) {
+    for (let i = 0; i < count; i++) {
       const p = this.createPeer(true)
       if (p === undefined) break
       const offerId = randomId()
@@ -413,9 +450,15 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
     this.pending.delete(p)
   }
 
-  private sendScrape (hashes: BinaryString[]): boolean {
+  private sendScrape (hashes: BinaryString[], done: ScrapeDone | undefined): boolean {
     if (!this.socket.send(encodeScrapeRequest(hashes))) return false
     this.awaitingScrape++
+    this.scrapesSent.push(done)
     return true
+  }
+
+  private failScrapes (err: Error): void {
+    const waiting = [...this.scrapesSent.splice(0), ...this.queuedScrapes.splice(0).map(q => q.done)]
+    for (const done of waiting) if (done !== undefined) done(err, [])
   }
 }

@@ -15,7 +15,7 @@ import { dirname, resolve } from 'node:path'
 import wrtc from '@roamhq/wrtc'
 import { WebSocketServer } from 'ws'
 import type { WebSocket as WsSocket } from 'ws'
-import { Server } from '../../src/index.js'
+import Client, { Server } from '../../src/index.js'
 import { WebSocketTracker, wsTimeouts } from '../../src/client/ws-tracker.js'
 import { Peer } from '../../src/client/peer.js'
 import type { SignalData } from '../../src/client/peer.js'
@@ -110,6 +110,18 @@ function countSockets (server: Server): { opened: number, open: number } {
   return n
 }
 
+/** Resources active now that were not in `before` (a multiset difference; closed ones don't count). */
+function newResources (before: string[]): string[] {
+  const left = [...before]
+  const extra: string[] = []
+  for (const r of process.getActiveResourcesInfo()) {
+    const i = left.indexOf(r)
+    if (i >= 0) left.splice(i, 1)
+    else extra.push(r)
+  }
+  return extra.sort()
+}
+
 function closeServer (server: { close: (cb: () => void) => void }): Promise<void> {
   return withTimeout(new Promise<void>(resolve => server.close(() => resolve())), STEP_MS, 'server.close')
 }
@@ -154,7 +166,7 @@ function defineTests (): void {
     const s = await startOurs()
     const a = new Owner(H1, PEER_A)
     const b = new Owner(H1, PEER_B)
-    // Separate paths: our tracker never relays an offer back over the socket it came from.
+    // Separate paths, so separate sockets (one tracker URL shares one socket).
     const ta = new WebSocketTracker(a, `${s.url}/a`, TEST_TIMEOUTS)
     const tb = new WebSocketTracker(b, `${s.url}/b`, TEST_TIMEOUTS)
     const [pa, pb] = await meet(a, b, ta, tb)
@@ -259,6 +271,65 @@ function defineTests (): void {
     assert.equal(sockets.opened, 1)
     await closeServer(s.server)
     assert.deepEqual([a.warnings, c.warnings, s.warnings], [[], [], []])
+  })
+
+  test('two Clients (public API) on one shared socket meet through our tracker; Client.scrape over ws', { timeout: TEST_MS }, async () => {
+    const s = await startOurs()
+    const sockets = countSockets(s.server)
+    let stops = 0
+    s.server.on('stop', () => { stops++ })
+    const before = process.getActiveResourcesInfo()
+    const common = { announce: s.url, port: 6881, wrtc, rtcConfig: { iceServers: [] }, timeouts: TEST_TIMEOUTS }
+    const a = new Client({ ...common, infoHash: hex(H1), peerId: hex(PEER_A) })
+    const b = new Client({ ...common, infoHash: hex(H1), peerId: hex(PEER_B) })
+    const warnings: string[] = []
+    a.on('warning', (e: Error) => warnings.push(`A: ${e.message}`))
+    b.on('warning', (e: Error) => warnings.push(`B: ${e.message}`))
+    assert.equal(poolSize(), 1)
+    const pa = next<Peer>(a, 'peer', 'peer of A')
+    const pb = next<Peer>(b, 'peer', 'peer of B')
+    const ua = next<unknown>(a, 'update', 'update of A')
+    a.start()
+    assert.deepEqual(await ua, { announce: s.url, infoHash: hex(H1), complete: 0, incomplete: 1 })
+    const ub = next<unknown>(b, 'update', 'update of B')
+    b.start()
+    assert.deepEqual(await ub, { announce: s.url, infoHash: hex(H1), complete: 0, incomplete: 2 })
+    const [peerA, peerB] = await Promise.all([pa, pb])
+    assert.equal(peerA.id, hex(PEER_B))
+    assert.equal(peerB.id, hex(PEER_A))
+    await exchange(peerA, peerB)
+    assert.deepEqual(sockets, { opened: 1, open: 1 })
+
+    // The static scrape, in both of the seed's forms, on a WebSocket tracker.
+    const one = await withTimeout(new Promise<unknown>((resolve, reject) => {
+      Client.scrape({ announce: s.url, infoHash: hex(H1), wrtc, timeouts: TEST_TIMEOUTS }, (err, r) => err !== null ? reject(err) : resolve(r))
+    }), STEP_MS, 'Client.scrape (object form)')
+    assert.deepEqual(one, { announce: s.url, infoHash: hex(H1), complete: 0, incomplete: 2, downloaded: 0 })
+    const many = await withTimeout(new Promise<unknown>((resolve, reject) => {
+      Client.scrape(s.url, [hex(H1), hex(H2)], (err, r) => err !== null ? reject(err) : resolve(r))
+    }), STEP_MS, 'Client.scrape (list form)')
+    assert.deepEqual(many, {
+      [hex(H1)]: { announce: s.url, infoHash: hex(H1), complete: 0, incomplete: 2, downloaded: 0 },
+      [hex(H2)]: { announce: s.url, infoHash: hex(H2), complete: 0, incomplete: 0, downloaded: 0 }
+    })
+
+    await closePeers(peerA, peerB)
+    a.stop()
+    b.stop()
+    await withTimeout(Promise.all([
+      new Promise<void>(resolve => a.destroy(() => resolve())),
+      new Promise<void>(resolve => b.destroy(() => resolve()))
+    ]), STEP_MS, 'Client.destroy')
+    assert.equal(poolSize(), 0)
+    assert.ok(await waitFor(() => sockets.open === 0, STEP_MS))
+    // Both stops reached the tracker before the socket closed.
+    assert.equal(stops, 2)
+    assert.equal(s.server.torrents[hex(H1)]?.peers.size ?? 0, 0)
+    await waitFor(() => newResources(before).length === 0, 2_000)
+    assert.deepEqual(newResources(before), [])
+    await closeServer(s.server)
+    assert.deepEqual(warnings, [])
+    assert.deepEqual(s.warnings, [])
   })
 
   test('two clients sharing one socket connect through the reference server', { timeout: TEST_MS }, async () => {
@@ -474,7 +545,7 @@ function defineTests (): void {
     const s = await startOurs()
     // settle: let the server's own handles exist before counting
     await new Promise(resolve => setTimeout(resolve, 50))
-    const before = process.getActiveResourcesInfo().sort()
+    const before = process.getActiveResourcesInfo()
     const a = new Owner(H1, PEER_A)
     const b = new Owner(H1, PEER_B)
     const ta = new WebSocketTracker(a, `${s.url}/a`, TEST_TIMEOUTS)
@@ -490,10 +561,8 @@ function defineTests (): void {
     await Promise.all([destroyTracker(ta), destroyTracker(tb)])
     assert.equal(ta.pendingPeers + tb.pendingPeers, 0)
     assert.equal(poolSize(), 0)
-    assert.ok(await waitFor(() => {
-      const now = process.getActiveResourcesInfo().sort()
-      return JSON.stringify(now) === JSON.stringify(before)
-    }, 2_000), `before: ${before.join(',')}\nafter:  ${process.getActiveResourcesInfo().sort().join(',')}`)
+    await waitFor(() => newResources(before).length === 0, 2_000)
+    assert.deepEqual(newResources(before), [])
     // a destroyed tracker ignores everything and destroy is idempotent
     ta.announce({ numwant: 1 })
     ta.scrape()
