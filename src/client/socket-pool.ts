@@ -8,9 +8,9 @@
  * Incoming frames are decoded once (protocol/ws/codec.ts) and routed to the users:
  * - announce replies and failures by info hash; when several users share an info hash, to the
  *   oldest one still waiting for a reply (frames carry no peer id), else to all of them;
- * - relayed offers to one user of that info hash that is not the offer's sender (a relayed offer
- *   does not name its recipient, so with several users of one info hash the tracker's choice is
- *   not known);
+ * - relayed offers to one user of that info hash that is in the swarm and is not the offer's
+ *   sender (a relayed offer does not name its recipient, so with several users of one info hash
+ *   the tracker's choice is not known);
  * - relayed answers to every user of that info hash (each keeps only answers to its own offers);
  * - scrape replies to the oldest user waiting for one.
  *
@@ -48,6 +48,8 @@ export interface PoolUser {
   awaitingAnnounce: number
   /** Scrape replies this user waits for. */
   awaitingScrape: number
+  /** In the swarm (announced, not stopped): relayed offers may go to it. */
+  readonly acceptsOffers: boolean
   /** The socket is open (first time, or again after a reconnect). */
   onOpen (): void
   /** The socket closed or failed to open; a reconnect is scheduled. */
@@ -233,8 +235,8 @@ export class SharedSocket {
         }
         return this.toWaiting(this.users.slice(), m.action === 'scrape' ? 'awaitingScrape' : 'awaitingAnnounce', m)
       case 'offer': {
-        // Never to the sender itself; with several candidates, the first.
-        const u = this.withHash(m.infoHash).find(u => u.peerId !== m.peerId)
+        // Never to the sender itself; with several candidates, the first one in the swarm.
+        const u = this.withHash(m.infoHash).find(u => u.peerId !== m.peerId && u.acceptsOffers)
         if (u !== undefined) u.onMessage(m)
         return
       }

@@ -168,6 +168,10 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
     this.socket.release(this, () => { if (cb !== undefined) cb(null) })
   }
 
+  get acceptsOffers (): boolean {
+    return this.active && !this.destroyed
+  }
+
   /** Peers being set up and not connected yet, our unanswered offers included (diagnostics, tests). */
   get pendingPeers (): number {
     return this.pending.size
