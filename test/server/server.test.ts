@@ -523,24 +523,27 @@ for (const family of [4, 6] as const) {
         const other = await udpClient(family, s.port)
         try {
           const ip = family === 4 ? '127.0.0.1' : '::1'
-          const announce = (cid: Uint8Array): Uint8Array => encodeUdpAnnounce({
+          const announce = (cid: Uint8Array, port = 1234): Uint8Array => encodeUdpAnnounce({
             connectionId: cid,
             transactionId: 42,
-            request: { infoHash: IH, peerId: id20(1), port: 1234, downloaded: 0, left: 1, uploaded: 0, event: 2, numwant: -1 }
+            request: { infoHash: IH, peerId: id20(1), port, downloaded: 0, left: 1, uploaded: 0, event: 2, numwant: -1 }
           })
+          // Ids are a MAC of the source address and the time window, under the server's secret.
           const ids = new ConnectionIds({ secret })
-          const stale = ids.issue(ip, c.localPort, Date.now() - 3 * UDP_CONNECTION_ID_WINDOW_MS)
-          const foreign = await other.connect()
+          const stale = ids.issue(ip, Date.now() - 3 * UDP_CONNECTION_ID_WINDOW_MS)
+          const foreign = ids.issue(family === 4 ? '192.0.2.1' : '2001:db8::1', Date.now())
           const warnings = s.warnings.length
           for (const p of [announce(Buffer.alloc(8, 0x55)), announce(stale), announce(foreign), encodeUdpScrape(stale, 43, [IH])]) c.fire(p)
           assert.deepEqual(await c.drain(), [])
           assert.deepEqual(Object.keys(s.server.torrents), [])
           assert.deepEqual(s.warnings.slice(warnings).map(w => w.message), Array(4).fill('malformed packet: unknown or expired connection id'))
-          // An id minted with the shared secret for the current window is accepted (udpSecret works).
-          const fresh = ids.issue(ip, c.localPort, Date.now())
-          const ok = await c.send(announce(fresh), REPLY_TIMEOUT_MS)
+          // An id minted with the shared secret for this address and window is accepted (udpSecret works) …
+          const ok = await c.send(announce(ids.issue(ip, Date.now())), REPLY_TIMEOUT_MS)
           assert.equal(ok?.readUInt32BE(0), 1)
-          assert.deepEqual(keysOf(s, IH), [family === 4 ? '127.0.0.1:1234' : '[::1]:1234'])
+          // … and so is one another socket of the same address was given (libtorrent shares ids).
+          const shared = await c.send(announce(await other.connect(), 1235), REPLY_TIMEOUT_MS)
+          assert.equal(shared?.readUInt32BE(0), 1)
+          assert.deepEqual(keysOf(s, IH), family === 4 ? ['127.0.0.1:1234', '127.0.0.1:1235'] : ['[::1]:1234', '[::1]:1235'])
         } finally { c.close(); other.close() }
       })
     })
