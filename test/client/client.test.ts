@@ -16,7 +16,7 @@ const H2 = '80818283' + 'fefdfcfb' + 'c0c1c2c3' + '25252525' + '26262626'
 const H3 = '0123456789abcdef0123456789abcdef01234567'
 const PEER_A = '2d4141303030312d' + 'a1a2a3a4a5a6a7a8a9aaabac'
 const PEER_B = '2d4242303030312d' + 'b1b2b3b4b5b6b7b8b9babbbc'
-const SHORT = { request: 500, udp: 100, udpRetransmits: 2, retryMin: 50, retryMax: 200, destroyGrace: 200 }
+const SHORT = { request: 3000, udp: 1000, udpRetransmits: 2, retryMin: 50, retryMax: 200, destroyGrace: 200 }
 
 interface Transport {
   name: string

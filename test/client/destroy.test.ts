@@ -129,7 +129,7 @@ describe('Client.destroy releases every timer and socket', () => {
     await tick()
     const baseline = resources()
     live.clear()
-    const c = client({ announce: [silentHttpUrl, silentUdpUrl] })
+    const c = client({ announce: [silentHttpUrl, silentUdpUrl], timeouts: { ...TIMEOUTS, destroyGrace: 5000 } })
     const events: string[] = []
     for (const e of ['update', 'warning', 'peer', 'scrape']) c.on(e, () => events.push(e))
     c.start()
@@ -138,7 +138,8 @@ describe('Client.destroy releases every timer and socket', () => {
     assert.notDeepEqual(resources(), baseline, 'requests are pending')
     const t0 = Date.now()
     await destroy(c)
-    assert.ok(Date.now() - t0 < 500, `destroy took ${Date.now() - t0} ms`)
+    // Well under the 5 s grace: only a `stopped` announce may use it.
+    assert.ok(Date.now() - t0 < 2000, `destroy took ${Date.now() - t0} ms`)
     await expectReleased(baseline)
     assert.deepEqual(events, [])
   })
@@ -178,7 +179,7 @@ describe('Client.destroy releases every timer and socket', () => {
     const t0 = Date.now()
     await destroy(b)
     const took = Date.now() - t0
-    assert.ok(took >= 100 && took < 600, `destroy waited ${took} ms for the unanswered stop (grace 150 ms)`)
+    assert.ok(took >= 100 && took < 1500, `destroy waited ${took} ms for the unanswered stop (grace 150 ms)`)
     await expectReleased(baseline)
   })
 

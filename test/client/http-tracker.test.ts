@@ -19,7 +19,9 @@ const HASH_HEX = '00252628' + '2b203d7f' + '80c328ff' + 'fe414243' + '44454647'
 const HASH = hexToBinary(HASH_HEX)!
 const PEER_HEX = '2d5454303030312d' + 'c3a9000102fe' + 'ff8081828384'
 const PEER = hexToBinary(PEER_HEX)!
-const SHORT = { request: 300, udp: 50, udpRetransmits: 2, retryMin: 40, retryMax: 200, destroyGrace: 100 }
+// Generous request timeout: the first fetch() of a process loads undici, which takes a while on a
+// loaded machine. Tests about timing out set their own.
+const SHORT = { request: 3000, udp: 1000, udpRetransmits: 2, retryMin: 40, retryMax: 200, destroyGrace: 100 }
 
 interface Seen {
   path: string
