@@ -49,7 +49,10 @@ export interface ClientOptions {
   announce: string | Uint8Array | Array<string | Uint8Array>
   /** The torrent client's listening port. Required in Node, optional in the browser. */
   port?: number
-  /** Called on every announce (by you or by the timer); its values override the defaults. */
+  /**
+   * Called on every announce (by you or by the timer); its values override the defaults and,
+   * as in the reference, the values passed to start/stop/complete/update.
+   */
   getAnnounceOpts?: () => ClientAnnounceOpts
   /** RTCPeerConnection configuration (WebSocket trackers). */
   rtcConfig?: unknown
@@ -318,7 +321,8 @@ export class Client extends EventEmitter implements TrackerOwner {
     if (this.destroyed) return
     const explicit = cleanOpts(opts)
     const fromGetter = this.fromGetter()
-    const o: AnnounceOpts = { numwant: DEFAULT_NUMWANT, uploaded: 0, downloaded: 0, ...this.lastOpts, ...fromGetter, ...explicit }
+    // As the reference: what getAnnounceOpts() returns wins over the call's own values.
+    const o: AnnounceOpts = { numwant: DEFAULT_NUMWANT, uploaded: 0, downloaded: 0, ...this.lastOpts, ...explicit, ...fromGetter }
     // `complete()` makes us a seeder: left is 0 unless this call (or getAnnounceOpts) says otherwise.
     if (event === EVENT_COMPLETED && explicit.left === undefined && fromGetter.left === undefined) o.left = 0
     this.lastOpts = { ...o }

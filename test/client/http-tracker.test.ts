@@ -145,7 +145,7 @@ describe('HTTP tracker: requests', () => {
     c.start()
     c.complete() // issued in the same tick: must arrive after `started`
     await t.requests(2)
-    c.update({ numwant: 7 })
+    c.update({ numwant: 7, uploaded: 1 }) // getAnnounceOpts' `uploaded` wins, as in the reference
     await t.requests(3)
     c.stop()
     await t.requests(4)

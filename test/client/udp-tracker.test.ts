@@ -177,6 +177,25 @@ describe('UDP tracker: requests', () => {
     assert.equal(announceOf(t.got[2]).request.left, 0)
   })
 
+  it('connects again once the connection id is a minute old', async () => {
+    const t = await tracker((g, _n, tr) => tr.answer(g))
+    const c = client({ announce: t.url() })
+    c.start()
+    await once(c, 'update', { signal: signal() })
+    const realNow = Date.now
+    let shift = 59_000
+    Date.now = () => realNow() + shift
+    cleanups.push(() => { Date.now = realNow })
+    c.update()
+    await once(c, 'update', { signal: signal() })
+    shift = 60_001
+    c.update()
+    await once(c, 'update', { signal: signal() })
+    assert.deepEqual(t.actions(), ['connect', 'announce', 'announce', 'connect', 'announce'])
+    assert.deepEqual(announceOf(t.got[2]).connectionId, t.issued[0])
+    assert.deepEqual(announceOf(t.got[4]).connectionId, t.issued[1])
+  })
+
   it('scrapes many hashes in packets of at most 74, mapping answers by position', async () => {
     const hashes = Array.from({ length: 80 }, (_, i) => String.fromCharCode(i + 1, 200 - i) + HASH.slice(2))
     const t = await tracker((g, _n, tr) => tr.answer(g))
