@@ -110,6 +110,8 @@ export function registerTrackerClass (protocol: string, cls: TrackerClass): void
 }
 
 const ID_HEX = /^[0-9a-fA-F]{40}$/
+/** Placeholder id of a client whose id option was malformed (it never announces). */
+const NO_ID = '\0'.repeat(ID_LENGTH)
 
 /** An id option as a binary string; throws a clear Error when it is neither form. */
 function toId (v: unknown, name: string): BinaryString {
@@ -175,8 +177,19 @@ export class Client extends EventEmitter implements TrackerOwner {
     if (opts.announce === undefined || opts.announce === null) throw new Error('Option `announce` is required')
     if (IS_NODE && isMissing(opts.port)) throw new Error('Option `port` is required')
 
-    this.peerIdBinary = toId(opts.peerId, 'peerId')
-    this.infoHashBinary = toId(opts.infoHash, 'infoHash')
+    // A malformed id (the seed README's own example passes 21 bytes) is a fatal client error
+    // reported through 'error', as the reference's trackers would: the program keeps running.
+    let invalid: Error | undefined
+    let peerIdBinary = NO_ID
+    let infoHashBinary = NO_ID
+    try {
+      peerIdBinary = toId(opts.peerId, 'peerId')
+      infoHashBinary = toId(opts.infoHash, 'infoHash')
+    } catch (err) {
+      invalid = err as Error
+    }
+    this.peerIdBinary = peerIdBinary
+    this.infoHashBinary = infoHashBinary
     this.peerId = binaryToHex(this.peerIdBinary)
     this.infoHash = binaryToHex(this.infoHashBinary)
     let port = 0
@@ -191,6 +204,11 @@ export class Client extends EventEmitter implements TrackerOwner {
     this.wrtc = typeof opts.wrtc === 'function' ? (opts.wrtc as () => unknown)() : opts.wrtc
     this.getAnnounceOpts = typeof opts.getAnnounceOpts === 'function' ? opts.getAnnounceOpts : undefined
     this.timeouts = resolveTimeouts(opts.timeouts)
+    if (invalid !== undefined) {
+      const err = invalid
+      queueMicrotask(() => { if (!this.destroyed) this.emit('error', err) })
+      return
+    }
 
     for (const url of normalizeAnnounceList(opts.announce)) {
       if (url === undefined) {

@@ -211,17 +211,26 @@ for (const tr of TRANSPORTS) {
 describe('Client: options', () => {
   const base = { infoHash: H1, peerId: PEER_A, announce: 'http://127.0.0.1:1/announce', port: 6881 }
 
-  it('throws a clear Error for missing or malformed required options', () => {
+  it('throws a clear Error for missing required options and a bad port', () => {
     const without = (k: string): ClientOptions => { const o: Record<string, unknown> = { ...base }; delete o[k]; return o as unknown as ClientOptions }
     assert.throws(() => new Client(without('peerId')), { message: 'Option `peerId` is required' })
     assert.throws(() => new Client(without('infoHash')), { message: 'Option `infoHash` is required' })
     assert.throws(() => new Client(without('announce')), { message: 'Option `announce` is required' })
     assert.throws(() => new Client(without('port')), { message: 'Option `port` is required' })
-    assert.throws(() => new Client({ ...base, infoHash: 'abc' }), { message: 'Option `infoHash` must be a 40-character hex string or 20 bytes' })
-    assert.throws(() => new Client({ ...base, peerId: new Uint8Array(21) }), { message: 'Option `peerId` must be a 40-character hex string or 20 bytes' })
     assert.throws(() => new Client({ ...base, port: 70000 }), { message: 'Option `port` must be an integer from 1 to 65535' })
     assert.throws(() => Client.scrape({ announce: base.announce } as never, () => {}), { message: 'Option `infoHash` is required' })
     assert.throws(() => Client.scrape('', H1, () => {}), { message: 'Option `announce` is required' })
+  })
+
+  it('a malformed id (the seed example passes 21 bytes) is an error event, not a throw, and nothing is announced', async () => {
+    for (const bad of [{ infoHash: 'abc' }, { infoHash: new Uint8Array(21) }, { peerId: new Uint8Array(21) }]) {
+      const c = new Client({ ...base, ...bad })
+      const err = await new Promise<Error>(resolve => c.once('error', resolve))
+      const name = 'peerId' in bad ? 'peerId' : 'infoHash'
+      assert.equal(err.message, `Option \`${name}\` must be a 40-character hex string or 20 bytes`)
+      assert.deepEqual(c.announce, [])
+      c.destroy()
+    }
   })
 
   it('takes hex (any case) or bytes, and reports lowercase hex', () => {
