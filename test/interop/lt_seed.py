@@ -1,0 +1,226 @@
+#!/usr/bin/python3
+"""One libtorrent session that seeds a fresh random file through one tracker, for another client.
+
+Run by test/interop/aria2.test.ts with Debian's python3-libtorrent (2.0.x):
+
+    /usr/bin/python3 lt_seed.py --tracker URL --family 4|6 --workdir DIR [--timeout 60] [--size BYTES]
+
+It writes DIR/seed/payload.bin (random bytes) and DIR/payload.torrent (v1 only, private, the
+tracker at URL its only tracker), seeds the file from one session that listens on loopback only
+(127.0.0.1 or ::1, TCP only) with DHT, local service discovery, UPnP, NAT-PMP and every default
+extension (so no PEX) off, announces 'started' and waits for the tracker's answer. The torrent is
+marked private (BEP 27), so the other client must not look for peers anywhere but the tracker
+either, even if its DHT is on.
+
+Protocol with the test, one JSON object per line on stdout (stderr is free-form diagnostics):
+  {"phase": "seeding", ...}   the file is checked, the tracker answered 'started'
+  {"phase": "scrape", ...}    after the command "scrape": libtorrent's scrape of the tracker
+  {"phase": "done", ...}      after the command "stop": the torrent was removed ('stopped'
+                              announce, answered or stop_tracker_timeout), the session closed
+  {"phase": "error", "error": "..."}  then exit status 2
+Commands are lines on stdin. Every wait is bounded by --timeout (seconds, for the whole run).
+"""
+import argparse
+import hashlib
+import json
+import os
+import select
+import sys
+import time
+
+import libtorrent as lt
+
+PIECE_SIZE = 16 * 1024
+T0 = time.monotonic()
+
+
+class Failure(Exception):
+    pass
+
+
+def emit(obj):
+    obj["t"] = round(time.monotonic() - T0, 3)  # seconds since start, for diagnostics only
+    sys.stdout.write(json.dumps(obj, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+def log(msg):
+    sys.stderr.write("lt_seed: %s\n" % msg)
+    sys.stderr.flush()
+
+
+class Seed:
+    def __init__(self, args):
+        self.args = args
+        self.deadline = time.monotonic() + args.timeout
+        self.host = "127.0.0.1" if args.family == 4 else "::1"
+        self.stdin_buf = b""
+        self.listen_port = None
+        self.replies = []      # num_peers of every tracker reply
+        self.scrapes = []      # {"complete", "incomplete"} of every scrape reply
+        self.peers = []        # "ip:port" of every peer connection (either direction)
+        self.removed = False
+        self.notes = []        # tracker / peer trouble worth showing when something fails
+
+    def remaining(self, what):
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise Failure("timed out (%ss for the whole run) waiting for %s" % (self.args.timeout, what))
+        return left
+
+    def pump(self, until, what):
+        while not until():
+            self.remaining(what)
+            self.ses.wait_for_alert(20)
+            for a in self.ses.pop_alerts():
+                self.on_alert(a)
+
+    def command(self):
+        """The next line on stdin, handling alerts while waiting."""
+        while True:
+            nl = self.stdin_buf.find(b"\n")
+            if nl >= 0:
+                line, self.stdin_buf = self.stdin_buf[:nl].strip(), self.stdin_buf[nl + 1:]
+                return line.decode("utf-8", "replace")
+            self.remaining("a command from the test")
+            r, _, _ = select.select([0], [], [], 0.02)
+            if r:
+                chunk = os.read(0, 4096)
+                if not chunk:
+                    raise Failure("stdin closed while waiting for a command")
+                self.stdin_buf += chunk
+            for a in self.ses.pop_alerts():
+                self.on_alert(a)
+
+    def on_alert(self, a):
+        kind = type(a).__name__
+        if kind == "listen_succeeded_alert":
+            if a.socket_type == lt.socket_type_t.tcp:
+                self.listen_port = a.port
+        elif kind == "listen_failed_alert":
+            raise Failure("listen failed: %s" % a.message())
+        elif kind == "tracker_reply_alert":
+            self.replies.append(a.num_peers)
+        elif kind == "scrape_reply_alert":
+            self.scrapes.append({"complete": a.complete, "incomplete": a.incomplete})
+        elif kind == "scrape_failed_alert":
+            raise Failure("scrape failed: %s (error %s: %r)" % (a.message(), a.error.value(), a.error.message()))
+        elif kind in ("peer_connect_alert", "incoming_connection_alert"):
+            self.peers.append("%s %s" % (kind, a.endpoint))
+        elif kind == "torrent_removed_alert":
+            self.removed = True
+        elif kind in ("tracker_error_alert", "tracker_warning_alert", "peer_error_alert",
+                      "peer_disconnected_alert", "torrent_error_alert", "file_error_alert",
+                      "hash_failed_alert", "add_torrent_alert"):
+            if kind == "add_torrent_alert" and not a.error.value():
+                return
+            self.notes.append("%s: %s" % (kind, a.message()))
+            if kind in ("torrent_error_alert", "file_error_alert", "hash_failed_alert"):
+                raise Failure(a.message())
+
+    def main(self):
+        work = os.path.abspath(self.args.workdir)
+        seed_dir = os.path.join(work, "seed")
+        os.makedirs(seed_dir)
+        payload = os.path.join(seed_dir, "payload.bin")
+        data = os.urandom(self.args.size)
+        with open(payload, "wb") as f:
+            f.write(data)
+
+        fs = lt.file_storage()
+        lt.add_files(fs, payload)
+        # v1 only: a v2/hybrid torrent would also announce a second (SHA-256) info hash.
+        ct = lt.create_torrent(fs, PIECE_SIZE, flags=lt.create_torrent.v1_only)
+        ct.add_tracker(self.args.tracker)
+        ct.set_priv(True)
+        ct.set_creator("lt_seed.py (libtorrent %s)" % lt.__version__)
+        lt.set_piece_hashes(ct, seed_dir)
+        torrent = lt.bencode(ct.generate())
+        torrent_path = os.path.join(work, "payload.torrent")
+        with open(torrent_path, "wb") as f:
+            f.write(torrent)
+        ti = lt.torrent_info(torrent)
+
+        listen = ("%s:0" if self.args.family == 4 else "[%s]:0") % self.host
+        self.ses = lt.session({
+            # Loopback only; port 0: the kernel picks a free port (listen_succeeded_alert).
+            "listen_interfaces": listen,
+            "outgoing_interfaces": self.host,
+            "enable_dht": False,
+            "enable_lsd": False,
+            "enable_upnp": False,
+            "enable_natpmp": False,
+            # TCP only: one well-understood peer path on loopback.
+            "enable_incoming_utp": False,
+            "enable_outgoing_utp": False,
+            "enable_incoming_tcp": True,
+            "enable_outgoing_tcp": True,
+            # The other client shares our IP address (127.0.0.1 or ::1).
+            "allow_multiple_connections_per_ip": True,
+            # Otherwise a tracker on a loopback address may only be asked for the path /announce,
+            # and the BEP 48 scrape URL .../scrape is refused locally (see lt_swarm.py).
+            "ssrf_mitigation": False,
+            "alert_mask": lt.alert.category_t.all_categories,
+            # Bounded waits for the tracker on the way out; libtorrent waits this long after a UDP
+            # 'stopped' announce even when it was answered (see libtorrent.test.ts).
+            "stop_tracker_timeout": 2,
+            "tracker_completion_timeout": 10,
+            "tracker_receive_timeout": 5,
+            "user_agent": "lt_seed (libtorrent/%s)" % lt.__version__,
+        }, 0)  # flags 0: no default plugins (ut_pex, ut_metadata, smart_ban)
+        self.pump(lambda: self.listen_port is not None, "listen_succeeded_alert")
+
+        p = lt.add_torrent_params()
+        p.ti = ti
+        p.save_path = seed_dir
+        h = self.ses.add_torrent(p)
+        self.pump(lambda: h.status().is_seeding and len(self.replies) >= 1, "seeding and the tracker's reply to 'started'")
+        emit({"phase": "seeding", "info_hash": str(ti.info_hashes().v1), "port": self.listen_port,
+              "torrent": torrent_path, "payload": payload, "size": len(data), "piece_size": PIECE_SIZE,
+              "num_pieces": ti.num_pieces(), "sha1": hashlib.sha1(data).hexdigest(),
+              "first_reply_peers": self.replies[0]})
+
+        while True:
+            cmd = self.command()
+            if cmd == "scrape":
+                n = len(self.scrapes)
+                h.scrape_tracker()
+                self.pump(lambda: len(self.scrapes) > n, "the scrape reply")
+                emit({"phase": "scrape", "scrape": self.scrapes[-1]})
+            elif cmd == "stop":
+                break
+            else:
+                raise Failure("unexpected command on stdin: %r" % cmd)
+
+        st = h.status()
+        uploaded = st.all_time_upload
+        # Removing the torrent sends its 'stopped' announce; deleting the session waits for it
+        # (at most stop_tracker_timeout).
+        self.ses.remove_torrent(h)
+        self.pump(lambda: self.removed, "torrent_removed_alert")
+        del h
+        del self.ses
+        emit({"phase": "done", "uploaded": uploaded, "peers": self.peers, "replies": self.replies,
+              "notes": self.notes})
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tracker", required=True)
+    p.add_argument("--family", type=int, choices=(4, 6), required=True)
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--timeout", type=float, default=60.0)
+    p.add_argument("--size", type=int, default=256 * 1024)
+    args = p.parse_args()
+    seed = Seed(args)
+    try:
+        seed.main()
+    except Failure as e:
+        for n in seed.notes:
+            log(n)
+        emit({"phase": "error", "error": str(e), "notes": seed.notes})
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
