@@ -116,6 +116,9 @@ class Run:
             raise Failure("%s: scrape failed: %s (error %s: %r)" % (name, a.message(), a.error.value(), a.error.message()))
         elif kind == "torrent_finished_alert":
             self.finished[name] = True
+            # Counted here, not after the pump returns: the reply to the 'completed' announce can
+            # arrive in the same batch of alerts as the finish, and must not be counted as earlier.
+            self.replies_at_finish[name] = len(self.replies[name])
         elif kind == "torrent_removed_alert":
             self.removed[name] = True
         elif kind in ("tracker_error_alert", "tracker_warning_alert", "peer_error_alert",
@@ -184,6 +187,7 @@ class Run:
         self.replies = {"a": [], "b": []}
         self.scrapes = {"a": [], "b": []}
         self.finished = {}
+        self.replies_at_finish = {}
         self.removed = {}
 
         sa = self.session()
@@ -211,8 +215,7 @@ class Run:
         hb = sb.add_torrent(pb)
         # B finishes, then announces 'completed'; wait for the tracker's answer to that too.
         self.pump(both, lambda: self.finished.get("b", False), "B to finish downloading")
-        replies_at_finish = len(self.replies["b"])
-        self.pump(both, lambda: len(self.replies["b"]) > replies_at_finish, "the reply to B's 'completed' announce")
+        self.pump(both, lambda: len(self.replies["b"]) > self.replies_at_finish["b"], "the reply to B's 'completed' announce")
         st = hb.status()
         emit({"phase": "finished", "b_replies": len(self.replies["b"]), "b_first_reply_peers": self.replies["b"][0],
               "b_seeding": st.is_seeding, "b_total_done": st.total_done, "b_num_pieces": st.num_pieces,
