@@ -63,7 +63,7 @@ const SEED_SCRIPT = fileURLToPath(new URL('./lt_seed.py', import.meta.url))
 const RUN_S = 60
 /** Bound for aria2c, in seconds: killed by PID after that. */
 const ARIA2_S = 45
-const STEP_MS = 10_000
+const STEP_MS = 20_000
 const FILE_SIZE = 256 * 1024 // lt_seed.py's default
 const PIECE_SIZE = 16 * 1024 // as in lt_seed.py
 

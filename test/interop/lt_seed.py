@@ -163,7 +163,7 @@ class Seed:
             "alert_mask": lt.alert.category_t.all_categories,
             # Bounded waits for the tracker on the way out; libtorrent waits this long after a UDP
             # 'stopped' announce even when it was answered (see libtorrent.test.ts).
-            "stop_tracker_timeout": 2,
+            "stop_tracker_timeout": 5,
             "tracker_completion_timeout": 10,
             "tracker_receive_timeout": 5,
             "user_agent": "lt_seed (libtorrent/%s)" % lt.__version__,
