@@ -1,5 +1,7 @@
 import type { TrackerError } from '../../errors.js'
-import type { AnnounceEvent, BinaryString } from '../../protocol/common/types.js'
+import { formatAddr } from '../../protocol/common/address.js'
+import { binaryToHex } from '../../protocol/common/binary.js'
+import type { AnnounceEvent, AnnounceRequest, BinaryString } from '../../protocol/common/types.js'
 import type { Signalling } from '../core/signalling.js'
 import type { TrackerCore } from '../core/tracker.js'
 
@@ -48,3 +50,22 @@ export interface FrontendContext {
 /** Server event name for each AnnounceEvent (update, complete, start, stop, and pause → update). */
 export const EVENT_NAMES = ['update', 'complete', 'start', 'stop', 'update'] as const
 export const PARAM_EVENT_NAMES = ['update', 'completed', 'started', 'stopped', 'paused'] as const
+
+/** The announce fields every transport's params share; each frontend adds its own extras. */
+export function announceParams (type: RequestParams['type'], a: AnnounceRequest, ip: string, port: number): RequestParams {
+  return {
+    type,
+    action: 'announce',
+    info_hash: binaryToHex(a.infoHash),
+    peer_id: binaryToHex(a.peerId),
+    port,
+    ip,
+    addr: formatAddr(ip, port),
+    left: a.left,
+    uploaded: a.uploaded,
+    downloaded: a.downloaded,
+    event: PARAM_EVENT_NAMES[a.event],
+    numwant: a.numwant,
+    key: a.key
+  }
+}

@@ -3,13 +3,12 @@ import { MAX_URL_LENGTH } from '../../constants.js'
 import { internalError, trackerError } from '../../errors.js'
 import type { TrackerError } from '../../errors.js'
 import { canonicalIp, compactAddr, formatAddr } from '../../protocol/common/address.js'
-import { binaryToHex } from '../../protocol/common/binary.js'
-import { EVENT_WIRE_NAMES } from '../../protocol/common/types.js'
 import { decodeAnnounceQuery, encodeAnnounceResponse, encodeFailure } from '../../protocol/http/announce.js'
 import type { HttpAnnounce } from '../../protocol/http/announce.js'
 import { decodeScrapeQuery, encodeScrapeResponse } from '../../protocol/http/scrape.js'
 import { isPromise } from '../core/maybe.js'
 import type { StoreAnnounceResult } from '../store/store.js'
+import { announceParams } from './context.js'
 import type { FrontendContext, RequestParams } from './context.js'
 
 export interface HttpRequestOptions {
@@ -153,22 +152,10 @@ export function stripZone (ip: string): string {
 
 
 function httpParams (req: IncomingMessage, a: HttpAnnounce, ip: string): RequestParams {
-  return {
-    ...a.extra,
-    type: 'http',
-    action: 'announce',
-    info_hash: binaryToHex(a.infoHash),
-    peer_id: binaryToHex(a.peerId),
-    port: a.port,
-    ip,
-    addr: formatAddr(ip, a.port),
-    left: a.left,
-    uploaded: a.uploaded,
-    downloaded: a.downloaded,
-    event: a.event === 0 ? 'update' : EVENT_WIRE_NAMES[a.event] as RequestParams['event'],
-    numwant: a.numwant,
-    compact: a.compact ? 1 : 0,
-    key: a.key,
-    headers: req.headers
-  }
+  const p = announceParams('http', a, ip, a.port)
+  p.compact = a.compact ? 1 : 0
+  p.headers = req.headers
+  // Custom query params are kept, but never over the tracker's own fields.
+  for (const k of Object.keys(a.extra)) if (!(k in p)) p[k] = a.extra[k]
+  return p
 }

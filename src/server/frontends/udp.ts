@@ -3,8 +3,6 @@ import { UDP_MAX_PACKET } from '../../constants.js'
 import { internalError, trackerError } from '../../errors.js'
 import type { TrackerError } from '../../errors.js'
 import { canonicalIp, compactAddr, formatAddr } from '../../protocol/common/address.js'
-import { binaryToHex } from '../../protocol/common/binary.js'
-import { EVENT_WIRE_NAMES } from '../../protocol/common/types.js'
 import type { AnnounceRequest } from '../../protocol/common/types.js'
 import {
   decodeUdpRequest, encodeAnnounceResponse, encodeConnectResponse, encodeError, encodeScrapeResponse
@@ -13,6 +11,7 @@ import { isPromise } from '../core/maybe.js'
 import type { StoreAnnounceResult } from '../store/store.js'
 import type { ScrapeEntry } from '../../protocol/common/types.js'
 import { ConnectionIds } from './connection-id.js'
+import { announceParams } from './context.js'
 import type { FrontendContext, RequestParams } from './context.js'
 import { stripZone } from './http.js'
 
@@ -124,21 +123,8 @@ function send (socket: Socket, packet: Uint8Array, rinfo: RemoteInfo): void {
 
 
 function udpParams (a: AnnounceRequest, ip: string, urlData: string): RequestParams {
-  return {
-    type: 'udp',
-    action: 'announce',
-    info_hash: binaryToHex(a.infoHash),
-    peer_id: binaryToHex(a.peerId),
-    port: a.port,
-    ip,
-    addr: formatAddr(ip, a.port),
-    left: a.left,
-    uploaded: a.uploaded,
-    downloaded: a.downloaded,
-    event: a.event === 0 ? 'update' : EVENT_WIRE_NAMES[a.event] as RequestParams['event'],
-    numwant: a.numwant,
-    compact: 1,
-    key: a.key,
-    url: urlData
-  }
+  const p = announceParams('udp', a, ip, a.port)
+  p.compact = 1
+  p.url = urlData
+  return p
 }

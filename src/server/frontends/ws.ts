@@ -4,13 +4,12 @@ import { WS_MAX_BUFFERED } from '../../constants.js'
 import { internalError, trackerError } from '../../errors.js'
 import type { TrackerError } from '../../errors.js'
 import { canonicalIp, compactAddr, formatAddr } from '../../protocol/common/address.js'
-import { binaryToHex } from '../../protocol/common/binary.js'
-import { EVENT_WIRE_NAMES } from '../../protocol/common/types.js'
 import type { AnnounceRequest, BinaryString } from '../../protocol/common/types.js'
 import { decodeWsRequest, encodeFailure, encodeScrapeResponse } from '../../protocol/ws/codec.js'
 import type { WsAction, WsAnnounceMessage } from '../../protocol/ws/codec.js'
 import { isPromise } from '../core/maybe.js'
 import type { Delivery, SignalResult } from '../core/signalling.js'
+import { announceParams } from './context.js'
 import type { FrontendContext, RequestParams } from './context.js'
 import { forwardedFor, stripZone } from './http.js'
 
@@ -156,19 +155,7 @@ function rawToString (data: RawData): string {
 }
 
 function wsParams (c: Conn, a: AnnounceRequest): RequestParams {
-  return {
-    type: 'ws',
-    action: 'announce',
-    info_hash: binaryToHex(a.infoHash),
-    peer_id: binaryToHex(a.peerId),
-    port: c.port,
-    ip: c.ip,
-    addr: formatAddr(c.ip, c.port),
-    left: a.left,
-    uploaded: a.uploaded,
-    downloaded: a.downloaded,
-    event: a.event === 0 ? 'update' : EVENT_WIRE_NAMES[a.event] as RequestParams['event'],
-    numwant: a.numwant,
-    headers: c.headers
-  }
+  const p = announceParams('ws', a, c.ip, c.port)
+  p.headers = c.headers
+  return p
 }
