@@ -115,3 +115,29 @@ export const WS_HEARTBEAT_MS = 60_000
 export const HTTP_HEADERS_TIMEOUT_MS = 15_000
 /** Time a client has to send a whole request, in ms. */
 export const HTTP_REQUEST_TIMEOUT_MS = 30_000
+
+// ---- Client ----
+
+/** Announce interval used until a tracker names its own (the reference's 30 minutes), ms. */
+export const CLIENT_DEFAULT_INTERVAL_MS = 30 * 60_000
+/** A tracker may not make a client re-announce more often than this, whatever it sends, ms. */
+export const CLIENT_MIN_REANNOUNCE_MS = 1_000
+/** Largest tracker response body a client reads, in bytes (a full 200-peer answer is ~20 KB). */
+export const CLIENT_MAX_RESPONSE_BYTES = 1024 * 1024
+/** Largest WebSocket tracker message a client accepts, in bytes. */
+export const CLIENT_WS_MAX_PAYLOAD = 1024 * 1024
+/** Longest wait for a WebSocket opening handshake, in ms. */
+export const CLIENT_WS_HANDSHAKE_TIMEOUT_MS = 15_000
+/**
+ * Offers a client makes per WebSocket announce. WebTorrent asks for 10; each offer is an
+ * RTCPeerConnection with its own ICE gathering, so more would cost much and gain little.
+ */
+export const CLIENT_WS_MAX_OFFERS = 10
+/** WebRTC peers a client sets up at once (offers awaiting answers + connections being made). */
+export const CLIENT_WS_MAX_PENDING_PEERS = 50
+/** An offer we made that got no answer is dropped after this long, in ms. */
+export const CLIENT_WS_OFFER_TIMEOUT_MS = 50_000
+/** A WebRTC connection that has not opened its data channel by then is dropped, in ms. */
+export const CLIENT_WS_CONNECT_TIMEOUT_MS = 30_000
+/** Longest wait for ICE gathering (loopback/LAN: milliseconds; STUN: a few seconds), in ms. */
+export const CLIENT_ICE_GATHER_TIMEOUT_MS = 5_000

@@ -5,6 +5,7 @@
  *
  * The names exported here are used by ws-tracker.ts too; keep them stable.
  */
+import { CLIENT_DEFAULT_INTERVAL_MS, CLIENT_MAX_RESPONSE_BYTES, CLIENT_MIN_REANNOUNCE_MS } from '../constants.js'
 import { EVENT_COMPLETED, EVENT_NONE, EVENT_STARTED, EVENT_STOPPED, type AnnounceEvent } from '../protocol/common/types.js'
 import type { AnnounceOpts, ScrapeOpts, TrackerConnection, TrackerOwner } from './tracker.js'
 
@@ -58,14 +59,11 @@ export function resolveTimeouts (opts: Partial<ClientTimeouts> | undefined): Cli
   return out
 }
 
-/** Announce interval used until a tracker names its own (the reference's 30 minutes). */
-export const DEFAULT_CLIENT_INTERVAL_MS = 30 * 60_000
-/** A tracker may not make us re-announce more often than this, whatever interval it sends. */
-export const MIN_REANNOUNCE_MS = 1_000
+export const DEFAULT_CLIENT_INTERVAL_MS = CLIENT_DEFAULT_INTERVAL_MS
+export const MIN_REANNOUNCE_MS = CLIENT_MIN_REANNOUNCE_MS
+export const MAX_RESPONSE_BYTES = CLIENT_MAX_RESPONSE_BYTES
 /** setTimeout fires at once for delays above 2^31 − 1 ms (~24.8 days): clamp to it. */
 export const MAX_TIMER_MS = 0x7fffffff
-/** Largest tracker response body read, in bytes (a full 200-peer answer is ~20 KB). */
-export const MAX_RESPONSE_BYTES = 1024 * 1024
 
 export type TimerHandle = ReturnType<typeof setTimeout>
 

@@ -17,6 +17,7 @@
  *   'error'   (Error)                              fatal; 'close' follows
  *   'close'   ()                                   the peer is gone, once
  */
+import { CLIENT_ICE_GATHER_TIMEOUT_MS } from '../constants.js'
 import { EventEmitter } from 'events'
 
 /** The parts of a WebRTC implementation this module uses (`@roamhq/wrtc` or the browser's). */
@@ -42,8 +43,6 @@ export interface SignalData {
   sdp: string
 }
 
-/** Gathering on loopback or a LAN takes milliseconds; STUN servers can take a few seconds. */
-export const DEFAULT_GATHER_TIMEOUT_MS = 5_000
 const DEFAULT_CHANNEL_NAME = 'webtorrent'
 
 /** The WebRTC implementation to use: `wrtc` when it has one, else the global one, else undefined. */
@@ -74,7 +73,7 @@ export class Peer extends EventEmitter {
   constructor (opts: PeerOptions = {}) {
     super()
     this.initiator = opts.initiator === true
-    this.gatherTimeoutMs = opts.gatherTimeoutMs ?? DEFAULT_GATHER_TIMEOUT_MS
+    this.gatherTimeoutMs = opts.gatherTimeoutMs ?? CLIENT_ICE_GATHER_TIMEOUT_MS
     const impl = resolveWebRtc(opts.wrtc)
     if (impl === undefined) throw new Error('No WebRTC implementation: pass `wrtc` (e.g. @roamhq/wrtc) in Node')
     this.pc = new impl.RTCPeerConnection(opts.config)

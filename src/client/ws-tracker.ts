@@ -13,6 +13,10 @@
  * Either way the owner sees the peer (owner.emit('peer', peer)) only once it is connected; from
  * then on it belongs to the user. Peers that fail or time out before that are destroyed here.
  */
+import {
+  CLIENT_ICE_GATHER_TIMEOUT_MS, CLIENT_WS_CONNECT_TIMEOUT_MS, CLIENT_WS_MAX_OFFERS, CLIENT_WS_MAX_PENDING_PEERS,
+  CLIENT_WS_OFFER_TIMEOUT_MS, DEFAULT_NUMWANT
+} from '../constants.js'
 import { bytesToBinary, binaryToHex } from '../protocol/common/binary.js'
 import { EVENT_COMPLETED, EVENT_STOPPED } from '../protocol/common/types.js'
 import type { BinaryString } from '../protocol/common/types.js'
@@ -36,20 +40,10 @@ import type { AnnounceOpts, ScrapeOpts, TrackerConnection, TrackerOwner } from '
  * - gatherMs: longest wait for ICE gathering before a description is sent as it is.
  */
 export const wsTimeouts = {
-  offerMs: 50_000,
-  connectMs: 30_000,
-  gatherMs: 5_000
+  offerMs: CLIENT_WS_OFFER_TIMEOUT_MS,
+  connectMs: CLIENT_WS_CONNECT_TIMEOUT_MS,
+  gatherMs: CLIENT_ICE_GATHER_TIMEOUT_MS
 }
-
-/**
- * Offers made per announce, at most. WebTorrent asks for 10 peers per announce; every offer is
- * an RTCPeerConnection with its own ICE gathering, so more would cost much and gain little.
- */
-export const WS_MAX_OFFERS_PER_ANNOUNCE = 10
-/** Peers being set up at once (offers waiting for answers + connections being made). */
-export const WS_MAX_PENDING_PEERS = 50
-/** Peers asked for when the announce does not say (as HTTP trackers are asked). */
-const DEFAULT_NUMWANT = 50
 /** Announces kept while the socket is down; plain updates are merged, events are kept in order. */
 const MAX_QUEUED_ANNOUNCES = 4
 /** Used when the Client gives no `rtcConfig`: public STUN servers, as WebTorrent peers expect. */
@@ -293,8 +287,8 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
     if (opts.event === EVENT_STOPPED || opts.event === EVENT_COMPLETED) return 0
     const wanted = Math.min(
       Math.max(0, Math.floor(opts.numwant ?? DEFAULT_NUMWANT)),
-      WS_MAX_OFFERS_PER_ANNOUNCE,
-      WS_MAX_PENDING_PEERS - this.pending.size
+      CLIENT_WS_MAX_OFFERS,
+      CLIENT_WS_MAX_PENDING_PEERS - this.pending.size
     )
     if (!(wanted > 0)) return 0
     if (this.webrtc === undefined) {
@@ -401,7 +395,7 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
   }
 
   private onOffer (m: WsRelayedSignal): void {
-    if (!this.active || this.pending.size >= WS_MAX_PENDING_PEERS || this.webrtc === undefined) return
+    if (!this.active || this.pending.size >= CLIENT_WS_MAX_PENDING_PEERS || this.webrtc === undefined) return
     const p = this.createPeer(false)
     if (p === undefined) return
     p.peer.id = binaryToHex(m.peerId)
