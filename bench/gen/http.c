@@ -94,12 +94,20 @@ static void conn_close (struct conn *c) {
 
 static void try_write (struct conn *c);
 
-/* Opens a connection for the request already built in c->wbuf. */
+/*
+ * Opens a connection for the request already built in c->wbuf and sends it as soon as it can:
+ * on loopback the handshake has usually completed when connect() returns. The socket is watched
+ * edge-triggered for both directions from the start, so no epoll_ctl per request.
+ */
 static void conn_open (struct conn *c) {
   c->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
   if (c->fd < 0) die("socket: %s", strerror(errno));
-  int one = 1;
-  setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (keepalive) {
+    /* Several requests per connection: never let Nagle hold one back. (A lone write on a new
+       connection goes out at once anyway.) */
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
   int r = connect(c->fd, (struct sockaddr *)&ss, sslen);
   if (r != 0 && errno != EINPROGRESS) {
     if (phase.measuring) win.extra[0]++;
@@ -108,8 +116,9 @@ static void conn_open (struct conn *c) {
     c->state = C_IDLE;
     return;
   }
+  set_events(c, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, EPOLL_CTL_ADD);
   c->state = C_CONNECTING;
-  set_events(c, EPOLLOUT, EPOLL_CTL_ADD);
+  try_write(c);
 }
 
 /* Starts the next request on c: on its open connection (keep-alive) or a new one. */
@@ -126,22 +135,30 @@ static void next_request (struct conn *c, uint64_t t) {
   }
 }
 
+/* Sends what is left of the request; on EAGAIN (not connected yet, or a full buffer) the next
+   EPOLLOUT edge calls again. */
 static void try_write (struct conn *c) {
   while (c->woff < c->wlen) {
     ssize_t n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN) { set_events(c, EPOLLOUT, EPOLL_CTL_MOD); return; }
+      if (errno == EAGAIN || errno == ENOTCONN) return;
+      if (c->state == C_CONNECTING) {
+        /* The connection failed (refused, reset): retried from the main loop. */
+        if (phase.measuring) win.extra[0]++;
+        conn_close(c);
+        return;
+      }
       /* The server closed a kept-alive connection before we wrote: reconnect, same request. */
       if (phase.measuring) win.reconnects++;
       conn_close(c);
+      c->woff = 0;
       conn_open(c);
       return;
     }
     c->woff += (size_t)n;
   }
   c->state = C_READING;
-  set_events(c, EPOLLIN, EPOLL_CTL_MOD);
 }
 
 static int ci_prefix (const char *s, const char *end, const char *p) {
@@ -212,24 +229,26 @@ static uint64_t count_peers (const char *body, size_t len) {
   return n > 0 ? (uint64_t)n / 6 : 0;
 }
 
-static void on_readable (struct conn *c, uint64_t t) {
-  int eof = 0;
-  for (;;) {
-    if (c->rlen >= RBUF) { eof = -1; break; }
-    ssize_t n = recv(c->fd, c->rbuf + c->rlen, RBUF - c->rlen, 0);
-    if (n > 0) { c->rlen += (size_t)n; continue; }
-    if (n == 0) { eof = 1; break; }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN) break;
-    eof = 1; /* reset: treat as closed */
-    break;
-  }
-  int server_closes = 0;
+/* Reads until the response is complete (then stops: nothing else is due on this connection),
+   the socket is drained (wait for the next EPOLLIN edge) or the server closes. */
+static void on_readable (struct conn *c, uint64_t t, uint32_t ev) {
+  int eof = 0, r = 0, server_closes = 0;
   size_t body_off = 0, body_len = 0;
-  int r = eof < 0 ? -1 : response_complete(c, eof, &server_closes, &body_off, &body_len);
-  if (r == 0) {
-    if (!eof) return;
-    r = -1;
+  for (;;) {
+    if (c->rlen >= RBUF) { r = -1; break; }
+    ssize_t n = recv(c->fd, c->rbuf + c->rlen, RBUF - c->rlen, 0);
+    if (n > 0) {
+      c->rlen += (size_t)n;
+      r = response_complete(c, 0, &server_closes, &body_off, &body_len);
+      if (r != 0) break;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;
+    eof = 1; /* closed, or reset */
+    r = response_complete(c, 1, &server_closes, &body_off, &body_len);
+    if (r == 0) r = -1;
+    break;
   }
   if (r < 0) {
     /* A kept-alive connection closed before any byte of the response: the server dropped it
@@ -255,6 +274,9 @@ static void on_readable (struct conn *c, uint64_t t) {
       hist_add(t - c->start_ns);
     }
   }
+  /* A server that closes after answering without saying so (opentracker): its FIN came with the
+     wakeup, so reconnect now rather than write into a closed connection. */
+  if (ev & EPOLLRDHUP) server_closes = 1;
   if (!keepalive || server_closes || eof) {
     if (keepalive && phase.measuring) win.reconnects++;
     conn_close(c);
@@ -321,23 +343,11 @@ int main (int argc, char **argv) {
     for (int e = 0; e < n; e++) {
       struct conn *c = evs[e].data.ptr;
       if (c->fd < 0) continue;
-      if (c->state == C_CONNECTING) {
-        int err = 0;
-        socklen_t el = sizeof err;
-        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-        if (err != 0) {
-          if (phase.measuring) win.extra[0]++;
-          conn_close(c);
-          continue; /* retried below */
-        }
-        c->state = C_WRITING;
-        try_write(c);
-      } else if (c->state == C_WRITING) {
-        try_write(c);
-      } else if (c->state == C_READING) {
-        on_readable(c, t);
-      }
+      uint32_t ev = evs[e].events;
+      if ((c->state == C_CONNECTING || c->state == C_WRITING) && (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) try_write(c);
+      if (c->fd >= 0 && c->state == C_READING && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP))) on_readable(c, t, ev);
     }
+    if (n > 0) coalesce_pause(&O);
     /* Connections that failed to connect get a new attempt (same request) every 10 ms. */
     if (t - last_retry > 10000000ull) {
       last_retry = t;

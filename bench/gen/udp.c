@@ -294,6 +294,7 @@ int main (int argc, char **argv) {
         if (r < MAX_BATCH) break;
       }
     }
+    if (n > 0) coalesce_pause(&O);
     t = now_ns();
     if (t - last_scan > 20000000ull) {
       last_scan = t;

@@ -19,6 +19,9 @@
  * reply) plus, in the extra fields, offers received, answers sent and received, and the
  * offer-to-answer round trip (an offer id carries its send time).
  *
+ * An announce unanswered after `--timeout-ms` (5 s) frees its slot and counts in `timeouts`; a
+ * reply is matched to its announce by client and info hash.
+ *
  *   ws --port P [--host 127.0.0.1] [--window W] [--offers N] [--pid SERVER_PID] [--torrents T] [--peers P] ...
  */
 #include "common.h"
@@ -34,6 +37,7 @@ struct client {
   int fd, state;
   uint32_t idx;
   int busy, counted;       /* one measured announce outstanding */
+  uint32_t busy_torrent;   /* ... in this torrent */
   uint64_t sent_ns;
   int warm_pending;        /* join announces not yet answered */
   int dirty, want_out;
@@ -42,7 +46,7 @@ struct client {
 };
 
 static struct common_opts O;
-static int window_n = 64, offers_n = 5;
+static int window_n = 64, offers_n = 5, timeout_ms = 5000;
 static int ep;
 static struct client *clients;
 static uint32_t nclients;
@@ -359,7 +363,11 @@ static void on_text (struct client *c, const char *p, size_t n, uint64_t t) {
   }
   /* An announce reply. */
   if (c->warm_pending > 0) { c->warm_pending--; warm_done++; return; }
-  if (!c->busy) { if (phase.measuring) win.extra[3]++; return; } /* unsolicited */
+  const char *want = ih_json[c->busy_torrent];
+  if (!c->busy || m.info_hash == NULL || m.info_hash_len != strlen(want) || memcmp(m.info_hash, want, m.info_hash_len) != 0) {
+    if (phase.measuring) win.extra[3]++; /* unsolicited, or late for an announce that timed out */
+    return;
+  }
   c->busy = 0;
   outstanding--;
   if (phase.measuring && c->counted) {
@@ -480,6 +488,7 @@ int main (int argc, char **argv) {
     if (common_arg(&O, argc, argv, &i)) continue;
     if (strcmp(argv[i], "--window") == 0 && i + 1 < argc) window_n = atoi(argv[++i]);
     else if (strcmp(argv[i], "--offers") == 0 && i + 1 < argc) offers_n = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--timeout-ms") == 0 && i + 1 < argc) timeout_ms = atoi(argv[++i]);
     else usage();
   }
   if (O.port <= 0 || window_n < 1 || offers_n < 0 || offers_n > 20 || O.torrents < 1 || O.peers < 1 || O.torrents % O.peers != 0) usage();
@@ -534,6 +543,7 @@ int main (int argc, char **argv) {
   uint32_t next_connect = 0;
   struct epoll_event evs[1024];
   int stage_join = 1;
+  uint64_t last_scan = t0;
   phase.o = &O;
   for (;;) {
     t = now_ns();
@@ -566,6 +576,18 @@ int main (int argc, char **argv) {
         memset(relay_hist, 0, RELAY_BUCKETS * sizeof *relay_hist);
         relay_count = 0;
       }
+      /* An announce unanswered for --timeout-ms frees its slot and counts as a timeout. */
+      if (t - last_scan > 100000000ull) {
+        last_scan = t;
+        for (uint32_t i = 0; i < nclients; i++) {
+          struct client *c = &clients[i];
+          if (c->busy && t - c->sent_ns > (uint64_t)timeout_ms * 1000000ull) {
+            c->busy = 0;
+            outstanding--;
+            if (phase.measuring && c->counted) win.timeouts++;
+          }
+        }
+      }
       /* Keep the window full: each announce from a different idle client. */
       uint32_t tries = 0;
       while (outstanding < window_n && tries < nclients) {
@@ -575,6 +597,7 @@ int main (int argc, char **argv) {
         if (c->state != S_OPEN || c->busy) continue;
         uint32_t k = (uint32_t)((g / nclients) % O.peers);
         c->busy = 1;
+        c->busy_torrent = torrent_of(c->idx, k);
         c->counted = phase.measuring;
         c->sent_ns = t;
         outstanding++;
@@ -592,6 +615,7 @@ int main (int argc, char **argv) {
       if (evs[e].events & EPOLLOUT) flush_client(c);
       if (c->fd >= 0 && (evs[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) on_readable(c, t);
     }
+    if (n > 0) coalesce_pause(&O);
   }
   return 0;
 }
