@@ -196,7 +196,7 @@ export class Server extends EventEmitter {
         }
       })
       this.ws.on('error', err => this.emit('error', err))
-      this.ws.on('connection', (socket: WebSocket, req: IncomingMessage) => this.wsFrontend.onConnection(socket, req))
+      this.ws.on('connection', (socket: WebSocket, req: IncomingMessage) => this.wsFrontend.onConnection(socket, req, undefined, req.socket))
     }
     // The clock, the expiry sweep and the WS heartbeat run from construction, not from listen():
     // a tracker mounted with onHttpRequest / onWebSocketConnection never listens.

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
 import type { RawData, WebSocket } from 'ws'
 import { WS_MAX_BUFFERED } from '../../constants.js'
 import { internalError, trackerError } from '../../errors.js'
@@ -24,6 +25,12 @@ interface Conn {
   port: number
   alive: boolean
   headers: IncomingMessage['headers'] | undefined
+  /** `ip:port` for the announce events, formatted once. */
+  addr: string
+  /** The TCP socket under `socket` when we know it (our own server): corked to batch writes. */
+  tcp: Socket | undefined
+  /** `tcp` is corked until the next flush. */
+  corked: boolean
 }
 
 /**
@@ -32,19 +39,22 @@ interface Conn {
  */
 export class WsFrontend {
   private readonly conns = new Map<number, Conn>()
+  /** Connections with writes held back until `flush` (after this poll phase's reads). */
+  private corked: Conn[] = []
+  private readonly flushBound = (): void => this.flush()
 
   constructor (private readonly ctx: FrontendContext) {}
 
   get connections (): number { return this.conns.size }
 
   /** Adopts an open WebSocket (from our server or one the user runs). */
-  onConnection (socket: WebSocket, req?: IncomingMessage, opts?: WsConnectionOptions): void {
+  onConnection (socket: WebSocket, req?: IncomingMessage, opts?: WsConnectionOptions, tcp?: Socket): void {
     const ctx = this.ctx
     const raw = canonicalIp(stripZone(req?.socket.remoteAddress ?? '')) ?? '0.0.0.0'
     const ip = req !== undefined && (opts?.trustProxy ?? ctx.trustProxy) ? (forwardedFor(req) ?? raw) : raw
     const port = req?.socket.remotePort ?? 0
     const conn = ctx.signalling.open(compactAddr(ip, port === 0 ? 1 : port) ?? '')
-    const state: Conn = { socket, ip, port, alive: true, headers: req?.headers }
+    const state: Conn = { socket, ip, port, alive: true, headers: req?.headers, addr: formatAddr(ip, port), tcp, corked: false }
     this.conns.set(conn, state)
     socket.on('message', (data: RawData, isBinary: boolean) => this.onMessage(conn, state, data, isBinary))
     socket.on('pong', () => { state.alive = true })
@@ -62,7 +72,20 @@ export class WsFrontend {
   }
 
   closeAll (): void {
+    this.flush() // what was sent before the close still goes out
     for (const c of this.conns.values()) c.socket.terminate()
+  }
+
+  /** Writes out every corked socket's messages, each socket's in one system call. */
+  flush (): void {
+    const list = this.corked
+    if (list.length === 0) return
+    this.corked = []
+    for (let i = 0; i < list.length; i++) {
+      const c = list[i]
+      c.corked = false
+      c.tcp!.uncork()
+    }
   }
 
   private onClose (conn: number): void {
@@ -122,7 +145,7 @@ export class WsFrontend {
     const done = (r: SignalResult): void => {
       if (!r.ok) return this.reply(conn, c, r.error, 'announce', a.infoHash)
       this.deliver(r.deliveries)
-      ctx.announced(a.event, formatAddr(c.ip, c.port), params)
+      ctx.announced(a.event, c.addr, params)
     }
     if (isPromise(res)) res.then(done, err => this.reply(conn, c, internalError(err), 'announce', a.infoHash))
     else done(res)
@@ -139,6 +162,16 @@ export class WsFrontend {
   private send (c: Conn, message: string): void {
     // A consumer that does not read gets nothing more rather than growing our memory.
     if (c.socket.readyState !== 1 || c.socket.bufferedAmount > WS_MAX_BUFFERED) return
+    // Several messages for one socket in one turn of the event loop (an announce's reply and
+    // the answers to its offers, read from other sockets in the same poll) go out in one write:
+    // the system call, not the JS, is most of a message's cost. setImmediate runs after the poll
+    // phase, so no message waits for more than the reads already pending.
+    const tcp = c.tcp
+    if (tcp !== undefined && !c.corked && !tcp.destroyed) {
+      tcp.cork()
+      c.corked = true
+      if (this.corked.push(c) === 1) setImmediate(this.flushBound)
+    }
     c.socket.send(message)
   }
 
