@@ -1,7 +1,9 @@
 import dgram from 'node:dgram'
+import { lookup as dnsLookup } from 'node:dns'
 import { EventEmitter } from 'node:events'
 import http from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { isIP } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer } from 'ws'
@@ -168,9 +170,9 @@ export class Server extends EventEmitter {
 
     if (opts.udp !== false) {
       const extra = isObject(opts.udp) ? opts.udp : {}
-      this.udp4 = this.udp = dgram.createSocket({ type: 'udp4', reuseAddr: false, ...extra })
+      this.udp4 = this.udp = dgram.createSocket({ type: 'udp4', reuseAddr: false, lookup: literalLookup, ...extra })
       // ipv6Only: the IPv4 socket owns IPv4 traffic on the same port, and replies keep the family.
-      this.udp6 = dgram.createSocket({ type: 'udp6', reuseAddr: false, ipv6Only: true, ...extra })
+      this.udp6 = dgram.createSocket({ type: 'udp6', reuseAddr: false, ipv6Only: true, lookup: literalLookup, ...extra })
       for (const socket of [this.udp4, this.udp6]) {
         socket.on('message', (msg, rinfo) => this.udpFrontend.onMessage(socket, msg, rinfo))
         socket.on('error', err => this.onSocketError(err))
@@ -429,7 +431,7 @@ export class Server extends EventEmitter {
     const remake = (s: dgram.Socket | null, type: 'udp4' | 'udp6'): dgram.Socket | null => {
       if (s === null) return null
       try { s.close() } catch { /* never bound */ }
-      const fresh = dgram.createSocket(type === 'udp6' ? { type, ipv6Only: true } : { type })
+      const fresh = dgram.createSocket(type === 'udp6' ? { type, ipv6Only: true, lookup: literalLookup } : { type, lookup: literalLookup })
       fresh.on('message', (msg, rinfo) => this.udpFrontend.onMessage(fresh, msg, rinfo))
       fresh.on('error', err => this.onSocketError(err))
       return fresh
@@ -523,4 +525,16 @@ function isObject (v: unknown): v is Record<string, any> {
 
 function isIncoming (v: unknown): v is IncomingMessage {
   return isObject(v) && 'headers' in v && 'socket' in v
+}
+
+/**
+ * dgram resolves the address of every send with dns.lookup, which answers an IP literal only on
+ * the next tick: a deferred send, a tick and closures per reply. Replies go to `rinfo.address`,
+ * always a literal, so answer that at once (same result as dns.lookup: the literal and its
+ * family); anything else still goes through dns.lookup.
+ */
+const literalLookup: NonNullable<dgram.SocketOptions['lookup']> = (hostname, options, callback) => {
+  const family = isIP(hostname)
+  if (family !== 0) return callback(null, hostname, family)
+  dnsLookup(hostname, options, callback)
 }

@@ -190,6 +190,14 @@ function toU32 (v: number): number {
 
 /** Bytes → binary string (one character per byte). */
 function bytesToBinaryString (b: Uint8Array, start: number, end: number): BinaryString {
+  // Ids (20 bytes, two per announce) in one call: one flat string instead of 20 concatenations
+  // (~3x faster with the Map lookup that follows, and less garbage).
+  if (end - start === 20) {
+    const o = start
+    return String.fromCharCode(
+      b[o], b[o + 1], b[o + 2], b[o + 3], b[o + 4], b[o + 5], b[o + 6], b[o + 7], b[o + 8], b[o + 9],
+      b[o + 10], b[o + 11], b[o + 12], b[o + 13], b[o + 14], b[o + 15], b[o + 16], b[o + 17], b[o + 18], b[o + 19])
+  }
   let s = ''
   for (let i = start; i < end; i++) s += String.fromCharCode(b[i])
   return s
