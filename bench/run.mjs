@@ -537,7 +537,7 @@ function render (results, opts, meta) {
   const table = renderTable(rows, opts)
   const notes = renderNotes(rows, opts, meta)
   const header = [
-    `Tracker pinned to CPU ${opts.serverCore}, load generator (C, built with gcc) to CPU ${opts.genCore}; ${meta.cpus} × ${meta.cpu}, Node ${meta.node}, reference bittorrent-tracker ${meta.reference}${meta.opentracker ? `, opentracker ${meta.opentracker}` : ''}.`,
+    `Ours at ${meta.commit ?? 'unknown'}${meta.srcDirty ? ' with uncommitted changes in src/' : ''}. Tracker pinned to CPU ${opts.serverCore}, load generator (C, built with gcc) to CPU ${opts.genCore}; ${meta.cpus} × ${meta.cpu}, Node ${meta.node}, reference bittorrent-tracker ${meta.reference}${meta.opentracker ? `, opentracker ${meta.opentracker}` : ''}.`,
     `${opts.torrents.toLocaleString('en-US')} torrents × ${opts.peers} peers (WS: ${opts.wsTorrents.toLocaleString('en-US')} clients, each in ${opts.peers} torrents); median of ${opts.runs} run(s) of ${opts.duration} s after ${opts.warmup} s warm-up (WS: ${opts.wsWarmup} s), each run on a fresh tracker process. ${meta.date.slice(0, 10)}, ${Math.round(meta.seconds)} s in all.`,
     `Server CPU: utime+stime of the tracker process per response, and as a share of the wall time. Generator CPU: its process's share (its core's busy share in brackets). Interference: share of a run the tracker's main thread or the generator waited for its CPU while another process ran (largest over the runs used); a run above ${fmtPct(opts.maxInterference)} is repeated up to ${opts.retries} times, and runs still above it are left out of the medians ([n of N runs]) unless all are (**disturbed**). **sat.**: the generator used ≥ 90% of its CPU, so that rate is a lower bound and the ratio compares responses per server CPU-second instead.`
   ].join('\n')
@@ -569,8 +569,11 @@ async function main () {
 
   const refVersion = JSON.parse(readFileSync(join(ROOT, 'node_modules', 'bittorrent-tracker-reference', 'package.json'), 'utf8')).version
   const otVersion = existsSync(OPENTRACKER) ? (spawnSync('dpkg-query', ['-W', '-f', '${Version}', 'opentracker'], { encoding: 'utf8' }).stdout || 'installed') : null
+  const git = (...a) => spawnSync('git', a, { cwd: ROOT, encoding: 'utf8' }).stdout?.trim() ?? ''
   const meta = {
     date: new Date().toISOString(),
+    commit: git('rev-parse', '--short', 'HEAD') || 'unknown',
+    srcDirty: git('status', '--porcelain', '--', 'src') !== '',
     node: process.version,
     cpu: cpus()[0]?.model ?? 'unknown',
     cpus: ncpu,
