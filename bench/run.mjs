@@ -28,6 +28,7 @@ const SCENARIOS = [
   { id: 'udp4-announce', label: 'UDP announce, IPv4', needs: 'udp4' },
   { id: 'udp4-scrape', label: 'UDP scrape, IPv4 (1 hash)', needs: 'udp4' },
   { id: 'udp6-announce', label: 'UDP announce, IPv6', needs: 'udp6' },
+  { id: 'udp6-scrape', label: 'UDP scrape, IPv6 (1 hash)', needs: 'udp6' },
   { id: 'http-keepalive', label: 'HTTP announce, keep-alive', needs: 'http' },
   { id: 'http-close', label: 'HTTP announce, `Connection: close`', needs: 'http' }
 ]
@@ -333,6 +334,7 @@ function genArgs (scenario, tracker, opts) {
     case 'udp4-scrape': return ['udp', ['--host', '127.0.0.1', '--port', String(p.udp4), '--mode', 'scrape', '--torrents', String(opts.torrents), '--sockets', String(opts.udpSockets), '--window', String(opts.udpWindow), ...common]]
     // The IPv6 peers are a separate set: warm-up announces each of them once first.
     case 'udp6-announce': return ['udp', ['--host', '::1', '--port', String(p.udp6), '--mode', 'announce', '--full-pass', '--torrents', String(opts.torrents), '--sockets', String(opts.udpSockets), '--window', String(opts.udpWindow), ...common]]
+    case 'udp6-scrape': return ['udp', ['--host', '::1', '--port', String(p.udp6), '--mode', 'scrape', '--torrents', String(opts.torrents), '--sockets', String(opts.udpSockets), '--window', String(opts.udpWindow), ...common]]
     case 'http-keepalive': return ['http', ['--host', '127.0.0.1', '--port', String(p.http), '--keepalive', '--torrents', String(opts.torrents), '--conns', String(opts.httpConns), ...common]]
     case 'http-close': return ['http', ['--host', '127.0.0.1', '--port', String(p.http), '--close', '--torrents', String(opts.torrents), '--conns', String(opts.httpConns), ...common]]
     case 'ws-announce': return ['ws', ['--host', '127.0.0.1', '--port', String(p.http), '--torrents', String(opts.wsTorrents), '--window', String(opts.wsWindow), '--offers', String(opts.wsOffers), '--warmup-max', '300', ...common, '--warmup', String(opts.wsWarmup)]]
@@ -408,10 +410,12 @@ function summarise (results, opts) {
     const byTracker = results[s.id] ?? {}
     const sum = {}
     for (const t of opts.trackers) {
-      const done = (byTracker[t] ?? []).filter(m => !m.failed)
+      const done = (byTracker[t] ?? []).filter(m => !m.failed && !m.skipped)
       const failed = (byTracker[t] ?? []).filter(m => m.failed)
+      const skipped = (byTracker[t] ?? []).find(m => m.skipped)
       if (done.length === 0) {
         if (failed.length > 0) sum[t] = { failed: failed[0].reason }
+        else if (skipped !== undefined) sum[t] = { skipped: skipped.skipped }
         continue
       }
       // Runs during which other processes took the CPU away say little about the tracker: the
@@ -451,7 +455,7 @@ function summarise (results, opts) {
     const ratio = other => {
       const a = sum.ours
       const b = sum[other]
-      if (a === undefined || b === undefined || a.failed || b.failed) return null
+      if (a === undefined || b === undefined || a.failed || b.failed || a.skipped || b.skipped) return null
       // Where a generator saturated, or every run was disturbed, throughput says little: compare
       // responses per server CPU-second instead.
       if (a.saturated || b.saturated || a.allDisturbed || b.allDisturbed) return { value: a.perCpuSecond / b.perCpuSecond, perCpu: true }
@@ -483,6 +487,10 @@ function renderTable (rows, opts) {
         lines.push(`| ${label} | ${TRACKER_LABEL[t]} | failed: ${s.failed.replace(/\|/g, '/')} |  |  |  |  |  |  |  |  |  |`)
         continue
       }
+      if (s.skipped) {
+        lines.push(`| ${label} | ${TRACKER_LABEL[t]} | — (${s.skipped}) |  |  |  |  |  |  |  |  |  |`)
+        continue
+      }
       const sat = s.saturated ? ' **sat.**' : ''
       const rate = `${fmtInt(s.rate)}${s.n > 1 ? ` (${fmtInt(s.rateMin)}–${fmtInt(s.rateMax)})` : ''}${s.n < s.runs ? ` [${s.n} of ${s.runs} runs]` : ''}${s.allDisturbed ? ' **disturbed**' : ''}`
       const r = x => x === null ? '—' : `${fmtRatio(x.value)}${x.perCpu ? ' per CPU-s' : ''}`
@@ -500,7 +508,7 @@ function renderNotes (rows, opts, meta) {
   for (const row of rows) {
     for (const t of opts.trackers) {
       const s = row.sum[t]
-      if (s === undefined || s.failed) continue
+      if (s === undefined || s.failed || s.skipped) continue
       const bits = []
       if (row.scenario.id.includes('announce') && !row.scenario.id.startsWith('ws') && Number.isFinite(s.itemsPerResponse)) {
         if (row.scenario.id === 'udp6-announce' && Number.isFinite(s.peerBytesPerResponse) && Math.abs(s.peerBytesPerResponse / 18 - Math.round(s.peerBytesPerResponse / 18)) > 0.01) {
@@ -595,7 +603,13 @@ async function main () {
         let populated = false
         for (const sc of scenarios) {
           const need = SCENARIOS.find(s => s.id === sc).needs
-          if (!tracker.can.has(need)) continue
+          if (!tracker.can.has(need)) {
+            const why = name === 'opentracker'
+              ? (need === 'ws' ? 'no WebSocket tracker' : need === 'udp6' ? 'IPv4-only build' : `no ${need}`)
+              : name === 'reference-nostats' ? 'HTTP scenarios only' : `no ${need}`
+            ;((results[sc] ??= {})[name] ??= []).push({ round, skipped: why })
+            continue
+          }
           // The WS run goes first, on empty swarms; the IPv4 peers are then announced once.
           if (sc !== 'ws-announce' && !populated) {
             const secs = await populate(tracker, opts, genBin)
