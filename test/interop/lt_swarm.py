@@ -37,6 +37,38 @@ FILE_SIZE = 256 * 1024
 PIECE_SIZE = 16 * 1024
 
 
+
+def loopback_settings(host, family, agent):
+    """Session settings for a libtorrent that can find peers only through the tracker, on loopback."""
+    return {
+        # Loopback only. Port 0: the kernel picks a free port, reported by listen_succeeded_alert.
+        "listen_interfaces": ("%s:0" if family == 4 else "[%s]:0") % host,
+        "outgoing_interfaces": host,
+        # Nothing but the tracker may tell one client about another.
+        "enable_dht": False,
+        "enable_lsd": False,
+        "enable_upnp": False,
+        "enable_natpmp": False,
+        # TCP only: keeps the peer link to one well-understood path on loopback.
+        "enable_incoming_utp": False,
+        "enable_outgoing_utp": False,
+        "enable_incoming_tcp": True,
+        "enable_outgoing_tcp": True,
+        # The clients share one IP address (127.0.0.1 or ::1).
+        "allow_multiple_connections_per_ip": True,
+        # libtorrent's SSRF mitigation only lets a tracker on a loopback address be asked for
+        # the path /announce, so the BEP 48 scrape URL .../scrape would be refused locally
+        # ("blocked by SSRF mitigation", error 201) without ever reaching the tracker.
+        "ssrf_mitigation": False,
+        "alert_mask": lt.alert.category_t.all_categories,
+        # Bounded waits for the tracker on the way out ('stopped' announces); libtorrent waits
+        # this long after a UDP 'stopped' announce even when it was answered.
+        "stop_tracker_timeout": 5,
+        "tracker_completion_timeout": 10,
+        "tracker_receive_timeout": 5,
+        "user_agent": "%s (libtorrent/%s)" % (agent, lt.__version__),
+    }
+
 class Failure(Exception):
     pass
 
@@ -133,36 +165,8 @@ class Run:
     # -- the swarm -------------------------------------------------------------------------
 
     def session(self):
-        listen = ("%s:0" if self.args.family == 4 else "[%s]:0") % self.host
-        settings = {
-            # Loopback only. Port 0: the kernel picks a free port, reported by listen_succeeded_alert.
-            "listen_interfaces": listen,
-            "outgoing_interfaces": self.host,
-            # Nothing but the tracker may tell B about A.
-            "enable_dht": False,
-            "enable_lsd": False,
-            "enable_upnp": False,
-            "enable_natpmp": False,
-            # TCP only: keeps the peer link to one well-understood path on loopback.
-            "enable_incoming_utp": False,
-            "enable_outgoing_utp": False,
-            "enable_incoming_tcp": True,
-            "enable_outgoing_tcp": True,
-            # A and B share one IP address (127.0.0.1 or ::1).
-            "allow_multiple_connections_per_ip": True,
-            # libtorrent's SSRF mitigation only lets a tracker on a loopback address be asked for
-            # the path /announce, so the BEP 48 scrape URL .../scrape would be refused locally
-            # ("blocked by SSRF mitigation", error 201) without ever reaching the tracker.
-            "ssrf_mitigation": False,
-            "alert_mask": lt.alert.category_t.all_categories,
-            # Bounded waits for the tracker on the way out ('stopped' announces).
-            "stop_tracker_timeout": 5,
-            "tracker_completion_timeout": 10,
-            "tracker_receive_timeout": 5,
-            "user_agent": "lt_swarm (libtorrent/%s)" % lt.__version__,
-        }
         # flags=0: no default plugins (ut_pex, ut_metadata, smart_ban) and no default features.
-        return lt.session(settings, 0)
+        return lt.session(loopback_settings(self.host, self.args.family, "lt_swarm"), 0)
 
     def main(self):
         work = os.path.abspath(self.args.workdir)
