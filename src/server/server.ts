@@ -115,6 +115,8 @@ export class Server extends EventEmitter {
   private heartbeatTimer: NodeJS.Timeout | undefined
   private listenCalled = false
   private binding = false
+  /** Extra `dgram.createSocket` options from `opts.udp`. */
+  private udpExtra: Partial<dgram.SocketOptions> = {}
 
   constructor (opts: ServerOptions = {}) {
     super()
@@ -169,14 +171,9 @@ export class Server extends EventEmitter {
     }
 
     if (opts.udp !== false) {
-      const extra = isObject(opts.udp) ? opts.udp : {}
-      this.udp4 = this.udp = dgram.createSocket({ type: 'udp4', reuseAddr: false, lookup: literalLookup, ...extra })
-      // ipv6Only: the IPv4 socket owns IPv4 traffic on the same port, and replies keep the family.
-      this.udp6 = dgram.createSocket({ type: 'udp6', reuseAddr: false, ipv6Only: true, lookup: literalLookup, ...extra })
-      for (const socket of [this.udp4, this.udp6]) {
-        socket.on('message', (msg, rinfo) => this.udpFrontend.onMessage(socket, msg, rinfo))
-        socket.on('error', err => this.onSocketError(err))
-      }
+      this.udpExtra = isObject(opts.udp) ? opts.udp : {}
+      this.udp4 = this.udp = this.udpSocket('udp4')
+      this.udp6 = this.udpSocket('udp6')
     }
 
     if (opts.ws !== false) {
@@ -426,15 +423,21 @@ export class Server extends EventEmitter {
     }
   }
 
+  /** A UDP socket wired to the frontend. */
+  private udpSocket (type: 'udp4' | 'udp6'): dgram.Socket {
+    // ipv6Only: the IPv4 socket owns IPv4 traffic on the same port, and replies keep the family.
+    const socket = dgram.createSocket({ type, reuseAddr: false, ipv6Only: type === 'udp6', lookup: literalLookup, ...this.udpExtra })
+    socket.on('message', (msg, rinfo) => this.udpFrontend.onMessage(socket, msg, rinfo))
+    socket.on('error', err => this.onSocketError(err))
+    return socket
+  }
+
   private unbindAll (then: () => void): void {
     // dgram sockets cannot re-bind after an error: make fresh ones with the same handlers.
     const remake = (s: dgram.Socket | null, type: 'udp4' | 'udp6'): dgram.Socket | null => {
       if (s === null) return null
       try { s.close() } catch { /* never bound */ }
-      const fresh = dgram.createSocket(type === 'udp6' ? { type, ipv6Only: true, lookup: literalLookup } : { type, lookup: literalLookup })
-      fresh.on('message', (msg, rinfo) => this.udpFrontend.onMessage(fresh, msg, rinfo))
-      fresh.on('error', err => this.onSocketError(err))
-      return fresh
+      return this.udpSocket(type)
     }
     this.udp4 = this.udp = remake(this.udp4, 'udp4')
     this.udp6 = remake(this.udp6, 'udp6')
