@@ -9,7 +9,7 @@
 //   have every byte below 0x80 (but still 0x00 and the URL metacharacters % & + space =).
 // - Its UDP announce reply always carries the IPv4 `peers` list (6-byte entries), whatever the
 //   request's family, so over UDP/IPv6 it hands out no IPv6 peers: that run checks counts only.
-// - Its scrape reports `downloaded` as the current seeder count (a "lower bound", its own TODO).
+// - Its scrape reports `downloaded` as the current seeder count (its own comment calls it a lower bound).
 // - It hands an HTTP/UDP peer its own address along with the others.
 import { describe, it, afterEach } from 'node:test'
 import assert from 'node:assert/strict'

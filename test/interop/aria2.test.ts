@@ -44,7 +44,7 @@
 //   aria2 exit if this test process dies.
 import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { createServer as createTcpServer, type AddressInfo } from 'node:net'
 import { createSocket } from 'node:dgram'
@@ -54,6 +54,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { EventEmitter } from 'node:events'
 import { Server } from '../../src/index.js'
+import { JsonLineScript, killByPid, withTimeout, type Exit } from '../helpers/processes.js'
 
 const PYTHON = '/usr/bin/python3'
 const ARIA2C = '/usr/bin/aria2c'
@@ -70,7 +71,6 @@ const PIECE_SIZE = 16 * 1024 // as in lt_seed.py
 type Transport = 'http' | 'udp'
 type Family = 4 | 6
 type TrackerServer = InstanceType<typeof Server>
-interface Exit { code: number | null, signal: NodeJS.Signals | null, error?: string }
 /** One server event and the swarm as it was when the event fired. */
 interface Seen {
   event: string
@@ -80,14 +80,6 @@ interface Seen {
   downloaded: number
   /** "ip:port" → peer id decoded as latin1 */
   peers: Record<string, string>
-}
-
-function withTimeout<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const t = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)
-  })
-  return Promise.race([p, t]).finally(() => clearTimeout(timer))
 }
 
 function counts (server: TrackerServer, infoHashHex: string): { complete: number, incomplete: number, downloaded: number } {
@@ -128,79 +120,6 @@ async function freePort (host: string, kind: 'tcp' | 'udp'): Promise<number> {
   return port
 }
 
-function killByPid (proc: ChildProcess, exited: boolean): void {
-  if (!exited && proc.pid !== undefined) {
-    try { process.kill(proc.pid, 'SIGKILL') } catch { /* already gone */ }
-  }
-}
-
-/** lt_seed.py as a sequence of JSON messages, driven by commands on its stdin. */
-class LtSeed {
-  readonly proc: ChildProcessWithoutNullStreams
-  private readonly queue: Array<Record<string, unknown>> = []
-  private waiter: (() => void) | null = null
-  private buf = ''
-  stderr = ''
-  exit: Exit | null = null
-  private readonly exited: Promise<void>
-  private readonly killer: NodeJS.Timeout
-
-  constructor (args: string[]) {
-    this.proc = spawn(PYTHON, [SEED_SCRIPT, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
-    this.proc.stdout.on('data', (c: Buffer) => {
-      this.buf += c.toString()
-      let nl: number
-      while ((nl = this.buf.indexOf('\n')) >= 0) {
-        const line = this.buf.slice(0, nl)
-        this.buf = this.buf.slice(nl + 1)
-        try {
-          this.queue.push(JSON.parse(line) as Record<string, unknown>)
-        } catch {
-          this.queue.push({ phase: 'unparsable', line })
-        }
-        this.waiter?.()
-      }
-    })
-    this.proc.stderr.on('data', (c: Buffer) => { this.stderr += c.toString() })
-    this.proc.stdin.on('error', () => { /* the script died; its exit says why */ })
-    this.exited = new Promise(resolve => {
-      this.proc.on('error', err => { this.exit ??= { code: null, signal: null, error: err.message }; this.waiter?.(); resolve() })
-      this.proc.on('close', (code, signal) => { this.exit ??= { code, signal }; this.waiter?.(); resolve() })
-    })
-    this.killer = setTimeout(() => this.kill(), (RUN_S + 15) * 1000)
-  }
-
-  /** The next message, which must be `phase`. */
-  async expect (phase: string): Promise<Record<string, unknown>> {
-    const msg = await withTimeout(new Promise<Record<string, unknown> | null>(resolve => {
-      const check = (): void => {
-        const m = this.queue.shift()
-        if (m !== undefined) { this.waiter = null; resolve(m) } else if (this.exit !== null) { this.waiter = null; resolve(null) }
-      }
-      this.waiter = check
-      check()
-    }), (RUN_S + 5) * 1000, `lt_seed.py phase '${phase}'`)
-    assert.ok(msg !== null, `lt_seed.py exited (${JSON.stringify(this.exit)}) before phase '${phase}'\n${this.stderr}`)
-    assert.equal(msg.phase, phase, `lt_seed.py: expected phase '${phase}', got ${JSON.stringify(msg)}\n${this.stderr}`)
-    return msg
-  }
-
-  send (command: 'scrape' | 'stop'): void { this.proc.stdin.write(command + '\n') }
-
-  async waitExit (): Promise<Exit> {
-    await withTimeout(this.exited, (RUN_S + 5) * 1000, 'lt_seed.py to exit')
-    clearTimeout(this.killer)
-    return this.exit!
-  }
-
-  kill (): void { killByPid(this.proc, this.exit !== null) }
-
-  async dispose (): Promise<void> {
-    clearTimeout(this.killer)
-    this.kill()
-    await withTimeout(this.exited, STEP_MS, 'lt_seed.py to go away').catch(() => {})
-  }
-}
 
 /** One aria2c run, killed by PID after ARIA2_S seconds. */
 class Aria2 {
@@ -280,7 +199,7 @@ async function run (transport: Transport, family: Family): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), `aria2-${transport}${family}-`))
   const dlDir = join(work, 'download')
   const aria2Log = join(work, 'aria2.log')
-  let lt: LtSeed | null = null
+  let lt: JsonLineScript | null = null
   let aria2: Aria2 | null = null
   const diagnostics = (): string => {
     let s = ''
@@ -295,7 +214,7 @@ async function run (transport: Transport, family: Family): Promise<void> {
     else port = ((family === 4 ? server.udp : server.udp6)!.address() as AddressInfo).port
     const tracker = `${transport}://${hp(port)}/announce`
     // Set before the seeder's announce, so the recorder sees the swarm from its first event on.
-    lt = new LtSeed(['--tracker', tracker, '--family', String(family), '--workdir', join(work, 'lt'), '--timeout', String(RUN_S)])
+    lt = new JsonLineScript(PYTHON, SEED_SCRIPT, ['--tracker', tracker, '--family', String(family), '--workdir', join(work, 'lt'), '--timeout', String(RUN_S)], RUN_S, STEP_MS)
 
     // 1. libtorrent seeds and announced 'started': one seeder; its own scrape agrees.
     const seeding = await lt.expect('seeding')

@@ -30,7 +30,6 @@
 //   'stopped' announces even though the tracker answered them, so a UDP run takes ~7 s.
 import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -38,6 +37,7 @@ import { fileURLToPath } from 'node:url'
 import type { AddressInfo } from 'node:net'
 import type { EventEmitter } from 'node:events'
 import { Server } from '../../src/index.js'
+import { JsonLineScript, withTimeout } from '../helpers/processes.js'
 
 const PYTHON = '/usr/bin/python3'
 const SCRIPT = fileURLToPath(new URL('./lt_swarm.py', import.meta.url))
@@ -52,14 +52,6 @@ type Transport = 'http' | 'udp'
 type Family = 4 | 6
 type TrackerServer = InstanceType<typeof Server>
 type ServerEvent = [name: string, addr: string]
-
-function withTimeout<T> (p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const t = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)
-  })
-  return Promise.race([p, t]).finally(() => clearTimeout(timer))
-}
 
 function counts (server: TrackerServer, infoHashHex: string): { complete: number, incomplete: number } {
   const swarm = server.torrents[infoHashHex]
@@ -82,76 +74,6 @@ function eventsReach (server: EventEmitter, events: ServerEvent[], n: number, wh
   }), STEP_MS, `${what} (server events so far: ${JSON.stringify(events)})`)
 }
 
-/** The python script as a sequence of JSON messages. */
-class LtSwarm {
-  readonly proc: ChildProcessWithoutNullStreams
-  private readonly queue: Array<Record<string, unknown>> = []
-  private waiter: (() => void) | null = null
-  private buf = ''
-  stderr = ''
-  exit: { code: number | null, signal: NodeJS.Signals | null } | null = null
-  private readonly exited: Promise<void>
-  private readonly killer: NodeJS.Timeout
-
-  constructor (args: string[]) {
-    this.proc = spawn(PYTHON, [SCRIPT, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
-    this.proc.stdout.on('data', (c: Buffer) => {
-      this.buf += c.toString()
-      let nl: number
-      while ((nl = this.buf.indexOf('\n')) >= 0) {
-        const line = this.buf.slice(0, nl)
-        this.buf = this.buf.slice(nl + 1)
-        try {
-          this.queue.push(JSON.parse(line) as Record<string, unknown>)
-        } catch {
-          this.queue.push({ phase: 'unparsable', line })
-        }
-        this.waiter?.()
-      }
-    })
-    this.proc.stderr.on('data', (c: Buffer) => { this.stderr += c.toString() })
-    this.exited = new Promise(resolve => {
-      this.proc.on('close', (code, signal) => { this.exit = { code, signal }; this.waiter?.(); resolve() })
-    })
-    this.killer = setTimeout(() => this.kill(), (RUN_S + 15) * 1000)
-  }
-
-  /** The next message, which must be `phase`. */
-  async expect (phase: string): Promise<Record<string, unknown>> {
-    const msg = await withTimeout(new Promise<Record<string, unknown> | null>(resolve => {
-      const check = (): void => {
-        const m = this.queue.shift()
-        if (m !== undefined) { this.waiter = null; resolve(m) } else if (this.exit !== null) { this.waiter = null; resolve(null) }
-      }
-      this.waiter = check
-      check()
-    }), (RUN_S + 5) * 1000, `lt_swarm.py phase '${phase}'`)
-    assert.ok(msg !== null, `lt_swarm.py exited (${JSON.stringify(this.exit)}) before phase '${phase}'\n${this.stderr}`)
-    assert.equal(msg.phase, phase, `lt_swarm.py: expected phase '${phase}', got ${JSON.stringify(msg)}\n${this.stderr}`)
-    return msg
-  }
-
-  continue (): void { this.proc.stdin.write('continue\n') }
-
-  async waitExit (): Promise<{ code: number | null, signal: NodeJS.Signals | null }> {
-    await withTimeout(this.exited, (RUN_S + 5) * 1000, 'lt_swarm.py to exit')
-    clearTimeout(this.killer)
-    return this.exit!
-  }
-
-  kill (): void {
-    if (this.exit === null && this.proc.pid !== undefined) {
-      try { process.kill(this.proc.pid, 'SIGKILL') } catch { /* already gone */ }
-    }
-  }
-
-  async dispose (): Promise<void> {
-    clearTimeout(this.killer)
-    this.kill()
-    await withTimeout(this.exited, STEP_MS, 'lt_swarm.py to go away').catch(() => {})
-  }
-}
-
 async function run (transport: Transport, family: Family): Promise<void> {
   const host = family === 4 ? '127.0.0.1' : '::1'
   const hp = (port: number): string => family === 4 ? `127.0.0.1:${port}` : `[::1]:${port}`
@@ -165,13 +87,13 @@ async function run (transport: Transport, family: Family): Promise<void> {
     server.listen(0, host, () => { server.removeListener('error', reject); resolve() })
   }), STEP_MS, `server.listen(0, ${host})`)
   const work = await mkdtemp(join(tmpdir(), `lt-${transport}${family}-`))
-  let lt: LtSwarm | null = null
+  let lt: JsonLineScript | null = null
   try {
     let port: number
     if (transport === 'http') port = (server.http!.address() as AddressInfo).port
     else port = ((family === 4 ? server.udp : server.udp6)!.address() as AddressInfo).port
     const tracker = transport === 'http' ? `http://${hp(port)}/announce` : `udp://${hp(port)}/announce`
-    lt = new LtSwarm(['--tracker', tracker, '--family', String(family), '--workdir', join(work, 'run'), '--timeout', String(RUN_S)])
+    lt = new JsonLineScript(PYTHON, SCRIPT, ['--tracker', tracker, '--family', String(family), '--workdir', join(work, 'run'), '--timeout', String(RUN_S)], RUN_S, STEP_MS)
 
     // 1. A is seeding and has announced: one seeder, nobody else. Its own scrape agrees.
     const seeding = await lt.expect('seeding')
@@ -183,7 +105,7 @@ async function run (transport: Transport, family: Family): Promise<void> {
     assert.deepEqual(Object.keys(server.torrents), [ih], 'server.torrents holds the one swarm')
     assert.deepEqual(counts(server, ih), { complete: 1, incomplete: 0 }, 'swarm after A started')
     assert.deepEqual(seeding.a_scrape, { complete: 1, incomplete: 0 }, "A's libtorrent scrape")
-    lt.continue()
+    lt.send('continue')
 
     // 2. B found A through the tracker (its first announce reply held exactly one peer),
     //    downloaded everything and announced 'completed'.
@@ -195,7 +117,7 @@ async function run (transport: Transport, family: Family): Promise<void> {
     await eventsReach(server, events, 3, "the server's 'complete' event")
     assert.deepEqual(events, [['start', A], ['start', B], ['complete', B]], 'server events after B completed')
     assert.deepEqual(counts(server, ih), { complete: 2, incomplete: 0 }, 'swarm after B completed')
-    lt.continue()
+    lt.send('continue')
 
     // 3. libtorrent's scrape (its own request and parser) on both sessions.
     const scraped = await lt.expect('scraped')
@@ -203,7 +125,7 @@ async function run (transport: Transport, family: Family): Promise<void> {
     assert.deepEqual(scraped.b_scrape, { complete: 2, incomplete: 0 }, "B's scrape after B completed")
     assert.deepEqual(scraped.a_status, { num_complete: 2, num_incomplete: 0 }, "A's torrent_status after scraping")
     assert.deepEqual(scraped.b_status, { num_complete: 2, num_incomplete: 0 }, "B's torrent_status after scraping")
-    lt.continue()
+    lt.send('continue')
 
     // 4. Both leave with 'stopped'; B's bytes are A's bytes.
     const done = await lt.expect('done')
