@@ -318,19 +318,12 @@ export class Server extends EventEmitter {
     const filter = this.filter!
     return new Promise(resolve => {
       let settled = false
-      const timeout = setTimeout(() => settle(new Error('filter did not answer')), FILTER_TIMEOUT_MS)
       const settle = (res: unknown): void => {
         if (settled) return
         settled = true
         clearTimeout(timeout)
         if (res === true || res === undefined || res === null) return resolve(null)
-        if (res instanceof Error) {
-          if (res.message === 'filter did not answer') {
-            this.emit('warning', res)
-            return resolve(trackerError('FILTER_FAILED'))
-          }
-          return resolve(new TrackerError('TORRENT_DISALLOWED', res.message))
-        }
+        if (res instanceof Error) return resolve(new TrackerError('TORRENT_DISALLOWED', res.message))
         if (typeof res === 'string' && res !== '') return resolve(new TrackerError('TORRENT_DISALLOWED', res))
         resolve(trackerError('TORRENT_DISALLOWED'))
       }
@@ -340,6 +333,8 @@ export class Server extends EventEmitter {
         this.emit('warning', err instanceof Error ? err : new Error(String(err)))
         if (!settled) { settled = true; clearTimeout(timeout); resolve(trackerError('FILTER_FAILED')) }
       }
+      // A filter that never answers is treated like one that failed.
+      const timeout = setTimeout(() => threw(new Error(`filter did not answer within ${FILTER_TIMEOUT_MS} ms`)), FILTER_TIMEOUT_MS)
       try {
         const r = filter(binaryToHex(infoHash), params, settle)
         if (typeof r === 'boolean') settle(r)
