@@ -18,6 +18,7 @@ import { parseCompactAddr } from '../protocol/common/address.js'
 import { binaryToHex, hexToBinary } from '../protocol/common/binary.js'
 import type { AnnounceEvent, BinaryString } from '../protocol/common/types.js'
 import { Signalling } from './core/signalling.js'
+import type { RemoteSignal, SignalBus } from './core/signalling.js'
 import { TrackerCore } from './core/tracker.js'
 import { EVENT_NAMES } from './frontends/context.js'
 import type { FrontendContext, RequestParams } from './frontends/context.js'
@@ -68,6 +69,12 @@ export interface ServerOptions {
   udpSecret?: Uint8Array
   /** Swarm storage. Default: in memory. */
   store?: SwarmStore
+  /**
+   * Carries WebSocket offers and answers to peers connected to other nodes sharing the store
+   * (other instances on one Redis, other worker threads); signals arriving from them go to
+   * `receiveSignal`.
+   */
+  signalBus?: SignalBus
 }
 
 /** What `server.torrents[infoHashHex]` gives. */
@@ -143,7 +150,8 @@ export class Server extends EventEmitter {
     this.signalling = new Signalling(this.store, {
       wsInterval: this.core.opts.wsInterval,
       maxOffers: opts.wsMaxOffers ?? WS_MAX_OFFERS,
-      maxSwarms: opts.wsMaxSwarms ?? WS_MAX_SWARMS_PER_SOCKET
+      maxSwarms: opts.wsMaxSwarms ?? WS_MAX_SWARMS_PER_SOCKET,
+      bus: opts.signalBus
     })
     const ctx = this.context(opts)
     this.httpFrontend = new HttpFrontend(ctx)
@@ -262,6 +270,11 @@ export class Server extends EventEmitter {
   }
 
   /** The `/stats.json` document. */
+  /** A signal another node sent over the `signalBus` for one of this server's WebSocket peers. */
+  receiveSignal (signal: RemoteSignal): void {
+    this.wsFrontend.deliver(this.signalling.receive(signal))
+  }
+
   getStats (): TrackerStats {
     const c = this.store.counts
     if (this.peerStats !== undefined) return this.peerStats.snapshot(c.torrents + c.retired, c.torrents)

@@ -15,6 +15,29 @@ import type { Maybe } from './maybe.js'
 /** A message for one connection: the frontend only sends these. */
 export type Delivery = [conn: number, message: string]
 
+/**
+ * Connection numbers carry the number of the node (process or worker) whose socket it is in
+ * their high bits, so a peer found in a shared store (Redis, another worker's shard) can be
+ * reached through a `SignalBus`. Node 0 is a tracker with no bus. Numbers stay below 2^53.
+ */
+export const CONN_NODE_FACTOR = 2 ** 32
+export function nodeOfConn (conn: number): number { return Math.floor(conn / CONN_NODE_FACTOR) }
+
+/** What one node hands another: an offer to remember and pass on, or an answer to pass on. */
+export type RemoteSignal =
+  | { t: 'offer', conn: number, fromConn: number, fromPeerId: BinaryString, toPeerId: BinaryString, infoHash: BinaryString, offerId: BinaryString, expires: number, message: string }
+  | { t: 'answer', conn: number, message: string }
+
+/**
+ * Carries signals between nodes that share swarms (instances on one Redis, worker threads).
+ * The transport is the bus's business; delivery is best effort, like WebRTC signalling itself.
+ */
+export interface SignalBus {
+  /** This node's number, 1 ≤ node < 2^20. */
+  readonly node: number
+  send (node: number, signal: RemoteSignal): void
+}
+
 
 export type SignalResult = { ok: true, deliveries: Delivery[] } | { ok: false, error: TrackerError }
 
@@ -51,12 +74,16 @@ interface Binding { conn: number, refs: number }
 export class Signalling {
   private readonly sessions = new Map<number, Session>()
   private readonly bindings = new Map<BinaryString, Binding>()
-  private nextConn = 1
+  private nextConn: number
+  private readonly node: number
 
   constructor (
     private readonly store: SwarmStore,
-    private readonly opts: { wsInterval: number, maxOffers?: number, maxSwarms?: number }
-  ) {}
+    private readonly opts: { wsInterval: number, maxOffers?: number, maxSwarms?: number, bus?: SignalBus }
+  ) {
+    this.node = opts.bus?.node ?? 0
+    this.nextConn = this.node * CONN_NODE_FACTOR + 1
+  }
 
   get size (): number { return this.sessions.size }
 
@@ -130,11 +157,27 @@ export class Signalling {
       const expires = now * 1000 + WS_OFFER_TTL_MS
       for (let i = 0; i < r.peers.length && i < numOffers; i++) {
         const to = r.peers[i]
+        const offer = offers![i]
         const target = this.sessions.get(to.conn)
         // The store never returns the sender; another peer id on the sender's own (pooled) socket
         // is a peer like any other.
-        if (target === undefined) continue
-        const offer = offers![i]
+        if (target === undefined) {
+          const bus = this.opts.bus
+          const node = nodeOfConn(to.conn)
+          if (bus === undefined || node === this.node) continue // a local socket that just closed
+          bus.send(node, {
+            t: 'offer',
+            conn: to.conn,
+            fromConn: conn,
+            fromPeerId: req.peerId,
+            toPeerId: to.peerId,
+            infoHash: req.infoHash,
+            offerId: offer.offerId,
+            expires,
+            message: encodeOffer({ infoHash: req.infoHash, fromPeerId: req.peerId, offerId: offer.offerId, sdp: offer.sdp })
+          })
+          continue
+        }
         this.remember(target, req.peerId + offer.offerId, {
           fromConn: conn, fromPeerId: req.peerId, toPeerId: to.peerId, infoHash: req.infoHash, expires
         })
@@ -155,11 +198,30 @@ export class Signalling {
       return { ok: false, error: trackerError('UNKNOWN_OFFER') }
     }
     s.pending.delete(key)
-    if (!this.sessions.has(p.fromConn)) return { ok: false, error: trackerError('UNKNOWN_PEER') }
-    return {
-      ok: true,
-      deliveries: [[p.fromConn, encodeAnswer({ infoHash, fromPeerId: peerId, offerId: answer.offerId, sdp: answer.sdp })]]
+    const message = encodeAnswer({ infoHash, fromPeerId: peerId, offerId: answer.offerId, sdp: answer.sdp })
+    const node = nodeOfConn(p.fromConn)
+    if (node !== this.node && this.opts.bus !== undefined) {
+      this.opts.bus.send(node, { t: 'answer', conn: p.fromConn, message })
+      return { ok: true, deliveries: [] }
     }
+    if (!this.sessions.has(p.fromConn)) return { ok: false, error: trackerError('UNKNOWN_PEER') }
+    return { ok: true, deliveries: [[p.fromConn, message]] }
+  }
+
+  /**
+   * A signal from another node for one of this node's sessions: an offer is remembered (so the
+   * session may answer it once) and passed on; an answer is passed on. Unknown sessions (closed
+   * meanwhile) get nothing.
+   */
+  receive (signal: RemoteSignal): Delivery[] {
+    const target = this.sessions.get(signal.conn)
+    if (target === undefined) return []
+    if (signal.t === 'offer') {
+      this.remember(target, signal.fromPeerId + signal.offerId, {
+        fromConn: signal.fromConn, fromPeerId: signal.fromPeerId, toPeerId: signal.toPeerId, infoHash: signal.infoHash, expires: signal.expires
+      })
+    }
+    return [[signal.conn, signal.message]]
   }
 
   private remember (target: Session, key: string, p: PendingOffer): void {

@@ -151,7 +151,8 @@ export class WsFrontend {
     else done(res)
   }
 
-  private deliver (deliveries: Delivery[]): void {
+  /** Sends messages the core produced for local connections (also those relayed from other nodes). */
+  deliver (deliveries: Delivery[]): void {
     for (let i = 0; i < deliveries.length; i++) {
       const d = deliveries[i]
       const target = this.conns.get(d[0])

@@ -6,8 +6,8 @@ import { EVENT_COMPLETED, EVENT_NONE, EVENT_STARTED, EVENT_STOPPED } from '../..
 import type { AnnounceEvent, AnnounceRequest, BinaryString } from '../../../src/protocol/common/types.js'
 import { decodeWsResponse } from '../../../src/protocol/ws/codec.js'
 import type { WsOffer, WsServerMessage } from '../../../src/protocol/ws/codec.js'
-import { Signalling } from '../../../src/server/core/signalling.js'
-import type { Delivery, SignalResult } from '../../../src/server/core/signalling.js'
+import { CONN_NODE_FACTOR, Signalling, nodeOfConn } from '../../../src/server/core/signalling.js'
+import type { Delivery, RemoteSignal, SignalBus, SignalResult } from '../../../src/server/core/signalling.js'
 import { MemoryStore } from '../../../src/server/store/memory/memory-store.js'
 import { behindPromises, hash, httpV4, req as storeReq, v4 } from '../store/conformance.js'
 
@@ -421,5 +421,66 @@ describe('Signalling over a store that answers with Promises', () => {
     await pending
     assert.deepEqual(inner.counts, { torrents: 0, retired: 0, peers: 0, seeders: 0, leechers: 0 })
     assert.equal(sig.mayUse(sig.open(v4(2)), peer(1)), true)
+  })
+})
+
+/** Nodes sharing one store, with a bus that queues signals until the test hands them over. */
+function nodes (count: number): { store: MemoryStore, sigs: Signalling[], sent: Array<[from: number, to: number, RemoteSignal]> } {
+  const store = new MemoryStore({ peerTtl: 1200 })
+  const sent: Array<[number, number, RemoteSignal]> = []
+  const sigs = Array.from({ length: count }, (_, i) => {
+    const bus: SignalBus = { node: i + 1, send (to, signal) { sent.push([i + 1, to, signal]) } }
+    return new Signalling(store, { wsInterval: WS_INTERVAL, bus })
+  })
+  return { store, sigs, sent }
+}
+
+describe('Signalling across nodes (SignalBus)', () => {
+  it('connection numbers carry the node number; without a bus they are node 0', () => {
+    const { sigs } = nodes(2)
+    const a = sigs[0].open(v4(1))
+    const b = sigs[1].open(v4(2))
+    assert.equal(nodeOfConn(a), 1)
+    assert.equal(nodeOfConn(b), 2)
+    assert.equal(a, CONN_NODE_FACTOR + 1)
+    assert.equal(nodeOfConn(setup().sig.open(v4(3))), 0)
+  })
+
+  it('an offer to a peer on another node goes over the bus; its answer comes back over the bus', () => {
+    const { sigs, sent } = nodes(2)
+    const [A, B] = sigs
+    const H = hash(90)
+    const b = B.open(v4(2))
+    ok(B.announce(b, wsReq(H, peer(2), { event: EVENT_STARTED }), undefined, NOW))
+    const a = A.open(v4(1))
+    const d = decoded(ok(A.announce(a, wsReq(H, peer(1), { event: EVENT_STARTED }), offers(1), NOW)))
+    assert.equal(d.length, 1, 'only the announce reply is delivered locally')
+    assert.equal(sent.length, 1)
+    const [from, to, signal] = sent[0]
+    assert.deepEqual([from, to, signal.t, signal.conn], [1, 2, 'offer', b])
+    // The answer is refused until the offer has arrived: B has not relayed it.
+    const offerId = offers(1)[0].offerId
+    refused(B.answer(b, H, peer(2), { toPeerId: peer(1), offerId, sdp: 'x' }, NOW), 'UNKNOWN_OFFER')
+    assert.deepEqual(decoded(B.receive(signal)), [[b, { type: 'offer', infoHash: H, peerId: peer(1), offerId, sdp: 'v=0 offer o0' }]])
+    assert.deepEqual(ok(B.answer(b, H, peer(2), { toPeerId: peer(1), offerId, sdp: 'x' }, NOW)), [], 'the answer leaves over the bus')
+    assert.equal(sent.length, 2)
+    const [from2, to2, back] = sent[1]
+    assert.deepEqual([from2, to2, back.t, back.conn], [2, 1, 'answer', a])
+    assert.deepEqual(decoded(A.receive(back)), [[a, { type: 'answer', infoHash: H, peerId: peer(2), offerId, sdp: 'x' }]])
+    // Answered once: a second answer is refused.
+    refused(B.answer(b, H, peer(2), { toPeerId: peer(1), offerId, sdp: 'y' }, NOW), 'UNKNOWN_OFFER')
+  })
+
+  it('a signal for a connection that has closed delivers nothing', () => {
+    const { sigs, sent } = nodes(2)
+    const [A, B] = sigs
+    const H = hash(91)
+    const b = B.open(v4(2))
+    ok(B.announce(b, wsReq(H, peer(2), { event: EVENT_STARTED }), undefined, NOW))
+    const a = A.open(v4(1))
+    ok(A.announce(a, wsReq(H, peer(1), { event: EVENT_STARTED }), offers(1), NOW))
+    B.close(b)
+    assert.deepEqual(B.receive(sent[0][2]), [])
+    assert.deepEqual(A.receive({ t: 'answer', conn: a + 5, message: '{}' }), [])
   })
 })
