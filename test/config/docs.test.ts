@@ -1,0 +1,28 @@
+// docs/configuration.md is generated from the options table and must not go stale.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import { configurationMarkdown } from '../../src/config/docs.js'
+import { ALL, envName } from '../../src/config/options.js'
+import { HELP } from '../../src/cli/args.js'
+
+const DOC = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8')
+
+test('docs/configuration.md is what the table generates (run scripts/gen-config-docs.mjs after a change)', () => {
+  assert.equal(DOC, configurationMarkdown())
+})
+
+test('every option has its own row naming its key, flags and environment variable, and a help line', () => {
+  const rows = DOC.split('\n').filter(l => l.startsWith('| ') && !l.startsWith('| file key'))
+  assert.equal(rows.length, ALL.length)
+  ALL.forEach((o, i) => {
+    const row = rows[i]
+    assert.ok(o.doc.length > 10 && row.includes(o.doc.replace(/\|/g, '\\|')), `${o.key}: doc`)
+    if (o.scope === 'file') assert.ok(row.startsWith(`| \`${o.key}\` |`), `${o.key}: key`)
+    if (o.scope !== 'cli') assert.ok(row.includes(`\`${envName(o.key)}\``), `${o.key}: environment`)
+    for (const f of [...o.flags, ...(o.negation !== undefined ? [o.negation] : []), ...Object.keys(o.presets ?? {})]) {
+      assert.ok(row.includes(`\`${f}\``), `${o.key}: flag ${f}`)
+      assert.ok(HELP.includes(f), `--help lacks ${f}`)
+    }
+  })
+})
