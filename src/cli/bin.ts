@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { pino } from 'pino'
 import { AccessList, Server } from '../index.js'
+import type { AccessListError } from '../index.js'
 import { ConfigError, formatConfig, loadConfig } from '../config/load.js'
 import type { LoadResult } from '../config/load.js'
 import { HELP } from './args.js'
@@ -54,8 +55,10 @@ if (o.allowlist !== undefined || o.denylist !== undefined || o.clientAllow.lengt
   } catch (err) {
     fail((err as Error).message, false)
   }
-  accessList.on('reload', (r: { file: string, count: number }) => log.info({ file: r.file, count: r.count }, 'access list reloaded'))
-  accessList.on('warning', (err: Error) => log.error({ file: accessList?.file }, `access list reload failed, keeping the previous list: ${err.message}`))
+  accessList.on('reload', (r: { file: string, count: number, reason: string }) => log.info(r, 'access list reloaded'))
+  accessList.on('warning', (err: AccessListError) => {
+    log.error({ file: err.file, line: err.line, reason: err.reason }, `access list reload failed, keeping the previous list: ${err.message}`)
+  })
 }
 
 const server = new Server({
@@ -113,5 +116,5 @@ process.on('SIGHUP', () => {
     log.info({ signal: 'SIGHUP' }, 'no access list file to reload')
     return
   }
-  accessList.reload().catch(() => undefined)
+  accessList.reload('SIGHUP').catch(() => undefined)
 })

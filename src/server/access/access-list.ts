@@ -23,6 +23,8 @@ export interface AccessListOptions {
 
 /** A list file that cannot be read or parsed; `line` when the parser names one. */
 export class AccessListError extends Error {
+  /** For a failed reload: what triggered it. */
+  reason: string | undefined
   constructor (readonly file: string, message: string, readonly line?: number) {
     super(`access list ${file}${line !== undefined ? `, line ${line}` : ''}: ${message}`)
     this.name = 'AccessListError'
@@ -36,7 +38,8 @@ export class AccessListError extends Error {
  * parses the new file completely, then swaps the Set in one assignment: requests never wait,
  * and a file that fails to read or parse leaves the previous list in force.
  *
- * Events: `reload` `{ file, count }` after a successful reload; `warning` an AccessListError
+ * Events: `reload` `{ file, count, reason }` after a successful reload (`reason`: what
+ * `reload` was given; `'change'` for the watcher); `warning` an AccessListError (with `reason`)
  * when a reload failed (the old list stays).
  */
 export class AccessList extends EventEmitter {
@@ -88,7 +91,7 @@ export class AccessList extends EventEmitter {
    * parsing failed (a `warning` is emitted and the previous list stays) or a newer reload
    * overtook this one.
    */
-  async reload (): Promise<boolean> {
+  async reload (reason = 'reload'): Promise<boolean> {
     const file = this.file
     if (file === undefined) return true
     const gen = ++this.generation
@@ -99,12 +102,13 @@ export class AccessList extends EventEmitter {
       next = parseOrThrow(file, await readFile(file, 'latin1'))
     } catch (err) {
       const e = err instanceof AccessListError ? err : new AccessListError(file, (err as Error).message)
+      e.reason = reason
       if (this.listenerCount('warning') > 0) this.emit('warning', e)
       return false
     }
     if (gen !== this.generation) return false
     this.hashes = next
-    this.emit('reload', { file, count: next.size })
+    this.emit('reload', { file, count: next.size, reason })
     return true
   }
 
@@ -124,7 +128,7 @@ export class AccessList extends EventEmitter {
       if (this.debounce !== undefined) clearTimeout(this.debounce)
       this.debounce = setTimeout(() => {
         this.debounce = undefined
-        this.reload().catch(() => undefined)
+        this.reload('change').catch(() => undefined)
       }, ACCESS_LIST_DEBOUNCE_MS)
       this.debounce.unref()
     })

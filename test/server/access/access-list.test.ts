@@ -179,7 +179,7 @@ describe('reloads', () => {
       assert.equal((await a.announce(B, { event: 'started' })).failure, undefined)
       const reloaded = nextEvent(accessList)
       writeFileSync(file, `${hex(C)}\n${hex(A)}\n`)
-      assert.deepEqual(await reloaded, { event: 'reload', value: { file, count: 2 } })
+      assert.deepEqual(await reloaded, { event: 'reload', value: { file, count: 2, reason: 'change' } })
       assert.deepEqual(await a.announce(A), { failure: TORRENT_REFUSED, peers: [] })
       // The swarm of A is still there …
       assert.deepEqual(Object.keys(s.server.torrents).sort(), [hex(A), hex(B)].sort())
@@ -203,7 +203,7 @@ describe('reloads', () => {
       writeFileSync(tmp, `${hex(A)}\n${hex(B)}\n`)
       let ev = nextEvent(accessList)
       renameSync(tmp, file)
-      assert.deepEqual(await ev, { event: 'reload', value: { file, count: 2 } })
+      assert.deepEqual(await ev, { event: 'reload', value: { file, count: 2, reason: 'change' } })
       assert.equal((await a.announce(B)).failure, undefined)
 
       ev = nextEvent(accessList)
@@ -211,6 +211,8 @@ describe('reloads', () => {
       const { event, value } = await ev
       assert.equal(event, 'warning')
       assert.ok(value instanceof AccessListError)
+      assert.equal(value.reason, 'change')
+      assert.equal(value.line, 3)
       assert.equal(value.message, `access list ${file}, line 3: not an info hash (40 hex or 32 base32 characters): "not-a-hash"`)
       // The previous list (A and B) is still in force.
       assert.equal(accessList.size, 2)
