@@ -84,7 +84,9 @@ only (HTTP and UDP scrapes carry no peer id); a refused client gets
 The file is re-read when it changes (the directory is watched, so editors' and \`mv\`'s replace
 works; changes are debounced) and on \`SIGHUP\`. The new list is parsed completely and then swapped
 in at once: requests are never paused and swarms are left as they are. A file that fails to read
-or parse keeps the previous list in force and logs an error naming the file and line.
+or parse keeps the previous list in force and logs an error naming the file and line. When the
+path is a symlink, replacing the link is seen; editing the file it points to (in another
+directory) is seen on \`SIGHUP\` only.
 
 ## Logs
 

@@ -9,9 +9,12 @@
  *       help: 'announces per second per IP, 0 for none [default: 0]',
  *       doc: 'Most announces per second from one IP address; 0 turns the limit off.' }),
  *
- * then read `config.rateLimit` where the CLI builds the Server (src/cli/bin.ts), run
- * `npm run build && node scripts/gen-config-docs.mjs` to regenerate docs/configuration.md (a test
- * fails while it is stale). Its file key is the entry's key (`rateLimit = 5` in TOML,
+ * then read `config.rateLimit` where the CLI builds the Server (src/cli/bin.ts) and run
+ * `npm run docs:config` to regenerate docs/configuration.md (test/config/docs.test.ts fails
+ * while it is stale). Nothing else: the flag, the variable, the file key, the checks, the
+ * `--help` line and `--print-config` follow from the entry. If no builder fits (a nested value,
+ * a duration with units), add one next to the others: it only needs `expects`, `fromValue`
+ * (file values) and `fromText` (flag and environment text). Its file key is the entry's key (`rateLimit = 5` in TOML,
  * `"rateLimit": 5` in JSON), its environment variable is `BITTORRENT_TRACKER_` + the key in
  * UPPER_SNAKE_CASE (`BITTORRENT_TRACKER_RATE_LIMIT`), its flags are the ones listed.
  *
