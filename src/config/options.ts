@@ -92,7 +92,8 @@ export function int<K extends string> (key: K, c: Common<number> & { default: nu
   return spec(key, 'integer', c, {
     default: c.default,
     expects: c.max === undefined ? `an integer, at least ${c.min}` : `an integer from ${c.min} to ${max}`,
-    fromValue: v => typeof v === 'number' ? ok(v) : typeof v === 'bigint' ? undefined : undefined,
+    // smol-toml gives integers beyond 2^53 as bigint: out of range anyway.
+    fromValue: v => typeof v === 'number' ? ok(v) : undefined,
     fromText: s => /^\s*-?\d+\s*$/.test(s) ? ok(Number(s)) : undefined
   })
 }

@@ -40,7 +40,9 @@ export class AccessListError extends Error {
  *
  * Events: `reload` `{ file, count, reason }` after a successful reload (`reason`: what
  * `reload` was given; `'change'` for the watcher); `warning` an AccessListError (with `reason`)
- * when a reload failed (the old list stays).
+ * when a reload failed (the old list stays). The list belongs to whoever made it: `close()` it
+ * (stops the watcher) when done; Server.close() leaves it alone, so one list may serve several
+ * servers.
  */
 export class AccessList extends EventEmitter {
   readonly mode: 'allow' | 'deny' | 'none'
