@@ -26,3 +26,10 @@ test('every option has its own row naming its key, flags and environment variabl
     }
   })
 })
+
+test("the README's `--help` block is the real help text", () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+  const m = /\$ bittorrent-tracker --help\n([\s\S]*?)```/.exec(readme)
+  assert.ok(m !== null, 'README has a --help block')
+  assert.equal(m[1], HELP)
+})
