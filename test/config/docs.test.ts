@@ -1,7 +1,10 @@
 // docs/configuration.md is generated from the options table and must not go stale.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadConfig } from '../../src/config/load.js'
 import { configurationMarkdown } from '../../src/config/docs.js'
 import { ALL, envName } from '../../src/config/options.js'
 import { HELP } from '../../src/cli/args.js'
@@ -32,4 +35,21 @@ test("the README's `--help` block is the real help text", () => {
   const m = /\$ bittorrent-tracker --help\n([\s\S]*?)```/.exec(readme)
   assert.ok(m !== null, 'README has a --help block')
   assert.equal(m[1], HELP)
+})
+
+test('the TOML examples of the README and docs/configuration.md are valid configurations', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+  const examples = [...readme.matchAll(/```toml\n([\s\S]*?)```/g), ...DOC.matchAll(/```toml\n([\s\S]*?)```/g)].map(m => m[1])
+  assert.equal(examples.length, 2)
+  const dir = mkdtempSync(join(tmpdir(), 'bt-doc-example-'))
+  try {
+    for (const text of examples) {
+      const f = join(dir, 'tracker.toml')
+      writeFileSync(f, text)
+      const c = loadConfig(['--config', f]).config
+      assert.equal(c.allowlist, join(dir, 'torrents.txt'))
+      assert.ok(c.clientDeny.includes('-XL'))
+      assert.equal(c.logLevel, 'warn')
+    }
+  } finally { rmSync(dir, { recursive: true, force: true }) }
 })
