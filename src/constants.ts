@@ -109,6 +109,16 @@ export const FILTER_TIMEOUT_MS = 10_000
 /** WebSocket heartbeat: a socket that has not answered the previous ping is closed, in ms. */
 export const WS_HEARTBEAT_MS = 60_000
 
+// ---- Access lists ----
+
+/**
+ * Quiet time after the last change event of an access-list file before it is re-read, in ms:
+ * editors and `mv` fire several events per save, and a half-written file must not be loaded.
+ */
+export const ACCESS_LIST_DEBOUNCE_MS = 200
+/** Largest access-list file read, in bytes (about 2.5 million 40-hex lines). */
+export const ACCESS_LIST_MAX_BYTES = 100 * 1024 * 1024
+
 // ---- HTTP server timeouts (slow clients must not hold sockets) ----
 
 /** Time a client has to send its request headers, in ms. */

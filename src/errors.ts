@@ -27,6 +27,8 @@ export const ERRORS = {
   UNKNOWN_PEER: 'no peer with that to_peer_id',
   FULL_SCRAPE_DISABLED: 'scrape requires info_hash',
   TORRENT_DISALLOWED: 'disallowed torrent',
+  TORRENT_NOT_ALLOWED: 'torrent not allowed on this tracker',
+  CLIENT_NOT_ALLOWED: 'client not allowed on this tracker',
   FILTER_FAILED: 'torrent filter failed',
   NOT_FOUND: 'not found',
   INTERNAL: 'internal tracker error'

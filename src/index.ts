@@ -12,6 +12,8 @@ export type {
 } from './client/client.js'
 export type { ClientTimeouts, TrackerWarning } from './client/common.js'
 export { Server } from './server/server.js'
+export { AccessList, AccessListError } from './server/access/access-list.js'
+export type { AccessListOptions } from './server/access/access-list.js'
 export type { Filter, ServerOptions, TorrentView } from './server/server.js'
 export type { RequestParams } from './server/frontends/context.js'
 export type { TrackerStats } from './server/stats/peer-stats.js'

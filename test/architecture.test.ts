@@ -42,9 +42,11 @@ test('the layering rules hold for every source file', () => {
                 ? 'the client never imports the server'
                 : path.startsWith('client/') && d === 'node:dgram' && path !== 'client/udp-tracker.ts'
                   ? 'only client/udp-tracker.ts may use node:dgram'
-                  : path.startsWith('cli/') && !(d === 'index.js' || d.startsWith('cli/') || d.startsWith('node:'))
-                    ? 'the CLI uses the public API only'
-                    : undefined
+                  : path.startsWith('cli/') && !(d === 'index.js' || d.startsWith('cli/') || d.startsWith('config/') || d.startsWith('node:') || d === 'pino')
+                    ? 'the CLI uses the public API, the config module and pino only'
+                    : path.startsWith('config/') && !(d === 'constants.js' || d === 'errors.js' || d.startsWith('config/') || d.startsWith('node:') || d === 'smol-toml')
+                      ? 'config/ reads options only: constants, errors, node:* and smol-toml, never the server'
+                      : undefined
       if (rule !== undefined) broken.push(`${path} imports ${d}: ${rule}`)
     }
   }
@@ -56,4 +58,10 @@ test('the rules see the imports (the scanner is not blind)', () => {
   assert.ok(server !== undefined)
   assert.ok(server.deps.includes('node:dgram'))
   assert.ok(server.deps.includes('server/core/tracker.js'))
+  const bin = all.find(f => f.path === 'cli/bin.ts')
+  assert.ok(bin !== undefined)
+  assert.ok(bin.deps.includes('config/load.js'))
+  const load = all.find(f => f.path === 'config/load.ts')
+  assert.ok(load !== undefined)
+  assert.ok(load.deps.includes('smol-toml'))
 })

@@ -1,4 +1,24 @@
-/** Command-line flags of the seed's `bittorrent-tracker --help`, plus hostnames and `--no-stats`. */
+/**
+ * The `--help` text, generated from the options table (src/config/options.ts): the seed's lines
+ * first and word for word, then the options added since.
+ */
+import { ALL } from '../config/options.js'
+
+const WIDTH = 34
+
+function line (flags: string, text: string): string {
+  const left = `    ${flags.startsWith('--') ? '    ' : ''}${flags}`
+  return `${left.length > WIDTH - 2 ? `${left}  ` : left.padEnd(WIDTH)}${text}`
+}
+
+function optionLines (): string[] {
+  const out: string[] = []
+  for (const o of ALL) {
+    if (o.flags.length > 0) out.push(line(`${o.flags.join(', ')}${o.arg !== undefined ? ` ${o.arg}` : ''}`, o.help))
+    for (const [flags, text] of o.extraHelp ?? []) out.push(line(flags, text))
+  }
+  return out
+}
 
 export const HELP = `  bittorrent-tracker - Start a bittorrent tracker server
 
@@ -6,95 +26,11 @@ export const HELP = `  bittorrent-tracker - Start a bittorrent tracker server
     bittorrent-tracker [OPTIONS]
 
   If no --http, --udp, or --ws option is supplied, all tracker types will be started.
+  Options come from, each overriding the one before: defaults, the --config file, environment
+  variables BITTORRENT_TRACKER_<OPTION> (e.g. BITTORRENT_TRACKER_PORT), then these flags.
 
   Options:
-    -p, --port [number]           change the port [default: 8000]
-        --http-hostname [string]  change the http server hostname [default: '::']
-        --udp-hostname [string]   change the udp hostname [default: '0.0.0.0']
-        --udp6-hostname [string]  change the udp6 hostname [default: '::']
-        --trust-proxy             trust 'x-forwarded-for' header from reverse proxy
-        --interval                client announce interval (ms) [default: 600000]
-        --http                    enable http server
-        --udp                     enable udp server
-        --ws                      enable websocket server
-        --stats                   enable web-based statistics [default: true]
-        --no-stats                disable web-based statistics
-    -q, --quiet                   only show error output
-    -s, --silent                  show no output
-    -v, --version                 print the current version
-    -h, --help                    show this help
+${optionLines().join('\n')}
 
   Please report bugs!  https://github.com/feross/bittorrent-tracker/issues
 `
-
-export interface CliOptions {
-  port: number
-  httpHostname?: string
-  udpHostname?: string
-  udp6Hostname?: string
-  trustProxy: boolean
-  interval?: number
-  http: boolean
-  udp: boolean
-  ws: boolean
-  stats: boolean
-  quiet: boolean
-  silent: boolean
-  version: boolean
-  help: boolean
-}
-
-export type ParseResult = { ok: true, options: CliOptions } | { ok: false, error: string }
-
-const BOOLEANS: Record<string, keyof CliOptions> = {
-  '--trust-proxy': 'trustProxy',
-  '--http': 'http',
-  '--udp': 'udp',
-  '--ws': 'ws',
-  '--stats': 'stats',
-  '-q': 'quiet',
-  '--quiet': 'quiet',
-  '-s': 'silent',
-  '--silent': 'silent',
-  '-v': 'version',
-  '--version': 'version',
-  '-h': 'help',
-  '--help': 'help'
-}
-
-const VALUES = new Set(['-p', '--port', '--interval', '--http-hostname', '--udp-hostname', '--udp6-hostname'])
-
-export function parseArgs (argv: readonly string[]): ParseResult {
-  const o: CliOptions = {
-    port: 8000, trustProxy: false, http: false, udp: false, ws: false, stats: true,
-    quiet: false, silent: false, version: false, help: false
-  }
-  for (let i = 0; i < argv.length; i++) {
-    let arg = argv[i]
-    let value: string | undefined
-    const eq = arg.indexOf('=')
-    if (arg.startsWith('--') && eq !== -1) { value = arg.slice(eq + 1); arg = arg.slice(0, eq) }
-    if (arg === '--no-stats') { o.stats = false; continue }
-    const flag = BOOLEANS[arg]
-    if (flag !== undefined && value === undefined) { (o as unknown as Record<string, unknown>)[flag] = true; continue }
-    if (!VALUES.has(arg)) return { ok: false, error: `unknown option: ${argv[i]}` }
-    if (value === undefined) {
-      value = argv[++i]
-      if (value === undefined) return { ok: false, error: `${arg} needs a value` }
-    }
-    if (arg === '-p' || arg === '--port') {
-      const port = Number(value)
-      if (!Number.isInteger(port) || port < 0 || port > 65535) return { ok: false, error: `invalid port: ${value}` }
-      o.port = port
-    } else if (arg === '--interval') {
-      const ms = Number(value)
-      if (!Number.isInteger(ms) || ms < 1000) return { ok: false, error: `invalid interval (ms, at least 1000): ${value}` }
-      o.interval = ms
-    } else if (arg === '--http-hostname') o.httpHostname = value
-    else if (arg === '--udp-hostname') o.udpHostname = value
-    else o.udp6Hostname = value
-  }
-  if (o.silent) o.quiet = true
-  if (!o.http && !o.udp && !o.ws) o.http = o.udp = o.ws = true
-  return { ok: true, options: o }
-}

@@ -1,16 +1,27 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
-import { Server } from '../index.js'
-import { HELP, parseArgs } from './args.js'
+import { pino } from 'pino'
+import { AccessList, Server } from '../index.js'
+import type { AccessListError } from '../index.js'
+import { ConfigError, formatConfig, loadConfig } from '../config/load.js'
+import type { LoadResult } from '../config/load.js'
+import { HELP } from './args.js'
 
-const parsed = parseArgs(process.argv.slice(2))
-if (!parsed.ok) {
-  console.error(`bittorrent-tracker: ${parsed.error}\n`)
-  console.error(HELP)
+function fail (message: string, usage: boolean): never {
+  console.error(`bittorrent-tracker: ${message}`)
+  if (usage) console.error(`\n${HELP}`)
   process.exit(2)
 }
-const o = parsed.options
+
+let loaded: LoadResult
+try {
+  loaded = loadConfig(process.argv.slice(2), process.env)
+} catch (err) {
+  if (err instanceof ConfigError) fail(err.message, err.usage)
+  throw err
+}
+const o = loaded.config
 
 if (o.version) {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
@@ -21,6 +32,34 @@ if (o.help) {
   console.log(HELP)
   process.exit(0)
 }
+if (o.printConfig !== 'none') {
+  process.stdout.write(formatConfig(o, o.printConfig))
+  process.exit(0)
+}
+
+// JSON lines: error and fatal to stderr, everything else to stdout. Synchronous writes, so a
+// line logged just before process.exit is not lost.
+const log = pino({
+  level: o.logLevel,
+  formatters: { level: label => ({ level: label }) },
+  timestamp: pino.stdTimeFunctions.isoTime
+}, pino.multistream([
+  { level: 'trace', stream: pino.destination({ dest: 1, sync: true }) },
+  { level: 'error', stream: pino.destination({ dest: 2, sync: true }) }
+], { dedupe: true }))
+
+let accessList: AccessList | undefined
+if (o.allowlist !== undefined || o.denylist !== undefined || o.clientAllow.length > 0 || o.clientDeny.length > 0) {
+  try {
+    accessList = new AccessList({ allowlist: o.allowlist, denylist: o.denylist, clientAllow: o.clientAllow, clientDeny: o.clientDeny })
+  } catch (err) {
+    fail((err as Error).message, false)
+  }
+  accessList.on('reload', (r: { file: string, count: number, reason: string }) => log.info(r, 'access list reloaded'))
+  accessList.on('warning', (err: AccessListError) => {
+    log.error({ file: err.file, line: err.line, reason: err.reason }, `access list reload failed, keeping the previous list: ${err.message}`)
+  })
+}
 
 const server = new Server({
   http: o.http,
@@ -28,34 +67,54 @@ const server = new Server({
   ws: o.ws,
   stats: o.stats,
   trustProxy: o.trustProxy,
-  interval: o.interval
+  interval: o.interval,
+  acceptClientIp: o.acceptClientIp,
+  maxNumwant: o.maxNumwant,
+  fullScrapeLimit: o.fullScrapeLimit,
+  wsMaxOffers: o.wsMaxOffers,
+  wsMaxSwarms: o.wsMaxSwarms,
+  udpSecret: o.udpSecret === undefined ? undefined : Buffer.from(o.udpSecret, 'hex'),
+  accessList
 })
 
 server.on('error', (err: Error) => {
-  if (!o.silent) console.error(`ERROR: ${err.message}`)
+  log.fatal({ code: (err as NodeJS.ErrnoException).code }, err.message)
   process.exit(1)
 })
-server.on('warning', (err: Error) => {
-  if (!o.quiet) console.log(`WARNING: ${err.message}`)
+server.on('warning', (err: Error & { code?: string }) => {
+  log.warn({ code: err.code }, err.message)
 })
 server.on('listening', () => {
-  if (o.quiet) return
-  const httpPort = server.http !== null ? (server.http.address() as AddressInfo).port : undefined
-  const udpPort = server.udp4 !== null ? server.udp4.address().port : undefined
-  if (o.http && httpPort !== undefined) console.log(`http server listening on ${httpPort}`)
-  if (o.udp && udpPort !== undefined) console.log(`udp server listening on ${udpPort}`)
-  if (o.ws && httpPort !== undefined) console.log(`ws server listening on ${httpPort}`)
+  if (loaded.file !== undefined) log.info({ file: loaded.file }, 'configuration file read')
+  if (accessList !== undefined) {
+    log.info({ file: accessList.file, mode: accessList.mode, count: accessList.size, clientAllow: o.clientAllow, clientDeny: o.clientDeny }, 'access list loaded')
+  }
+  const http = server.http !== null ? server.http.address() as AddressInfo : null
+  const udp = server.udp4 !== null ? server.udp4.address() : null
+  if (o.http && http !== null) log.info({ transport: 'http', address: http.address, port: http.port }, `http server listening on ${http.port}`)
+  if (o.udp && udp !== null) log.info({ transport: 'udp', address: udp.address, port: udp.port }, `udp server listening on ${udp.port}`)
+  if (o.ws && http !== null) log.info({ transport: 'ws', address: http.address, port: http.port }, `ws server listening on ${http.port}`)
 })
 
 server.listen(o.port, { http: o.httpHostname, udp: o.udpHostname, udp6: o.udp6Hostname })
 
 let stopping = false
-function shutdown (): void {
+function shutdown (signal: NodeJS.Signals): void {
   if (stopping) return
   stopping = true
+  log.info({ signal }, 'shutting down')
+  accessList?.close()
   server.close(() => process.exit(0))
   // Bounded: a stuck close must not keep the process alive.
   setTimeout(() => process.exit(0), 5000).unref()
 }
 process.on('SIGINT', shutdown)
 process.on('SIGTERM', shutdown)
+// SIGHUP re-reads the access list file (the rest of the configuration needs a restart).
+process.on('SIGHUP', () => {
+  if (accessList?.file === undefined) {
+    log.info({ signal: 'SIGHUP' }, 'no access list file to reload')
+    return
+  }
+  accessList.reload('SIGHUP').catch(() => undefined)
+})

@@ -17,6 +17,7 @@ import { TrackerError, trackerError } from '../errors.js'
 import { parseCompactAddr } from '../protocol/common/address.js'
 import { binaryToHex, hexToBinary } from '../protocol/common/binary.js'
 import type { AnnounceEvent, BinaryString } from '../protocol/common/types.js'
+import { AccessList } from './access/access-list.js'
 import { Signalling } from './core/signalling.js'
 import type { RemoteSignal, SignalBus } from './core/signalling.js'
 import { TrackerCore } from './core/tracker.js'
@@ -75,6 +76,11 @@ export interface ServerOptions {
    * `receiveSignal`.
    */
   signalBus?: SignalBus
+  /**
+   * Torrents and clients served: an AccessList (info-hash allow/deny list file, peer id prefix
+   * lists). Checked before `filter`, synchronously, on announce and scrape of every transport.
+   */
+  accessList?: AccessList
 }
 
 /** What `server.torrents[infoHashHex]` gives. */
@@ -311,6 +317,8 @@ export class Server extends EventEmitter {
   }
 
   private context (opts: ServerOptions): FrontendContext {
+    const access = opts.accessList
+    if (access !== undefined && !(access instanceof AccessList)) throw new TypeError('accessList must be an AccessList')
     return {
       core: this.core,
       signalling: this.signalling,
@@ -319,7 +327,22 @@ export class Server extends EventEmitter {
       now: () => this.nowS,
       needsParams: () => this.filter !== undefined || this.listenerCount('start') + this.listenerCount('complete') +
         this.listenerCount('update') + this.listenerCount('stop') > 0,
-      check: (infoHash, params) => this.filter === undefined ? null : this.runFilter(infoHash, params!),
+      check: (infoHash, peerId, params) => {
+        if (access !== undefined) {
+          const refused = access.check(infoHash, peerId)
+          if (refused !== null) return refused
+        }
+        return this.filter === undefined ? null : this.runFilter(infoHash, params!)
+      },
+      checkScrape: infoHashes => {
+        if (access === undefined) return null
+        for (let i = 0; i < infoHashes.length; i++) {
+          const refused = access.check(infoHashes[i])
+          if (refused !== null) return refused
+        }
+        return null
+      },
+      visible: entries => access === undefined ? entries : entries.filter(e => access.allows(e.infoHash)),
       warning: err => { if (this.listenerCount('warning') > 0) this.emit('warning', err) },
       announced: (event: AnnounceEvent, addr: string, params: RequestParams | undefined) => {
         this.emit(EVENT_NAMES[event], addr, params)

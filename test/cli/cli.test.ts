@@ -73,8 +73,22 @@ class Cli {
 
   private notify (): void { for (const f of this.changed) f() }
 
+  /** The `msg` of the first `n` log lines on stdout (JSON lines; each must be an `info` line). */
+  async lines (n: number): Promise<string[]> {
+    return (await this.rawLines(n)).map(l => {
+      const o = logLine(l)
+      assert.equal(o.level, 'info', l)
+      return o.msg
+    })
+  }
+
+  /** Every complete stdout line so far, parsed. */
+  logs (): LogLine[] {
+    return this.stdout.split('\n').slice(0, -1).map(logLine)
+  }
+
   /** Waits until stdout holds `n` complete lines (rejects on exit or timeout). */
-  lines (n: number): Promise<string[]> {
+  rawLines (n: number): Promise<string[]> {
     return withTimeout(new Promise<string[]>((resolve, reject) => {
       const check = (): void => {
         const lines = this.stdout.split('\n')
@@ -108,6 +122,18 @@ async function runToEnd (args: string[]): Promise<Exit & { stdout: string, stder
     const e = await withTimeout(c.exited, START_MS, `bittorrent-tracker ${args.join(' ')}`)
     return { ...e, stdout: c.stdout, stderr: c.stderr }
   } finally { c.kill() }
+}
+
+interface LogLine { level: string, time: string, pid: number, msg: string, [field: string]: unknown }
+
+/** One pino JSON line; every line has these fields. */
+function logLine (line: string): LogLine {
+  const o = JSON.parse(line) as LogLine
+  assert.equal(typeof o.level, 'string', line)
+  assert.equal(typeof o.msg, 'string', line)
+  assert.match(o.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, line)
+  assert.equal(typeof o.pid, 'number', line)
+  return o
 }
 
 /** The port of a "… server listening on PORT" line. */
@@ -238,6 +264,10 @@ describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
     const port = portOf(lines[0])
     assert.ok(port > 0)
     assert.deepEqual(lines, [`http server listening on ${port}`, `udp server listening on ${port}`, `ws server listening on ${port}`])
+    // The fields beside the text: which transport, where.
+    assert.deepEqual(cli.logs().map(l => [l.transport, l.address, l.port, l.pid]), [
+      ['http', '::', port, cli.child.pid], ['udp', '0.0.0.0', port, cli.child.pid], ['ws', '::', port, cli.child.pid]
+    ])
     if (HAS_PROC_NET) {
       // HELP: http '::', udp '0.0.0.0', udp6 '::'.
       assert.deepEqual(boundAt(port), { tcp: ['::'], udp: ['0.0.0.0', '::'] })
@@ -266,13 +296,16 @@ describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
     } finally { await w.close() }
     const stats = JSON.parse((await httpGet(`http://[::1]:${port}`, '/stats.json')).body.toString()) as { peersAll: number }
     assert.equal(stats.peersAll, 3)
-    // A bad request is a printed warning (not quiet), not an exit.
+    // A bad request is a logged warning (not quiet), not an exit.
     await httpGet(`http://127.0.0.1:${port}`, '/announce?port=0')
     await withTimeout(new Promise<void>(resolve => {
-      const check = (): void => { if (cli.stdout.includes('WARNING: ')) resolve(); else setTimeout(check, 10) }
+      const check = (): void => { if (cli.stdout.split('\n').length > 4) resolve(); else setTimeout(check, 10) }
       check()
-    }), REPLY_TIMEOUT_MS, 'WARNING line')
-    assert.match(cli.stdout.split('\n')[3], /^WARNING: invalid/)
+    }), REPLY_TIMEOUT_MS, 'warning line')
+    const warning = cli.logs()[3]
+    assert.equal(warning.level, 'warn')
+    assert.equal(warning.code, 'INVALID_PORT')
+    assert.equal(warning.msg, 'invalid port')
     const e = await cli.stop('SIGINT')
     assert.equal(e.code, 0)
     assert.ok(e.ms < PROMPT_EXIT_MS, `SIGINT took ${e.ms} ms`)
@@ -320,7 +353,8 @@ describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
     if (HAS_PROC_NET) assert.deepEqual(boundAt(port).udp, [])
     const e = await cli.stop('SIGINT')
     assert.equal(e.code, 0)
-    assert.equal(cli.stdout, `http server listening on ${port}\n`)
+    assert.deepEqual(cli.logs().map(l => [l.level, l.msg]), [['info', `http server listening on ${port}`], ['info', 'shutting down']])
+    assert.equal(cli.logs()[1].signal, 'SIGINT')
   })
 
   it('--udp --ws prints those two lines; /announce is then 404', async () => {
@@ -331,7 +365,7 @@ describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
     assert.equal((await httpGet(`http://127.0.0.1:${port}`, `/announce?info_hash=${hex(id20(1))}`)).status, 404)
     const e = await cli.stop('SIGTERM')
     assert.equal(e.code, 0)
-    assert.equal(cli.stdout.split('\n').length, 3)
+    assert.deepEqual(cli.logs().map(l => l.msg), [`udp server listening on ${port}`, `ws server listening on ${port}`, 'shutting down'])
   })
 
   for (const flag of ['-q', '--quiet', '-s', '--silent']) {
@@ -361,7 +395,7 @@ describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
     assert.equal((await cli.stop('SIGTERM')).code, 0)
   })
 
-  it('exits 1 with an ERROR line when the port is taken', async () => {
+  it('exits 1 with a fatal JSON log line on stderr when the port is taken', async () => {
     const blocker = net.createServer()
     await new Promise<void>(resolve => blocker.listen(0, '127.0.0.1', resolve))
     const port = (blocker.address() as net.AddressInfo).port
@@ -369,7 +403,12 @@ describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
       const r = await runToEnd(['-p', String(port), '--http', '--http-hostname', '127.0.0.1'])
       assert.equal(r.code, 1)
       assert.equal(r.stdout, '')
-      assert.match(r.stderr, /^ERROR: .*EADDRINUSE/)
+      const lines = r.stderr.split('\n')
+      assert.equal(lines.length, 2, r.stderr)
+      const fatal = logLine(lines[0])
+      assert.equal(fatal.level, 'fatal')
+      assert.equal(fatal.code, 'EADDRINUSE')
+      assert.match(fatal.msg, /EADDRINUSE/)
     } finally { await new Promise(resolve => blocker.close(resolve)) }
   })
 

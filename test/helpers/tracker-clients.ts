@@ -394,8 +394,8 @@ export interface WsClient {
   close: () => Promise<number>
 }
 
-/** The info hash WS barrier scrapes ask for (no test announces it). */
-const BARRIER_HASH = '\x00'.repeat(19) + '\x01'
+/** The info hash WS barrier scrapes ask for (no test announces it; an allowlist must let it through). */
+export const BARRIER_HASH = '\x00'.repeat(19) + '\x01'
 
 export async function wsClient (url: string, opts: WebSocket.ClientOptions = {}): Promise<WsClient> {
   const socket = new WebSocket(url, { perMessageDeflate: false, ...opts })

@@ -1,7 +1,7 @@
 import type { TrackerError } from '../../errors.js'
 import { formatAddr } from '../../protocol/common/address.js'
 import { binaryToHex } from '../../protocol/common/binary.js'
-import type { AnnounceEvent, AnnounceRequest, BinaryString } from '../../protocol/common/types.js'
+import type { AnnounceEvent, AnnounceRequest, BinaryString, ScrapeEntry } from '../../protocol/common/types.js'
 import type { Signalling } from '../core/signalling.js'
 import type { TrackerCore } from '../core/tracker.js'
 
@@ -41,8 +41,15 @@ export interface FrontendContext {
   now (): number
   /** Whether `filter` or announce-event listeners need a params object built. */
   needsParams (): boolean
-  /** null when allowed (or no filter); otherwise resolves to the refusal. */
-  check (infoHash: BinaryString, params: RequestParams | undefined): null | Promise<TrackerError | null>
+  /**
+   * null when allowed; a TrackerError when the access list refuses (synchronous, cheap);
+   * otherwise the `filter`'s verdict as a Promise (null: allowed).
+   */
+  check (infoHash: BinaryString, peerId: BinaryString, params: RequestParams | undefined): null | TrackerError | Promise<TrackerError | null>
+  /** The access list's refusal of a scrape naming a torrent it does not serve, or null. */
+  checkScrape (infoHashes: readonly BinaryString[]): TrackerError | null
+  /** A full scrape's entries without the torrents the access list does not serve. */
+  visible (entries: ScrapeEntry[]): ScrapeEntry[]
   warning (err: Error): void
   announced (event: AnnounceEvent, addr: string, params: RequestParams | undefined): void
 }

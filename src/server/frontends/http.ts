@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { MAX_URL_LENGTH } from '../../constants.js'
-import { internalError, trackerError } from '../../errors.js'
-import type { TrackerError } from '../../errors.js'
+import { internalError, TrackerError, trackerError } from '../../errors.js'
 import { canonicalIp, compactAddr, formatAddr } from '../../protocol/common/address.js'
 import { decodeAnnounceQuery, encodeAnnounceResponse, encodeFailure } from '../../protocol/http/announce.js'
 import type { HttpAnnounce } from '../../protocol/http/announce.js'
@@ -57,8 +56,9 @@ export class HttpFrontend {
     const addr = ip === undefined ? undefined : compactAddr(ip, a.port)
     if (ip === undefined || addr === undefined) return this.fail(res, trackerError('INVALID_QUERY', 'unusable peer address'))
     const params = ctx.needsParams() ? httpParams(req, a, ip) : undefined
-    const allowed = ctx.check(a.infoHash, params)
+    const allowed = ctx.check(a.infoHash, a.peerId, params)
     if (allowed === null) return this.announceAllowed(res, a, addr, ip, params)
+    if (allowed instanceof TrackerError) return this.fail(res, allowed)
     allowed.then(err => {
       if (err !== null) this.fail(res, err)
       else this.announceAllowed(res, a, addr, ip, params)
@@ -97,6 +97,8 @@ export class HttpFrontend {
     if (decoded.value.infoHashes.length === 0 && ctx.core.opts.fullScrapeLimit === 0) {
       return this.fail(res, trackerError('FULL_SCRAPE_DISABLED'))
     }
+    const refused = ctx.checkScrape(decoded.value.infoHashes)
+    if (refused !== null) return this.fail(res, refused)
     let result
     try {
       result = ctx.core.scrape(decoded.value.infoHashes)
@@ -104,8 +106,9 @@ export class HttpFrontend {
       return this.fail(res, internalError(err))
     }
     const opts = { minRequestInterval: ctx.core.opts.minInterval }
-    if (isPromise(result)) result.then(r => send(res, encodeScrapeResponse(r, opts)), err => this.fail(res, internalError(err)))
-    else send(res, encodeScrapeResponse(result, opts))
+    const full = decoded.value.infoHashes.length === 0
+    if (isPromise(result)) result.then(r => send(res, encodeScrapeResponse(full ? ctx.visible(r) : r, opts)), err => this.fail(res, internalError(err)))
+    else send(res, encodeScrapeResponse(full ? ctx.visible(result) : result, opts))
   }
 
   /** The peer's address: the socket's, a trusted proxy's header, or (if allowed) the `ip` param. */

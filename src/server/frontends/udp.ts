@@ -1,7 +1,6 @@
 import type { RemoteInfo, Socket } from 'node:dgram'
 import { UDP_MAX_PACKET } from '../../constants.js'
-import { internalError, trackerError } from '../../errors.js'
-import type { TrackerError } from '../../errors.js'
+import { internalError, TrackerError, trackerError } from '../../errors.js'
 import { canonicalIp, compactAddr, formatAddr } from '../../protocol/common/address.js'
 import type { AnnounceRequest } from '../../protocol/common/types.js'
 import {
@@ -69,8 +68,9 @@ export class UdpFrontend {
     const addr = compactAddr(ip, a.port)
     if (addr === undefined) return this.fail(socket, rinfo, tid, trackerError('INVALID_PORT'))
     const params = ctx.needsParams() ? udpParams(a, ip, urlData) : undefined
-    const allowed = ctx.check(a.infoHash, params)
+    const allowed = ctx.check(a.infoHash, a.peerId, params)
     if (allowed === null) return this.announceAllowed(socket, rinfo, tid, a, addr, ip, params)
+    if (allowed instanceof TrackerError) return this.fail(socket, rinfo, tid, allowed)
     allowed.then(err => {
       if (err !== null) this.fail(socket, rinfo, tid, err)
       else this.announceAllowed(socket, rinfo, tid, a, addr, ip, params)
@@ -96,6 +96,8 @@ export class UdpFrontend {
   }
 
   private scrape (socket: Socket, rinfo: RemoteInfo, tid: number, infoHashes: string[]): void {
+    const refused = this.ctx.checkScrape(infoHashes)
+    if (refused !== null) return this.fail(socket, rinfo, tid, refused)
     let result
     try {
       result = this.ctx.core.scrape(infoHashes)

@@ -2,8 +2,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
 import type { RawData, WebSocket } from 'ws'
 import { WS_MAX_BUFFERED } from '../../constants.js'
-import { internalError, trackerError } from '../../errors.js'
-import type { TrackerError } from '../../errors.js'
+import { internalError, TrackerError, trackerError } from '../../errors.js'
 import { canonicalIp, compactAddr, formatAddr } from '../../protocol/common/address.js'
 import type { AnnounceRequest, BinaryString } from '../../protocol/common/types.js'
 import { decodeWsRequest, encodeFailure, encodeScrapeResponse } from '../../protocol/ws/codec.js'
@@ -110,10 +109,13 @@ export class WsFrontend {
       if (m.infoHashes.length === 0 && ctx.core.opts.fullScrapeLimit === 0) {
         return this.reply(conn, c, trackerError('FULL_SCRAPE_DISABLED'), 'scrape')
       }
+      const refused = ctx.checkScrape(m.infoHashes)
+      if (refused !== null) return this.reply(conn, c, refused, 'scrape')
+      const full = m.infoHashes.length === 0
       let r
       try { r = ctx.core.scrape(m.infoHashes) } catch (err) { return this.reply(conn, c, internalError(err), 'scrape') }
-      if (isPromise(r)) r.then(v => this.send(c, encodeScrapeResponse(v)), err => this.reply(conn, c, internalError(err), 'scrape'))
-      else this.send(c, encodeScrapeResponse(r))
+      if (isPromise(r)) r.then(v => this.send(c, encodeScrapeResponse(full ? ctx.visible(v) : v)), err => this.reply(conn, c, internalError(err), 'scrape'))
+      else this.send(c, encodeScrapeResponse(full ? ctx.visible(r) : r))
       return
     }
     const a = m.request
@@ -125,8 +127,9 @@ export class WsFrontend {
     // Refuse a stolen peer id before the filter sees it.
     if (!ctx.signalling.mayUse(conn, a.peerId)) return this.reply(conn, c, trackerError('PEER_ID_BOUND'), 'announce', a.infoHash)
     const params = ctx.needsParams() ? wsParams(c, a) : undefined
-    const allowed = ctx.check(a.infoHash, params)
+    const allowed = ctx.check(a.infoHash, a.peerId, params)
     if (allowed === null) return this.announce(conn, c, m, params)
+    if (allowed instanceof TrackerError) return this.reply(conn, c, allowed, 'announce', a.infoHash)
     allowed.then(err => {
       if (err !== null) this.reply(conn, c, err, 'announce', a.infoHash)
       else this.announce(conn, c, m, params)
