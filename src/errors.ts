@@ -28,6 +28,9 @@ export const ERRORS = {
   FULL_SCRAPE_DISABLED: 'scrape requires info_hash',
   TORRENT_DISALLOWED: 'disallowed torrent',
   FILTER_FAILED: 'torrent filter failed',
+  PASSKEY_REQUIRED: 'this tracker is private: announce with your passkey in the URL (/announce/<passkey>)',
+  UNKNOWN_PASSKEY: 'unknown passkey',
+  UDP_SCRAPE_PRIVATE: 'this tracker is private: a UDP scrape cannot carry a passkey, scrape over HTTP at /scrape/<passkey>',
   NOT_FOUND: 'not found',
   INTERNAL: 'internal tracker error'
 } as const

@@ -19,6 +19,14 @@ export const HELP = `  bittorrent-tracker - Start a bittorrent tracker server
         --ws                      enable websocket server
         --stats                   enable web-based statistics [default: true]
         --no-stats                disable web-based statistics
+        --private                 private tracker: announce/scrape need a passkey in the URL
+                                  (http://host/announce/KEY, udp://host/announce/KEY, ws://host/KEY)
+        --keys-file [path]        passkeys, one per line (16-64 chars A-Z a-z 0-9; needs --private)
+        --admin-token [string]    enable the admin API (/admin/keys) with this bearer token
+                                  (needs --private)
+        --state-file [path]       keep swarms, download counts and accounting in this file
+                                  across restarts (saved periodically and on shutdown)
+        --state-interval [ms]     how often the state file is saved [default: 60000]
     -q, --quiet                   only show error output
     -s, --silent                  show no output
     -v, --version                 print the current version
@@ -38,6 +46,11 @@ export interface CliOptions {
   udp: boolean
   ws: boolean
   stats: boolean
+  private: boolean
+  keysFile?: string
+  adminToken?: string
+  stateFile?: string
+  stateInterval?: number
   quiet: boolean
   silent: boolean
   version: boolean
@@ -52,6 +65,7 @@ const BOOLEANS: Record<string, keyof CliOptions> = {
   '--udp': 'udp',
   '--ws': 'ws',
   '--stats': 'stats',
+  '--private': 'private',
   '-q': 'quiet',
   '--quiet': 'quiet',
   '-s': 'silent',
@@ -62,11 +76,14 @@ const BOOLEANS: Record<string, keyof CliOptions> = {
   '--help': 'help'
 }
 
-const VALUES = new Set(['-p', '--port', '--interval', '--http-hostname', '--udp-hostname', '--udp6-hostname'])
+const VALUES = new Set([
+  '-p', '--port', '--interval', '--http-hostname', '--udp-hostname', '--udp6-hostname',
+  '--keys-file', '--admin-token', '--state-file', '--state-interval'
+])
 
 export function parseArgs (argv: readonly string[]): ParseResult {
   const o: CliOptions = {
-    port: 8000, trustProxy: false, http: false, udp: false, ws: false, stats: true,
+    port: 8000, trustProxy: false, http: false, udp: false, ws: false, stats: true, private: false,
     quiet: false, silent: false, version: false, help: false
   }
   for (let i = 0; i < argv.length; i++) {
@@ -90,10 +107,21 @@ export function parseArgs (argv: readonly string[]): ParseResult {
       const ms = Number(value)
       if (!Number.isInteger(ms) || ms < 1000) return { ok: false, error: `invalid interval (ms, at least 1000): ${value}` }
       o.interval = ms
+    } else if (arg === '--state-interval') {
+      const ms = Number(value)
+      if (!Number.isInteger(ms) || ms < 100) return { ok: false, error: `invalid state interval (ms, at least 100): ${value}` }
+      o.stateInterval = ms
+    } else if (arg === '--keys-file' || arg === '--admin-token' || arg === '--state-file') {
+      if (value === '') return { ok: false, error: `${arg} needs a value` }
+      if (arg === '--keys-file') o.keysFile = value
+      else if (arg === '--admin-token') o.adminToken = value
+      else o.stateFile = value
     } else if (arg === '--http-hostname') o.httpHostname = value
     else if (arg === '--udp-hostname') o.udpHostname = value
     else o.udp6Hostname = value
   }
+  if (!o.private && o.keysFile !== undefined) return { ok: false, error: '--keys-file needs --private' }
+  if (!o.private && o.adminToken !== undefined) return { ok: false, error: '--admin-token needs --private' }
   if (o.silent) o.quiet = true
   if (!o.http && !o.udp && !o.ws) o.http = o.udp = o.ws = true
   return { ok: true, options: o }

@@ -2,6 +2,7 @@ import type { TrackerError } from '../../errors.js'
 import { formatAddr } from '../../protocol/common/address.js'
 import { binaryToHex } from '../../protocol/common/binary.js'
 import type { AnnounceEvent, AnnounceRequest, BinaryString } from '../../protocol/common/types.js'
+import type { Passkeys } from '../core/passkeys.js'
 import type { Signalling } from '../core/signalling.js'
 import type { TrackerCore } from '../core/tracker.js'
 
@@ -37,6 +38,8 @@ export interface FrontendContext {
   readonly trustProxy: boolean
   /** Use the address a client claims (HTTP `ip`, UDP `ip` field) instead of the source's. */
   readonly acceptClientIp: boolean
+  /** Private tracker mode: the valid passkeys and their accounting; undefined when open. */
+  readonly passkeys: Passkeys | undefined
   /** Seconds, refreshed by the server's timer. */
   now (): number
   /** Whether `filter` or announce-event listeners need a params object built. */
@@ -69,3 +72,15 @@ export function announceParams (type: RequestParams['type'], a: AnnounceRequest,
     key: a.key
   }
 }
+
+/**
+ * The passkey in a request path: the last segment after `announce/` or `scrape/` (HTTP paths,
+ * BEP 41 URL data, also under a prefix such as `/tracker/announce/<key>`), query cut off.
+ * undefined when there is none.
+ */
+export function passkeyInPath (path: string): string | undefined {
+  const q = path.indexOf('?')
+  const m = PASSKEY_PATH.exec(q === -1 ? path : path.slice(0, q))
+  return m === null ? undefined : m[1]
+}
+const PASSKEY_PATH = /(?:^|\/)(?:announce|scrape)\/([^/]+)$/
