@@ -112,7 +112,7 @@ async function announce (port: number, a: Ann, path = '/announce'): Promise<{ pe
   const d = decodeAnnounceResponse(r.body)
   assert.ok(d.ok, r.body.toString('latin1'))
   assert.equal(d.value.failure, undefined)
-  return { peers: d.value.peers.map(p => addrText(p.addr)).sort(), complete: d.value.complete, incomplete: d.value.incomplete }
+  return { peers: d.value.peers.map(p => addrText(p.addr)).sort(), complete: d.value.complete ?? -1, incomplete: d.value.incomplete ?? -1 }
 }
 
 function addrText (addr: string): string {
