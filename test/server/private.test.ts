@@ -6,11 +6,13 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import { ERRORS } from '../../src/errors.js'
+import Client from '../../src/index.js'
+import type { ScrapeData, UpdateData } from '../../src/index.js'
 import { Server } from '../../src/server/server.js'
 import { encodeAnnounceQuery, decodeAnnounceResponse } from '../../src/protocol/http/announce.js'
 import { encodeScrapeQuery, decodeScrapeResponse } from '../../src/protocol/http/scrape.js'
 import {
-  httpGet, id20, startServer, udpClient, withTimeout, wsClient, REPLY_TIMEOUT_MS
+  httpGet, id20, startServer, udpClient, waitFor, withTimeout, wsClient, REPLY_TIMEOUT_MS
 } from '../helpers/tracker-clients.js'
 import type { StartedServer } from '../helpers/tracker-clients.js'
 
@@ -90,6 +92,19 @@ describe('private mode: passkeys on every transport', () => {
     }
   })
 
+  it('HTTP: the BEP 48-friendly form /<key>/announce and /<key>/scrape works too', async () => {
+    const ok = await httpAnnounceAt(s, `/${KEY}/announce`, { peer: 2, port: 7002 })
+    assert.ok(ok.ok)
+    assert.equal(ok.value.failure, undefined)
+    assert.equal(ok.value.incomplete, 2)
+    assert.equal(await httpFailure(s, `/${KEY2}/announce`), 'unknown passkey')
+    const d = decodeScrapeResponse((await httpGet(s.http4, `/${KEY}/scrape?${encodeScrapeQuery([IH])}`)).body)
+    assert.ok(d.ok)
+    assert.deepEqual(d.value.files.map(f => [f.complete, f.incomplete]), [[0, 2]])
+    const stop = await httpAnnounceAt(s, `/${KEY}/announce`, { peer: 2, port: 7002, event: 3 })
+    assert.ok(stop.ok && stop.value.failure === undefined)
+  })
+
   it('UDP: the key in BEP 41 URL data; missing or unknown → an error packet with the reason; scrape is refused', async () => {
     const c = await udpClient(4, s.port)
     try {
@@ -128,6 +143,41 @@ describe('private mode: passkeys on every transport', () => {
       assert.equal(r['failure reason'], undefined)
       assert.equal(r.incomplete, 3)
     } finally { await w.close() }
+  })
+})
+
+describe('private mode: the project\'s own Client', () => {
+  it('announces over HTTP (/<key>/announce) and UDP (/announce/<key>), and scrapes over HTTP', async () => {
+    const s = await startServer({ private: { keys: [KEY] } }, { http: '127.0.0.1', udp: '127.0.0.1' })
+    const ihHex = Buffer.from(IH, 'latin1').toString('hex')
+    const client = new Client({
+      infoHash: ihHex,
+      peerId: Buffer.from(id20(601), 'latin1'),
+      port: 7601,
+      announce: [`http://127.0.0.1:${s.port}/${KEY}/announce`, `udp://127.0.0.1:${s.port}/announce/${KEY}`]
+    })
+    try {
+      const updates: UpdateData[] = []
+      const warnings: Error[] = []
+      client.on('warning', (e: Error) => warnings.push(e))
+      await withTimeout(new Promise<void>(resolve => {
+        client.on('update', (d: UpdateData) => { updates.push(d); if (updates.length === 2) resolve() })
+        client.start({ uploaded: 0, downloaded: 0, left: 100 })
+      }), REPLY_TIMEOUT_MS, 'two updates')
+      assert.deepEqual(updates.map(u => u.announce).sort(), [`http://127.0.0.1:${s.port}/${KEY}/announce`, `udp://127.0.0.1:${s.port}/announce/${KEY}`])
+      // HTTP and UDP both reach the same swarm entry (same address and port)
+      assert.deepEqual([...s.server.torrents[ihHex].peers.keys()], ['127.0.0.1:7601'])
+      const scraped = await withTimeout(new Promise<ScrapeData>(resolve => {
+        client.on('scrape', (d: ScrapeData) => { if (d.announce.startsWith('http')) resolve(d) })
+        client.scrape()
+      }), REPLY_TIMEOUT_MS, 'http scrape')
+      assert.deepEqual([scraped.complete, scraped.incomplete, scraped.downloaded], [0, 1, 0])
+      // the UDP scrape is refused with its reason, as a warning
+      assert.ok(await waitFor(() => warnings.some(w => w.message === ERRORS.UDP_SCRAPE_PRIVATE), REPLY_TIMEOUT_MS))
+    } finally {
+      await new Promise<void>(resolve => client.destroy(() => resolve()))
+      await s.close()
+    }
   })
 })
 

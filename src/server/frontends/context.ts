@@ -74,13 +74,19 @@ export function announceParams (type: RequestParams['type'], a: AnnounceRequest,
 }
 
 /**
- * The passkey in a request path: the last segment after `announce/` or `scrape/` (HTTP paths,
- * BEP 41 URL data, also under a prefix such as `/tracker/announce/<key>`), query cut off.
- * undefined when there is none.
+ * The action and passkey of a private tracker's path (query cut off): `/announce/<key>` or
+ * `/scrape/<key>`, and also `/<key>/announce` or `/<key>/scrape` — the form whose last segment is
+ * `announce`, from which clients derive the scrape URL (BEP 48). A prefix before either form is
+ * allowed (a tracker mounted under `/tracker/`). undefined when the path has neither form.
  */
-export function passkeyInPath (path: string): string | undefined {
+export function passkeyInPath (path: string): { action: 'announce' | 'scrape', key: string } | undefined {
   const q = path.indexOf('?')
-  const m = PASSKEY_PATH.exec(q === -1 ? path : path.slice(0, q))
-  return m === null ? undefined : m[1]
+  const p = q === -1 ? path : path.slice(0, q)
+  const m = KEY_LAST.exec(p)
+  if (m !== null) return { action: m[1] as 'announce' | 'scrape', key: m[2] }
+  const n = KEY_FIRST.exec(p)
+  if (n !== null) return { action: n[2] as 'announce' | 'scrape', key: n[1] }
+  return undefined
 }
-const PASSKEY_PATH = /(?:^|\/)(?:announce|scrape)\/([^/]+)$/
+const KEY_LAST = /\/(announce|scrape)\/([^/]+)$/
+const KEY_FIRST = /\/([^/]+)\/(announce|scrape)$/

@@ -38,9 +38,11 @@ export class HttpFrontend {
     const path = q === -1 ? url : url.slice(0, q)
     const passkeys = this.ctx.passkeys
     let action = opts?.action ?? (path === '/announce' ? 'announce' : path === '/scrape' ? 'scrape' : undefined)
-    // Private mode: `/announce/<passkey>` and `/scrape/<passkey>` (open mode keeps them 404).
-    const passkey = passkeys === undefined ? undefined : passkeyInPath(path)
-    if (action === undefined && passkey !== undefined) action = path.startsWith('/announce/') ? 'announce' : path.startsWith('/scrape/') ? 'scrape' : undefined
+    // Private mode: `/announce/<passkey>` or `/<passkey>/announce`, and the same for scrape (an
+    // open tracker keeps them 404).
+    const keyed = passkeys === undefined ? undefined : passkeyInPath(path)
+    const passkey = keyed?.key
+    if (action === undefined) action = keyed?.action
     if (action === undefined) return false
     if (url.length > MAX_URL_LENGTH) {
       this.fail(res, trackerError('URL_TOO_LONG'))

@@ -82,8 +82,8 @@ export class UdpFrontend {
 
   private announce (socket: Socket, rinfo: RemoteInfo, source: string, tid: number, a: AnnounceRequest, urlData: string): void {
     const ctx = this.ctx
-    // Private mode: the passkey rides in the BEP 41 URL data (`/announce/<passkey>`).
-    const passkey = ctx.passkeys === undefined ? undefined : passkeyInPath(urlData)
+    // Private mode: the passkey rides in the BEP 41 URL data (`/announce/<passkey>` or `/<passkey>/announce`).
+    const passkey = ctx.passkeys === undefined ? undefined : passkeyInPath(urlData)?.key
     if (ctx.passkeys !== undefined) {
       const refused = ctx.passkeys.check(passkey)
       if (refused !== null) return this.fail(socket, rinfo, tid, refused)
