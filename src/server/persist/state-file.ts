@@ -306,7 +306,12 @@ export async function writeStateFile (path: string, bytes: Uint8Array): Promise<
     throw err
   }
   await fh.close()
-  await rename(tmp, path)
+  try {
+    await rename(tmp, path)
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined)
+    throw err
+  }
   // The rename is durable only once the directory entry is on disk.
   const dir = await open(dirname(path), 'r')
   try { await dir.sync() } finally { await dir.close() }
