@@ -291,12 +291,14 @@ export class Server extends EventEmitter {
    * `close` (which saves the state file).
    */
   drain (cb?: (err?: Error | null) => void): void {
-    if (this.destroyed || this.draining) {
-      if (this.destroyed) { if (cb !== undefined) process.nextTick(cb, null) } else if (cb !== undefined) this.once('drained', cb)
+    if (this.destroyed && !this.draining) {
+      if (cb !== undefined) process.nextTick(cb, null)
       return
     }
-    this.draining = true
+    // A drain already under way: this caller hears the same end.
     if (cb !== undefined) this.once('drained', cb)
+    if (this.draining) return
+    this.draining = true
     this.udpFrontend.draining = true
     this.wsFrontend.goAway()
     const waits: Array<Promise<void>> = [this.udpFrontend.whenIdle()]
@@ -314,7 +316,7 @@ export class Server extends EventEmitter {
     void Promise.race([Promise.all(waits), timeout]).then(() => {
       clearInterval(poll)
       clearTimeout(bound)
-      this.close(err => this.emit('drained', err ?? null))
+      this.close(err => { this.draining = false; this.emit('drained', err ?? null) })
     })
   }
 
