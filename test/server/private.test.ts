@@ -136,13 +136,17 @@ describe('private mode: passkeys on every transport', () => {
         assert.equal((await w.next())['failure reason'], reason)
       } finally { await w.close() }
     }
-    const w = await wsClient(`${s.ws}/${KEY}`)
-    try {
-      w.send(msg)
-      const r = await w.next()
-      assert.equal(r['failure reason'], undefined)
-      assert.equal(r.incomplete, 3)
-    } finally { await w.close() }
+    let peerNo = 310
+    for (const path of [`/${KEY}`, `/announce/${KEY}`, `/${KEY}/announce`, `/${KEY}?x=1`]) {
+      const w = await wsClient(`${s.ws}${path}`)
+      try {
+        w.send({ ...msg, peer_id: id20(peerNo++) })
+        const r = await w.next()
+        assert.equal(r['failure reason'], undefined, path)
+        assert.equal(r.incomplete, 3, path) // two HTTP/UDP peers and this one (each closes before the next)
+      } finally { await w.close() }
+      assert.ok(await waitFor(() => s.server.torrents[Buffer.from(IH, 'latin1').toString('hex')].peers.size === 2, REPLY_TIMEOUT_MS))
+    }
   })
 })
 

@@ -10,7 +10,7 @@ import { decodeWsRequest, encodeFailure, encodeScrapeResponse } from '../../prot
 import type { WsAction, WsAnnounceMessage } from '../../protocol/ws/codec.js'
 import { isPromise } from '../core/maybe.js'
 import type { Delivery, SignalResult } from '../core/signalling.js'
-import { announceParams } from './context.js'
+import { announceParams, passkeyInPath } from './context.js'
 import type { FrontendContext, RequestParams } from './context.js'
 import { forwardedFor, stripZone } from './http.js'
 
@@ -212,9 +212,14 @@ function wsParams (c: Conn, a: AnnounceRequest): RequestParams {
   return p
 }
 
-/** The passkey of a WebSocket upgrade path `/<passkey>` (query cut off); undefined for `/`. */
+/**
+ * The passkey of a WebSocket upgrade path: `/<passkey>`, or the HTTP forms (`/announce/<passkey>`,
+ * `/<passkey>/announce`) for clients given one URL for every transport. undefined for `/`.
+ */
 function wsPasskey (url: string | undefined): string | undefined {
   if (url === undefined) return undefined
+  const keyed = passkeyInPath(url)
+  if (keyed !== undefined) return keyed.key
   const q = url.indexOf('?')
   const path = q === -1 ? url : url.slice(0, q)
   const key = path.slice(path.lastIndexOf('/') + 1)
