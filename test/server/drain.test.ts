@@ -51,6 +51,34 @@ describe('Server.drain', () => {
     } finally { c.close(); await s.close() }
   })
 
+  it('answers a UDP announce waiting on an asynchronous store', async () => {
+    const inner = new MemoryStore({ peerTtl: 10 })
+    let release: (() => void) | undefined
+    const store = wrap(inner, {
+      announce: (a, now) => new Promise(resolve => { release = () => resolve(inner.announce(a, now)) })
+    })
+    const s = await startServer({ store })
+    const c = await udpClient(4, s.port)
+    try {
+      const cid = await c.connect()
+      c.fire(encodeAnnounceRequest({
+        connectionId: cid,
+        transactionId: 5,
+        request: { infoHash: IH, peerId: id20(1), port: 7001, downloaded: 0, left: 5, uploaded: 0, event: 2, key: 0, numwant: -1 }
+      }))
+      assert.ok(await waitFor(() => release !== undefined, REPLY_TIMEOUT_MS))
+      let drained = false
+      s.server.drain(() => { drained = true })
+      await new Promise(resolve => setTimeout(resolve, SILENCE_MS))
+      assert.equal(drained, false)
+      release!()
+      const reply = await c.next(REPLY_TIMEOUT_MS)
+      assert.ok(reply !== undefined)
+      assert.deepEqual([c.decode(reply).action, c.decode(reply).transactionId], ['announce', 5])
+      assert.ok(await waitFor(() => drained, REPLY_TIMEOUT_MS))
+    } finally { c.close(); await s.close() }
+  })
+
   it('tells WebSocket clients it is going away (close code 1001)', async () => {
     const s = await startServer()
     const w = await wsClient(s.ws)
@@ -91,18 +119,7 @@ describe('state file failure paths', () => {
   })
 
   it('stateFile with a store that cannot restore is refused at construction', () => {
-    const inner = new MemoryStore({ peerTtl: 10 })
-    const store: SwarmStore = {
-      announce: (a, now) => inner.announce(a, now),
-      scrape: h => inner.scrape(h),
-      scrapeAll: l => inner.scrapeAll(l),
-      remove: (h, k) => inner.remove(h, k),
-      sweep: (n, b) => inner.sweep(n, b),
-      swarmInfo: h => inner.swarmInfo(h),
-      infoHashes: () => inner.infoHashes(),
-      counts: inner.counts,
-      close: () => inner.close()
-    }
+    const store = wrap(new MemoryStore({ peerTtl: 10 }))
     assert.throws(() => new Server({ stateFile: '/nonexistent/x', store, http: false, udp: false, ws: false }),
       { message: 'stateFile needs a store with retired(), restorePeer() and setDownloaded()' })
   })
@@ -138,3 +155,19 @@ describe('state file failure paths', () => {
     } finally { rmSync(dir, { recursive: true, force: true }) }
   })
 })
+
+/** The SwarmStore methods of `inner` (without the optional state-file ones), some replaced. */
+function wrap (inner: MemoryStore, over: Partial<SwarmStore> = {}): SwarmStore {
+  return {
+    announce: (a, now) => inner.announce(a, now),
+    scrape: h => inner.scrape(h),
+    scrapeAll: l => inner.scrapeAll(l),
+    remove: (h, k) => inner.remove(h, k),
+    sweep: (n, b) => inner.sweep(n, b),
+    swarmInfo: h => inner.swarmInfo(h),
+    infoHashes: () => inner.infoHashes(),
+    counts: inner.counts,
+    close: () => inner.close(),
+    ...over
+  }
+}

@@ -27,7 +27,7 @@ export class UdpFrontend {
     this.ids = new ConnectionIds({ secret: opts.secret })
   }
 
-  /** Requests waiting for an asynchronous filter: a graceful shutdown waits for their answers. */
+  /** Requests waiting for an asynchronous filter or store: a graceful shutdown waits for their answers. */
   pending = 0
   /** Draining: new datagrams are ignored, those in flight are still answered. */
   draining = false
@@ -121,8 +121,10 @@ export class UdpFrontend {
       if (passkey !== undefined) ctx.passkeys?.account(passkey, a.infoHash, addr, a.event, a.uploaded, a.downloaded, ctx.now())
       ctx.announced(a.event, formatAddr(ip, a.port), params)
     }
-    if (isPromise(result)) result.then(done, err => this.fail(socket, rinfo, tid, internalError(err)))
-    else done(result)
+    if (isPromise(result)) {
+      this.pending++
+      result.then(r => { this.settled(); done(r) }, err => { this.settled(); this.fail(socket, rinfo, tid, internalError(err)) })
+    } else done(result)
   }
 
   private scrape (socket: Socket, rinfo: RemoteInfo, tid: number, infoHashes: string[]): void {
@@ -133,8 +135,10 @@ export class UdpFrontend {
       return this.fail(socket, rinfo, tid, internalError(err))
     }
     const done = (r: ScrapeEntry[]): void => send(socket, encodeScrapeResponse(tid, r), rinfo)
-    if (isPromise(result)) result.then(done, err => this.fail(socket, rinfo, tid, internalError(err)))
-    else done(result)
+    if (isPromise(result)) {
+      this.pending++
+      result.then(r => { this.settled(); done(r) }, err => { this.settled(); this.fail(socket, rinfo, tid, internalError(err)) })
+    } else done(result)
   }
 
   private fail (socket: Socket, rinfo: RemoteInfo, tid: number, err: TrackerError): void {
