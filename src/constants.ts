@@ -126,8 +126,6 @@ export const PASSKEY_RANDOM_BYTES = 16
 export const MAX_ACCOUNTING_PEERS = 1_000_000
 /** Largest admin API request body, in bytes (a JSON object with one passkey is under 100). */
 export const ADMIN_MAX_BODY = 4096
-/** Time an admin API client has to send its body, in ms. */
-export const ADMIN_BODY_TIMEOUT_MS = 10_000
 
 // ---- Restarts without loss (state file, graceful shutdown) ----
 

@@ -5,6 +5,7 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
+import net from 'node:net'
 import { ERRORS } from '../../src/errors.js'
 import Client from '../../src/index.js'
 import type { ScrapeData, UpdateData } from '../../src/index.js'
@@ -259,7 +260,22 @@ describe('private mode: admin API', () => {
     assert.deepEqual((await admin(s, 'GET', '/admin/keys')).json.keys.map((k: { key: string }) => k.key).includes('a'.repeat(16)), false)
   })
 
-  it('a body that never ends is cut off (the server stays up)', async () => {
+  it('a client that vanishes mid-body adds nothing, and the API keeps serving', async () => {
+    const before = (await admin(s, 'GET', '/admin/keys')).json.keys.length
+    const sock = net.connect(s.port, '127.0.0.1')
+    await new Promise(resolve => sock.once('connect', resolve))
+    const body = `{"key":"${'v'.repeat(20)}"}`
+    sock.write(`POST /admin/keys HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`)
+    await new Promise(resolve => setTimeout(resolve, 50))
+    sock.destroy()
+    await new Promise(resolve => setTimeout(resolve, 50))
+    const after = await admin(s, 'GET', '/admin/keys')
+    assert.equal(after.status, 200)
+    assert.equal(after.json.keys.length, before)
+    assert.equal((await admin(s, 'GET', `/admin/keys/${'v'.repeat(20)}`)).status, 404)
+  })
+
+  it('a declared body over 4 KiB is refused with 413 before it is read', async () => {
     const r = await withTimeout(new Promise<number>((resolve, reject) => {
       const req = http.request({
         host: '127.0.0.1', port: s.port, path: '/admin/keys', method: 'POST', agent: false,
@@ -269,6 +285,7 @@ describe('private mode: admin API', () => {
       req.write('{')
     }), REPLY_TIMEOUT_MS, 'declared-too-large body')
     assert.equal(r, 413)
+    assert.equal((await admin(s, 'GET', '/admin/keys')).status, 200)
   })
 })
 

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { ADMIN_BODY_TIMEOUT_MS, ADMIN_MAX_BODY } from '../../constants.js'
+import { ADMIN_MAX_BODY } from '../../constants.js'
 import { isValidPasskey } from '../core/passkeys.js'
 import type { Account, Passkeys } from '../core/passkeys.js'
 
@@ -66,24 +66,20 @@ export class AdminApi {
     if (declared > ADMIN_MAX_BODY) return tooLarge(req, res)
     const chunks: Buffer[] = []
     let size = 0
+    // A slow body is bounded by the HTTP server's requestTimeout (HTTP_REQUEST_TIMEOUT_MS).
     let done = false
-    const timer = setTimeout(() => {
-      if (done) return
-      done = true
-      reply(res, 408, { error: 'request body not received in time' }, { Connection: 'close' })
-      req.destroy()
-    }, ADMIN_BODY_TIMEOUT_MS)
     req.on('data', (c: Buffer) => {
       if (done) return
       size += c.length
-      if (size > ADMIN_MAX_BODY) { done = true; clearTimeout(timer); tooLarge(req, res); return }
+      if (size > ADMIN_MAX_BODY) { done = true; tooLarge(req, res); return }
       chunks.push(c)
     })
-    req.on('error', () => { done = true; clearTimeout(timer) })
+    // A client that vanishes mid-body: nothing to answer, nothing added.
+    const gone = (): void => { done = true }
+    req.on('error', gone)
     req.on('end', () => {
       if (done) return
       done = true
-      clearTimeout(timer)
       const r = parseCreate(Buffer.concat(chunks))
       if (!r.ok) return reply(res, 400, { error: r.error })
       if (r.key !== undefined && this.passkeys.has(r.key)) return reply(res, 409, { error: 'passkey exists' })
