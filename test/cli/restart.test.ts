@@ -233,6 +233,30 @@ describe('CLI --state-file: restarts without loss', { concurrency: 2 }, () => {
     assert.deepEqual(saved.swarms[0].peers.map(p => addrText(p.addr)).sort(), ['127.0.0.1:7101', '127.0.0.1:7102'])
   })
 
+  it('a client that never finishes its request does not hold the shutdown: closed unanswered, state saved, exit 0', async () => {
+    const file = join(tempDir(), 'state.bin')
+    const a = new Cli([...LOOPBACK, '--state-file', file])
+    const port = await a.port()
+    try {
+      await announce(port, { peer: 1, port: 7151, event: 2 })
+      const sock = net.connect(port, '127.0.0.1')
+      await new Promise(resolve => sock.once('connect', resolve))
+      const chunks: Buffer[] = []
+      sock.on('data', (c: Buffer) => chunks.push(c))
+      sock.on('error', () => undefined)
+      const closed = new Promise(resolve => sock.once('close', resolve))
+      sock.write('GET /announce?info_hash=')
+      await new Promise(resolve => setTimeout(resolve, 100))
+      a.child.kill('SIGTERM')
+      // DRAIN_TIMEOUT_MS later the connection is cut; the process saves and exits 0
+      const e = await withTimeout(a.exited, SHUTDOWN_TIMEOUT_MS + 2000, 'exit')
+      assert.deepEqual(e, { code: 0, signal: null })
+      await withTimeout(closed, REPLY_TIMEOUT_MS, 'connection closed')
+      assert.equal(Buffer.concat(chunks).length, 0)
+    } finally { a.kill() }
+    assert.deepEqual(decodeState(readFileSync(file)).swarms[0].peers.map(p => addrText(p.addr)), ['127.0.0.1:7151'])
+  })
+
   it('SIGKILL: a restart starts from the last periodic save', async () => {
     const file = join(tempDir(), 'state.bin')
     const a = new Cli([...LOOPBACK, '--state-file', file, '--state-interval', '200'])
