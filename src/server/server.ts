@@ -381,6 +381,11 @@ export class Server extends EventEmitter {
     if (!this.httpFrontend.handle(req, res, opts)) this.notFound(res)
   }
 
+  /** The admin API (`/admin/keys…`, private mode with an admin token) on a server of your own; else 404. */
+  onAdminRequest (req: IncomingMessage, res: ServerResponse): void {
+    if (this.admin === undefined || !this.admin.handle(req, res)) this.notFound(res)
+  }
+
   /** Adopts a WebSocket accepted by a server of your own (`ws` with `noServer`, for example). */
   onWebSocketConnection (socket: WebSocket, req?: IncomingMessage | WsConnectionOptions, opts?: WsConnectionOptions): void {
     const r = isIncoming(req) ? req : (socket as unknown as { upgradeReq?: IncomingMessage }).upgradeReq

@@ -349,6 +349,35 @@ describe('private mode off / admin API off', () => {
     } finally { await s.close() }
   })
 
+  it('mounted on a server of your own: onHttpRequest takes keyed paths, onAdminRequest the admin API', async () => {
+    const tracker = new Server({ http: false, udp: false, ws: false, stats: false, private: { keys: [KEY], adminToken: TOKEN } })
+    const own = http.createServer((req, res) => {
+      if (req.url!.startsWith('/admin/')) tracker.onAdminRequest(req, res)
+      else tracker.onHttpRequest(req, res)
+    })
+    await new Promise<void>(resolve => own.listen(0, '127.0.0.1', resolve))
+    const port = (own.address() as net.AddressInfo).port
+    const s = { port, http4: `http://127.0.0.1:${port}` } as unknown as StartedServer
+    try {
+      assert.equal(await httpFailure(s, '/tracker/announce'), 'unknown passkey') // "tracker" taken as the key
+      const ok = await httpAnnounceAt(s, `/tracker/announce/${KEY}`, { peer: 1, port: 7701 })
+      assert.ok(ok.ok && ok.value.failure === undefined)
+      const k = await admin(s, 'GET', `/admin/keys/${KEY}`)
+      assert.deepEqual([k.status, k.json], [200, { key: KEY, source: 'file', uploaded: 0, downloaded: 0 }])
+      assert.equal((await admin(s, 'GET', '/admin/other')).status, 404)
+      // an open tracker answers 404 to the admin API
+      const open = new Server({ http: false, udp: false, ws: false, stats: false })
+      own.removeAllListeners('request')
+      own.on('request', (req, res) => open.onAdminRequest(req, res))
+      assert.equal((await admin(s, 'GET', '/admin/keys')).status, 404)
+      await new Promise(resolve => open.close(resolve))
+    } finally {
+      own.closeAllConnections()
+      await new Promise(resolve => own.close(resolve))
+      await new Promise(resolve => tracker.close(resolve))
+    }
+  })
+
   it('a malformed key in the options throws, naming it', () => {
     assert.throws(() => new Server({ private: { keys: ['bad'] } }), /invalid passkey in options.private.keys: "bad"/)
   })
