@@ -118,6 +118,37 @@ export const WS_HEARTBEAT_MS = 60_000
 export const ACCESS_LIST_DEBOUNCE_MS = 200
 /** Largest access-list file read, in bytes (about 2.5 million 40-hex lines). */
 export const ACCESS_LIST_MAX_BYTES = 100 * 1024 * 1024
+// ---- Private tracker mode (passkeys) and the admin API ----
+
+/**
+ * A passkey is 16 to 64 characters of [A-Za-z0-9]: URL-safe in every transport (HTTP path, BEP 41
+ * URL data, WebSocket path) without escaping, and long enough to be unguessable. Generated keys
+ * are 32 lowercase hex characters (128 random bits), which fit this rule.
+ */
+export const PASSKEY_PATTERN = /^[A-Za-z0-9]{16,64}$/
+/** Random bytes in a generated passkey (hex-encoded: 32 characters). */
+export const PASSKEY_RANDOM_BYTES = 16
+/**
+ * Most (passkey, torrent, peer) entries remembered for upload/download deltas. Each entry also
+ * expires with its peer (silent longer than the peer TTL); the oldest goes first past the cap.
+ */
+export const MAX_ACCOUNTING_PEERS = 1_000_000
+/** Largest admin API request body, in bytes (a JSON object with one passkey is under 100). */
+export const ADMIN_MAX_BODY = 4096
+
+// ---- Restarts without loss (state file, graceful shutdown) ----
+
+/** How often the state file is written while running, in ms (a crash loses at most this much). */
+export const STATE_SAVE_INTERVAL_MS = 60_000
+/**
+ * Longest a graceful shutdown (`drain`) waits for requests in flight before closing what is left,
+ * in ms. The CLI force-exits after SHUTDOWN_TIMEOUT_MS whatever happens.
+ */
+export const DRAIN_TIMEOUT_MS = 5_000
+/** The CLI exits at the latest this long after SIGTERM/SIGINT, saved or not, in ms. */
+export const SHUTDOWN_TIMEOUT_MS = 10_000
+/** How often idle keep-alive connections are closed while draining, in ms. */
+export const DRAIN_POLL_MS = 50
 
 // ---- HTTP server timeouts (slow clients must not hold sockets) ----
 

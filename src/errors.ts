@@ -30,6 +30,9 @@ export const ERRORS = {
   TORRENT_NOT_ALLOWED: 'torrent not allowed on this tracker',
   CLIENT_NOT_ALLOWED: 'client not allowed on this tracker',
   FILTER_FAILED: 'torrent filter failed',
+  PASSKEY_REQUIRED: 'this tracker is private: announce with your passkey in the URL (/announce/<passkey>)',
+  UNKNOWN_PASSKEY: 'unknown passkey',
+  UDP_SCRAPE_PRIVATE: 'this tracker is private: a UDP scrape cannot carry a passkey, scrape over HTTP at /scrape/<passkey>',
   NOT_FOUND: 'not found',
   INTERNAL: 'internal tracker error'
 } as const

@@ -11,10 +11,10 @@ export type {
   ClientAnnounceOpts, ClientOptions, IdInput, ScrapeCallback, ScrapeData, ScrapeResults, StaticScrapeOptions, UpdateData
 } from './client/client.js'
 export type { ClientTimeouts, TrackerWarning } from './client/common.js'
-export { Server } from './server/server.js'
+export { Server, StateFileWarning } from './server/server.js'
 export { AccessList, AccessListError } from './server/access/access-list.js'
 export type { AccessListOptions } from './server/access/access-list.js'
-export type { Filter, ServerOptions, TorrentView } from './server/server.js'
+export type { Filter, PrivateOptions, ServerOptions, TorrentView } from './server/server.js'
 export type { RequestParams } from './server/frontends/context.js'
 export type { TrackerStats } from './server/stats/peer-stats.js'
 export { TrackerError, ERRORS } from './errors.js'

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { pino } from 'pino'
+import { SHUTDOWN_TIMEOUT_MS } from '../constants.js'
 import { AccessList, Server } from '../index.js'
 import type { AccessListError } from '../index.js'
 import { ConfigError, formatConfig, loadConfig } from '../config/load.js'
@@ -61,28 +62,39 @@ if (o.allowlist !== undefined || o.denylist !== undefined || o.clientAllow.lengt
   })
 }
 
-const server = new Server({
-  http: o.http,
-  udp: o.udp,
-  ws: o.ws,
-  stats: o.stats,
-  trustProxy: o.trustProxy,
-  interval: o.interval,
-  acceptClientIp: o.acceptClientIp,
-  maxNumwant: o.maxNumwant,
-  fullScrapeLimit: o.fullScrapeLimit,
-  wsMaxOffers: o.wsMaxOffers,
-  wsMaxSwarms: o.wsMaxSwarms,
-  udpSecret: o.udpSecret === undefined ? undefined : Buffer.from(o.udpSecret, 'hex'),
-  accessList
-})
+let server: Server
+try {
+  server = new Server({
+    http: o.http,
+    udp: o.udp,
+    ws: o.ws,
+    stats: o.stats,
+    trustProxy: o.trustProxy,
+    interval: o.interval,
+    acceptClientIp: o.acceptClientIp,
+    maxNumwant: o.maxNumwant,
+    fullScrapeLimit: o.fullScrapeLimit,
+    wsMaxOffers: o.wsMaxOffers,
+    wsMaxSwarms: o.wsMaxSwarms,
+    udpSecret: o.udpSecret === undefined ? undefined : Buffer.from(o.udpSecret, 'hex'),
+    accessList,
+    ...(o.private ? { private: { keysFile: o.keysFile, adminToken: o.adminToken } } : {}),
+    ...(o.stateFile !== undefined ? { stateFile: o.stateFile, stateSaveInterval: o.stateInterval } : {})
+  })
+} catch (err) {
+  // A bad keys file, an unreadable one: nothing started yet.
+  log.fatal((err as Error).message)
+  process.exit(1)
+}
 
 server.on('error', (err: Error) => {
   log.fatal({ code: (err as NodeJS.ErrnoException).code }, err.message)
   process.exit(1)
 })
 server.on('warning', (err: Error & { code?: string }) => {
-  log.warn({ code: err.code }, err.message)
+  // Losing saved state is an operator's business even in --quiet mode.
+  if (err.code === 'STATE_FILE_UNUSABLE') log.error({ code: err.code }, err.message)
+  else log.warn({ code: err.code }, err.message)
 })
 server.on('listening', () => {
   if (loaded.file !== undefined) log.info({ file: loaded.file }, 'configuration file read')
@@ -99,14 +111,23 @@ server.on('listening', () => {
 server.listen(o.port, { http: o.httpHostname, udp: o.udpHostname, udp6: o.udp6Hostname })
 
 let stopping = false
+/**
+ * Graceful: stop accepting, answer what is in flight, save the state file, exit 0 (1 when the
+ * save failed). Bounded: whatever is stuck, the process is gone SHUTDOWN_TIMEOUT_MS later.
+ */
 function shutdown (signal: NodeJS.Signals): void {
   if (stopping) return
   stopping = true
   log.info({ signal }, 'shutting down')
   accessList?.close()
-  server.close(() => process.exit(0))
-  // Bounded: a stuck close must not keep the process alive.
-  setTimeout(() => process.exit(0), 5000).unref()
+  server.drain(err => {
+    if (err != null) log.error(err.message)
+    process.exit(err != null ? 1 : 0)
+  })
+  setTimeout(() => {
+    log.error(`shutdown did not finish within ${SHUTDOWN_TIMEOUT_MS} ms; exiting`)
+    process.exit(1)
+  }, SHUTDOWN_TIMEOUT_MS).unref()
 }
 process.on('SIGINT', shutdown)
 process.on('SIGTERM', shutdown)

@@ -26,7 +26,7 @@
  * line turns the others of the group off, as the seed's `--http`/`--udp`/`--ws` do), plus the
  * builder's checks (min/max, values, minBytes).
  */
-import { MAX_FULL_SCRAPE, MAX_NUMWANT, WS_MAX_OFFERS, WS_MAX_SWARMS_PER_SOCKET, ID_LENGTH } from '../constants.js'
+import { MAX_FULL_SCRAPE, MAX_NUMWANT, WS_MAX_OFFERS, WS_MAX_SWARMS_PER_SOCKET, ID_LENGTH, STATE_SAVE_INTERVAL_MS } from '../constants.js'
 
 export type Scope = 'file' | 'cli' | 'cli+env'
 
@@ -245,6 +245,31 @@ export const OPTIONS = [
     flags: ['--client-deny'], arg: '[prefixes]', maxLength: ID_LENGTH,
     help: 'refuse clients whose peer id starts with one of these (comma-separated)',
     doc: 'Peer id prefixes of clients refused on announce.'
+  }),
+  bool('private', {
+    flags: ['--private'], default: false,
+    help: 'private tracker: announce/scrape need a passkey in the URL (/announce/KEY, ws://host/KEY)',
+    doc: 'Private tracker mode: HTTP `/announce/<key>` and `/scrape/<key>`, UDP BEP 41 URL data `/announce/<key>`, WebSocket `ws://host/<key>`; unknown keys are refused. Per-key upload/download accounting.'
+  }),
+  path('keysFile', {
+    flags: ['--keys-file'], arg: '[file]',
+    help: 'passkeys, one per line (16-64 characters A-Z a-z 0-9; needs --private)',
+    doc: 'File of passkeys, one per line (`#` comments). Needs `private`.'
+  }),
+  optStr('adminToken', {
+    flags: ['--admin-token'], arg: '[string]', secret: true,
+    help: 'enable the admin API (/admin/keys) with this bearer token (needs --private)',
+    doc: 'Bearer token of the admin API (`/admin/keys`: add, remove, list passkeys and their accounting). Unset: the API is off. Needs `private`.'
+  }),
+  path('stateFile', {
+    flags: ['--state-file'], arg: '[file]',
+    help: 'keep swarms, download counts and accounting in this file across restarts',
+    doc: 'State file: swarms, `downloaded` counts and private accounting, saved periodically and on shutdown (write, fsync, rename) and restored at start. WebSocket peers are not saved.'
+  }),
+  int('stateInterval', {
+    flags: ['--state-interval'], arg: '[ms]', min: 100, default: STATE_SAVE_INTERVAL_MS, label: 'state interval (ms, at least 100)',
+    help: `how often the state file is saved, ms [default: ${STATE_SAVE_INTERVAL_MS}]`,
+    doc: 'How often the state file is written while running, in ms.'
   }),
   oneOf('logLevel', LOG_LEVELS, {
     flags: ['--log-level'], arg: '[level]', default: 'info',

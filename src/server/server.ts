@@ -1,6 +1,7 @@
 import dgram from 'node:dgram'
 import { lookup as dnsLookup } from 'node:dns'
 import { EventEmitter } from 'node:events'
+import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isIP } from 'node:net'
@@ -9,8 +10,8 @@ import type { Duplex } from 'node:stream'
 import { WebSocketServer } from 'ws'
 import type { ServerOptions as WsServerOptions, WebSocket } from 'ws'
 import {
-  DEFAULT_ANNOUNCE_INTERVAL_MS, DEFAULT_NUMWANT, FILTER_TIMEOUT_MS, HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, MAX_FULL_SCRAPE, MAX_NUMWANT,
-  MIN_INTERVAL_DIVISOR, PEER_EXPIRY_INTERVALS, SWEEP_BUDGET, SWEEP_INTERVAL_MS, WS_HEARTBEAT_MS,
+  DEFAULT_ANNOUNCE_INTERVAL_MS, DEFAULT_NUMWANT, DRAIN_POLL_MS, DRAIN_TIMEOUT_MS, FILTER_TIMEOUT_MS, HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, MAX_FULL_SCRAPE, MAX_NUMWANT,
+  MIN_INTERVAL_DIVISOR, PEER_EXPIRY_INTERVALS, STATE_SAVE_INTERVAL_MS, SWEEP_BUDGET, SWEEP_INTERVAL_MS, WS_HEARTBEAT_MS,
   WS_INTERVAL_DIVISOR, WS_MAX_OFFERS, WS_MAX_PAYLOAD, WS_MAX_SWARMS_PER_SOCKET
 } from '../constants.js'
 import { TrackerError, trackerError } from '../errors.js'
@@ -18,9 +19,11 @@ import { parseCompactAddr } from '../protocol/common/address.js'
 import { binaryToHex, hexToBinary } from '../protocol/common/binary.js'
 import type { AnnounceEvent, BinaryString } from '../protocol/common/types.js'
 import { AccessList } from './access/access-list.js'
+import { Passkeys, isValidPasskey } from './core/passkeys.js'
 import { Signalling } from './core/signalling.js'
 import type { RemoteSignal, SignalBus } from './core/signalling.js'
 import { TrackerCore } from './core/tracker.js'
+import { AdminApi } from './frontends/admin.js'
 import { EVENT_NAMES } from './frontends/context.js'
 import type { FrontendContext, RequestParams } from './frontends/context.js'
 import { HttpFrontend } from './frontends/http.js'
@@ -28,6 +31,8 @@ import type { HttpRequestOptions } from './frontends/http.js'
 import { UdpFrontend } from './frontends/udp.js'
 import { WsFrontend } from './frontends/ws.js'
 import type { WsConnectionOptions } from './frontends/ws.js'
+import { applyState, dumpState, loadStateFile, writeStateFile } from './persist/state-file.js'
+import type { SavedState } from './persist/state-file.js'
 import { PeerStats } from './stats/peer-stats.js'
 import type { TrackerStats } from './stats/peer-stats.js'
 import { renderStatsHtml } from './stats/render.js'
@@ -81,6 +86,38 @@ export interface ServerOptions {
    * lists). Checked before `filter`, synchronously, on announce and scrape of every transport.
    */
   accessList?: AccessList
+  /**
+   * Private tracker mode: only requests carrying a known passkey are served (HTTP
+   * `/announce/<key>` and `/scrape/<key>`, UDP BEP 41 URL data `/announce/<key>`, WebSocket
+   * `ws://host/<key>`), with per-key upload/download accounting. `true`: on, with keys from the
+   * admin API only.
+   */
+  private?: boolean | PrivateOptions
+  /**
+   * Keep swarms, `downloaded` counts and private accounting in this file: read at construction,
+   * written every `stateSaveInterval` ms and on close. WebSocket peers are not saved.
+   */
+  stateFile?: string
+  /** How often the state file is written, ms. Default STATE_SAVE_INTERVAL_MS (60 s). */
+  stateSaveInterval?: number
+}
+
+export interface PrivateOptions {
+  /** Valid passkeys (16–64 characters of A-Z, a-z, 0-9). */
+  keys?: Iterable<string>
+  /** A file with one passkey per line; blank lines and lines starting with `#` are skipped. */
+  keysFile?: string
+  /** Bearer token of the admin API (`/admin/keys`); without one the API is off (404). */
+  adminToken?: string
+}
+
+/** A state file that could not be used at start (the server then starts empty). */
+export class StateFileWarning extends Error {
+  readonly code = 'STATE_FILE_UNUSABLE'
+  constructor (message: string, readonly file: string, readonly movedTo: string | undefined) {
+    super(message)
+    this.name = 'StateFileWarning'
+  }
 }
 
 /** What `server.torrents[infoHashHex]` gives. */
@@ -122,6 +159,16 @@ export class Server extends EventEmitter {
   private readonly filter: Filter | undefined
   private readonly serveHttpTracker: boolean
   private readonly serveStats: boolean
+  /** Private mode's passkeys and accounting; undefined for an open tracker. */
+  readonly passkeys: Passkeys | undefined
+  private readonly admin: AdminApi | undefined
+  private readonly stateFile: string | undefined
+  private readonly peerTtl: number
+  /** Accounting read from the state file while private mode is off: written back unchanged. */
+  private carried: SavedState | undefined
+  private saveChain: Promise<void> = Promise.resolve()
+  private saveTimer: NodeJS.Timeout | undefined
+  private draining = false
   private nowS = Math.floor(Date.now() / 1000)
   private nextSweep = 0
   private timer: NodeJS.Timeout | undefined
@@ -139,12 +186,23 @@ export class Server extends EventEmitter {
     this.serveHttpTracker = opts.http !== false
     this.serveStats = opts.stats !== false
 
+    this.peerTtl = PEER_EXPIRY_INTERVALS * interval
     if (opts.store !== undefined) {
       this.store = opts.store
     } else {
       this.peerStats = this.serveStats ? new PeerStats() : undefined
-      this.store = new MemoryStore({ peerTtl: PEER_EXPIRY_INTERVALS * interval, listener: this.peerStats })
+      this.store = new MemoryStore({ peerTtl: this.peerTtl, listener: this.peerStats })
     }
+    if (opts.private !== undefined && opts.private !== false) {
+      const p = opts.private === true ? {} : opts.private
+      this.passkeys = loadPasskeys(p)
+      if (typeof p.adminToken === 'string' && p.adminToken !== '') {
+        // A key added or removed is saved at once (when there is a state file), not at the next tick.
+        this.admin = new AdminApi(this.passkeys, p.adminToken, () => { this.saveState().catch(() => { /* reported as a warning */ }) })
+      }
+    }
+    this.stateFile = typeof opts.stateFile === 'string' && opts.stateFile !== '' ? opts.stateFile : undefined
+    if (this.stateFile !== undefined) this.restoreState(this.stateFile)
     this.core = new TrackerCore(this.store, {
       interval,
       wsInterval: Math.max(1, Math.ceil(interval / WS_INTERVAL_DIVISOR)),
@@ -214,6 +272,66 @@ export class Server extends EventEmitter {
     // The clock, the expiry sweep and the WS heartbeat run from construction, not from listen():
     // a tracker mounted with onHttpRequest / onWebSocketConnection never listens.
     this.startTimers()
+    if (this.stateFile !== undefined) {
+      const every = opts.stateSaveInterval !== undefined && opts.stateSaveInterval > 0 ? opts.stateSaveInterval : STATE_SAVE_INTERVAL_MS
+      this.saveTimer = setInterval(() => { this.saveState().catch(() => { /* reported as a warning */ }) }, every)
+      this.saveTimer.unref()
+    }
+  }
+
+  /**
+   * Writes the state file now (atomically: temp file, fsync, rename, fsync of the directory).
+   * Saves run one at a time; a failure fires 'warning' and rejects. Without `stateFile`: no-op.
+   */
+  saveState (): Promise<void> {
+    const file = this.stateFile
+    if (file === undefined) return Promise.resolve()
+    const run = this.saveChain.then(async () => {
+      // The snapshot is taken when this save's turn comes, so it is never older than the last one.
+      const bytes = dumpState(this.store, this.passkeys, this.carried, Date.now())
+      await writeStateFile(file, bytes)
+    })
+    this.saveChain = run.catch(() => undefined)
+    return run.catch((err: Error) => {
+      const e = new Error(`state file ${file}: cannot save: ${err.message}`)
+      this.emit('warning', e)
+      throw e
+    })
+  }
+
+  /**
+   * Graceful shutdown: stops accepting connections and datagrams, answers the requests in flight
+   * (waiting at most DRAIN_TIMEOUT_MS), tells WebSocket clients it is going away, then closes like
+   * `close` (which saves the state file).
+   */
+  drain (cb?: (err?: Error | null) => void): void {
+    if (this.destroyed && !this.draining) {
+      if (cb !== undefined) process.nextTick(cb, null)
+      return
+    }
+    // A drain already under way: this caller hears the same end.
+    if (cb !== undefined) this.once('drained', cb)
+    if (this.draining) return
+    this.draining = true
+    this.udpFrontend.draining = true
+    this.wsFrontend.goAway()
+    const waits: Array<Promise<void>> = [this.udpFrontend.whenIdle()]
+    let poll: NodeJS.Timeout | undefined
+    const http = this.http
+    if (http !== null && http.listening) {
+      waits.push(new Promise(resolve => http.close(() => resolve())))
+      // Keep-alive connections that finished their request are closed as soon as they are idle;
+      // one still sending or awaiting its answer is left to finish.
+      http.closeIdleConnections()
+      poll = setInterval(() => http.closeIdleConnections(), DRAIN_POLL_MS)
+    }
+    let bound: NodeJS.Timeout | undefined
+    const timeout = new Promise<void>(resolve => { bound = setTimeout(resolve, DRAIN_TIMEOUT_MS) })
+    void Promise.race([Promise.all(waits), timeout]).then(() => {
+      clearInterval(poll)
+      clearTimeout(bound)
+      this.close(err => { this.draining = false; this.emit('drained', err ?? null) })
+    })
   }
 
   /**
@@ -244,22 +362,30 @@ export class Server extends EventEmitter {
     this.listening = false
     if (this.timer !== undefined) clearInterval(this.timer)
     if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer)
+    if (this.saveTimer !== undefined) clearInterval(this.saveTimer)
     for (const s of [this.udp4, this.udp6]) {
       try { s?.close() } catch { /* not bound */ }
     }
     this.wsFrontend.closeAll()
     try { this.ws?.close() } catch { /* already closed */ }
-    const done = (): void => {
+    const closeStore = (err: Error | null): void => {
       try {
         const r = this.store.close()
         if (r instanceof Promise) r.catch(() => undefined)
       } catch { /* closing anyway */ }
-      cb?.(null)
+      cb?.(err)
+    }
+    // The state is saved before the store lets go of it; a failed save is reported, not fatal.
+    const done = (): void => {
+      if (this.stateFile === undefined) return closeStore(null)
+      this.saveState().then(() => closeStore(null), (err: Error) => closeStore(err))
     }
     if (this.http !== null && this.http.listening) {
       this.http.close(() => done())
       this.http.closeAllConnections()
     } else {
+      // Draining already stopped listening: end what is left of its connections.
+      this.http?.closeAllConnections()
       process.nextTick(done)
     }
   }
@@ -267,6 +393,11 @@ export class Server extends EventEmitter {
   /** The HTTP tracker's request handler, to mount on a server of your own (e.g. express). */
   onHttpRequest (req: IncomingMessage, res: ServerResponse, opts?: HttpRequestOptions): void {
     if (!this.httpFrontend.handle(req, res, opts)) this.notFound(res)
+  }
+
+  /** The admin API (`/admin/keys…`, private mode with an admin token) on a server of your own; else 404. */
+  onAdminRequest (req: IncomingMessage, res: ServerResponse): void {
+    if (this.admin === undefined || !this.admin.handle(req, res)) this.notFound(res)
   }
 
   /** Adopts a WebSocket accepted by a server of your own (`ws` with `noServer`, for example). */
@@ -292,6 +423,7 @@ export class Server extends EventEmitter {
   }
 
   private handleHttp (req: IncomingMessage, res: ServerResponse): void {
+    if (this.admin !== undefined && this.admin.handle(req, res)) return
     if (this.serveHttpTracker && this.httpFrontend.handle(req, res)) return
     if (this.serveStats && (req.method === 'GET' || req.method === 'HEAD')) {
       const url = req.url ?? ''
@@ -324,6 +456,7 @@ export class Server extends EventEmitter {
       signalling: this.signalling,
       trustProxy: opts.trustProxy === true,
       acceptClientIp: opts.acceptClientIp === true,
+      passkeys: this.passkeys,
       now: () => this.nowS,
       needsParams: () => this.filter !== undefined || this.listenerCount('start') + this.listenerCount('complete') +
         this.listenerCount('update') + this.listenerCount('stop') > 0,
@@ -395,6 +528,8 @@ export class Server extends EventEmitter {
   private tick (): void {
     this.nowS = Math.floor(Date.now() / 1000)
     if (this.nowS < this.nextSweep) return
+    // Accounting entries go with their peers (cheap: stops at the first fresh entry).
+    this.passkeys?.expire(this.nowS - this.peerTtl)
     try {
       const r = this.store.sweep(this.nowS, SWEEP_BUDGET)
       // At most one announce interval between passes, so a peer goes after about two intervals
@@ -406,6 +541,26 @@ export class Server extends EventEmitter {
     } catch (err) {
       this.emit('warning', err)
     }
+  }
+
+  /** Reads the state file into the empty store; an unusable file is reported and moved aside. */
+  private restoreState (file: string): void {
+    const st = this.store
+    if (st.retired === undefined || st.restorePeer === undefined || st.setDownloaded === undefined) {
+      throw new Error('stateFile needs a store with retired(), restorePeer() and setDownloaded()')
+    }
+    const r = loadStateFile(file)
+    if (r.ok) {
+      applyState(r.state, st, this.passkeys, Math.floor(Date.now() / 1000) - this.peerTtl)
+      if (this.passkeys === undefined && (r.state.accounts.length > 0 || r.state.reports.length > 0)) this.carried = r.state
+      return
+    }
+    if (r.missing) return
+    const w = new StateFileWarning(
+      `state file ${file}: ${r.error}; starting with an empty state` + (r.movedTo !== undefined ? ` (the file was moved to ${r.movedTo})` : ''),
+      file, r.movedTo)
+    // After the constructor returns, so the caller's 'warning' listener hears it.
+    process.nextTick(() => this.emit('warning', w))
   }
 
   /** Binds HTTP first (its port decides the others when port 0 was asked), then UDP4 and UDP6. */
@@ -546,6 +701,25 @@ function hostsFor (h: HostnameOpt | undefined): Hosts {
   if (h === 'localhost') return { http: 'localhost', udp4: '127.0.0.1', udp6: '::1' }
   if (h.includes(':')) return { http: h, udp4: h === '::' ? '0.0.0.0' : null, udp6: h }
   return { http: h, udp4: h, udp6: h === '0.0.0.0' ? '::' : null }
+}
+
+/** The passkeys of `opts.keys` and `opts.keysFile`; a malformed key throws, naming where it is. */
+function loadPasskeys (opts: PrivateOptions): Passkeys {
+  const keys = new Passkeys()
+  for (const k of opts.keys ?? []) {
+    if (!isValidPasskey(k)) throw new Error(`invalid passkey in options.private.keys: ${JSON.stringify(String(k).slice(0, 80))} (16–64 characters of A-Z, a-z, 0-9)`)
+    keys.add(k, 'file')
+  }
+  if (opts.keysFile !== undefined) {
+    const lines = readFileSync(opts.keysFile, 'utf8').split('\n')
+    for (let i = 0; i < lines.length; i++) {
+      const k = lines[i].trim()
+      if (k === '' || k.startsWith('#')) continue
+      if (!isValidPasskey(k)) throw new Error(`keys file ${opts.keysFile} line ${i + 1}: invalid passkey (16–64 characters of A-Z, a-z, 0-9)`)
+      keys.add(k, 'file')
+    }
+  }
+  return keys
 }
 
 function toPort (p: unknown): number {

@@ -18,7 +18,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const BIN = `${ROOT}dist/cli/bin.js`
 const VERSION = (JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string }).version
 const HAS_PROC_NET = existsSync('/proc/net/tcp6') && existsSync('/proc/net/udp6')
-/** SIGINT/SIGTERM must end the process before bin.ts's 5 s fallback exit would (loaded machines: margin). */
+/** SIGINT/SIGTERM must end an idle tracker well before bin.ts's SHUTDOWN_TIMEOUT_MS (10 s) forced exit (loaded machines: margin). */
 const PROMPT_EXIT_MS = 4000
 /** Node startup plus binding, on a busy machine. */
 const START_MS = 15_000

@@ -2,6 +2,7 @@ import type { TrackerError } from '../../errors.js'
 import { formatAddr } from '../../protocol/common/address.js'
 import { binaryToHex } from '../../protocol/common/binary.js'
 import type { AnnounceEvent, AnnounceRequest, BinaryString, ScrapeEntry } from '../../protocol/common/types.js'
+import type { Passkeys } from '../core/passkeys.js'
 import type { Signalling } from '../core/signalling.js'
 import type { TrackerCore } from '../core/tracker.js'
 
@@ -37,6 +38,8 @@ export interface FrontendContext {
   readonly trustProxy: boolean
   /** Use the address a client claims (HTTP `ip`, UDP `ip` field) instead of the source's. */
   readonly acceptClientIp: boolean
+  /** Private tracker mode: the valid passkeys and their accounting; undefined when open. */
+  readonly passkeys: Passkeys | undefined
   /** Seconds, refreshed by the server's timer. */
   now (): number
   /** Whether `filter` or announce-event listeners need a params object built. */
@@ -76,3 +79,21 @@ export function announceParams (type: RequestParams['type'], a: AnnounceRequest,
     key: a.key
   }
 }
+
+/**
+ * The action and passkey of a private tracker's path (query cut off): `/announce/<key>` or
+ * `/scrape/<key>`, and also `/<key>/announce` or `/<key>/scrape` — the form whose last segment is
+ * `announce`, from which clients derive the scrape URL (BEP 48). A prefix before either form is
+ * allowed (a tracker mounted under `/tracker/`). undefined when the path has neither form.
+ */
+export function passkeyInPath (path: string): { action: 'announce' | 'scrape', key: string } | undefined {
+  const q = path.indexOf('?')
+  const p = q === -1 ? path : path.slice(0, q)
+  const m = KEY_LAST.exec(p)
+  if (m !== null) return { action: m[1] as 'announce' | 'scrape', key: m[2] }
+  const n = KEY_FIRST.exec(p)
+  if (n !== null) return { action: n[2] as 'announce' | 'scrape', key: n[1] }
+  return undefined
+}
+const KEY_LAST = /\/(announce|scrape)\/([^/]+)$/
+const KEY_FIRST = /\/([^/]+)\/(announce|scrape)$/

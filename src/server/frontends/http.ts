@@ -7,7 +7,7 @@ import type { HttpAnnounce } from '../../protocol/http/announce.js'
 import { decodeScrapeQuery, encodeScrapeResponse } from '../../protocol/http/scrape.js'
 import { isPromise } from '../core/maybe.js'
 import type { StoreAnnounceResult } from '../store/store.js'
-import { announceParams } from './context.js'
+import { announceParams, passkeyInPath } from './context.js'
 import type { FrontendContext, RequestParams } from './context.js'
 
 export interface HttpRequestOptions {
@@ -35,19 +35,32 @@ export class HttpFrontend {
     const url = req.url ?? ''
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
-    const action = opts?.action ?? (path === '/announce' ? 'announce' : path === '/scrape' ? 'scrape' : undefined)
+    const passkeys = this.ctx.passkeys
+    let action = opts?.action ?? (path === '/announce' ? 'announce' : path === '/scrape' ? 'scrape' : undefined)
+    // Private mode: `/announce/<passkey>` or `/<passkey>/announce`, and the same for scrape (an
+    // open tracker keeps them 404).
+    const keyed = passkeys === undefined ? undefined : passkeyInPath(path)
+    const passkey = keyed?.key
+    if (action === undefined) action = keyed?.action
     if (action === undefined) return false
     if (url.length > MAX_URL_LENGTH) {
       this.fail(res, trackerError('URL_TOO_LONG'))
       return true
     }
+    if (passkeys !== undefined) {
+      const refused = passkeys.check(passkey)
+      if (refused !== null) {
+        this.fail(res, refused)
+        return true
+      }
+    }
     const query = q === -1 ? '' : url.slice(q + 1)
-    if (action === 'announce') this.announce(req, res, query, opts)
+    if (action === 'announce') this.announce(req, res, query, opts, passkey)
     else this.scrape(res, query)
     return true
   }
 
-  private announce (req: IncomingMessage, res: ServerResponse, query: string, opts?: HttpRequestOptions): void {
+  private announce (req: IncomingMessage, res: ServerResponse, query: string, opts: HttpRequestOptions | undefined, passkey: string | undefined): void {
     const ctx = this.ctx
     const decoded = decodeAnnounceQuery(query)
     if (!decoded.ok) return this.fail(res, decoded.error)
@@ -57,15 +70,17 @@ export class HttpFrontend {
     if (ip === undefined || addr === undefined) return this.fail(res, trackerError('INVALID_QUERY', 'unusable peer address'))
     const params = ctx.needsParams() ? httpParams(req, a, ip) : undefined
     const allowed = ctx.check(a.infoHash, a.peerId, params)
-    if (allowed === null) return this.announceAllowed(res, a, addr, ip, params)
+    if (allowed === null) return this.announceAllowed(res, a, addr, ip, params, passkey)
     if (allowed instanceof TrackerError) return this.fail(res, allowed)
     allowed.then(err => {
       if (err !== null) this.fail(res, err)
-      else this.announceAllowed(res, a, addr, ip, params)
+      else this.announceAllowed(res, a, addr, ip, params, passkey)
     }, (err: unknown) => this.fail(res, internalError(err)))
   }
 
-  private announceAllowed (res: ServerResponse, a: HttpAnnounce, addr: string, ip: string, params: RequestParams | undefined): void {
+  private announceAllowed (
+    res: ServerResponse, a: HttpAnnounce, addr: string, ip: string, params: RequestParams | undefined, passkey: string | undefined
+  ): void {
     const ctx = this.ctx
     let result
     try {
@@ -84,6 +99,7 @@ export class HttpFrontend {
         compact: a.compact,
         noPeerId: a.noPeerId
       }))
+      if (passkey !== undefined) ctx.passkeys?.account(passkey, a.infoHash, addr, a.event, a.uploaded, a.downloaded, ctx.now())
       ctx.announced(a.event, formatAddr(ip, a.port), params)
     }
     if (isPromise(result)) result.then(done, err => this.fail(res, internalError(err)))

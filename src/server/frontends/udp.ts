@@ -10,7 +10,7 @@ import { isPromise } from '../core/maybe.js'
 import type { StoreAnnounceResult } from '../store/store.js'
 import type { ScrapeEntry } from '../../protocol/common/types.js'
 import { ConnectionIds } from './connection-id.js'
-import { announceParams } from './context.js'
+import { announceParams, passkeyInPath } from './context.js'
 import type { FrontendContext, RequestParams } from './context.js'
 import { stripZone } from './http.js'
 
@@ -26,8 +26,25 @@ export class UdpFrontend {
     this.ids = new ConnectionIds({ secret: opts.secret })
   }
 
+  /** Requests waiting for an asynchronous filter or store: a graceful shutdown waits for their answers. */
+  pending = 0
+  /** Draining: new datagrams are ignored, those in flight are still answered. */
+  draining = false
+  private idle: (() => void) | undefined
+
+  /** Resolves once no request is waiting for its answer (at once if none is). */
+  whenIdle (): Promise<void> {
+    if (this.pending === 0) return Promise.resolve()
+    return new Promise(resolve => { this.idle = resolve })
+  }
+
+  private settled (): void {
+    if (--this.pending === 0 && this.idle !== undefined) { const f = this.idle; this.idle = undefined; f() }
+  }
+
   /** Handles one datagram that arrived on `socket`. Never throws. */
   onMessage (socket: Socket, msg: Buffer, rinfo: RemoteInfo): void {
+    if (this.draining) return
     const ctx = this.ctx
     if (msg.length > UDP_MAX_PACKET) return ctx.warning(trackerError('INVALID_PACKET', 'datagram too large'))
     const source = canonicalIp(stripZone(rinfo.address))
@@ -55,12 +72,21 @@ export class UdpFrontend {
       ctx.warning(trackerError('INVALID_PACKET', 'unknown or expired connection id'))
       return
     }
-    if (m.action === 'scrape') this.scrape(socket, rinfo, m.transactionId, m.infoHashes)
-    else this.announce(socket, rinfo, source, m.transactionId, m.request, m.urlData)
+    if (m.action === 'scrape') {
+      // BEP 41 options follow announces only: a scrape has no place for a passkey.
+      if (ctx.passkeys !== undefined) return this.fail(socket, rinfo, m.transactionId, trackerError('UDP_SCRAPE_PRIVATE'))
+      this.scrape(socket, rinfo, m.transactionId, m.infoHashes)
+    } else this.announce(socket, rinfo, source, m.transactionId, m.request, m.urlData)
   }
 
   private announce (socket: Socket, rinfo: RemoteInfo, source: string, tid: number, a: AnnounceRequest, urlData: string): void {
     const ctx = this.ctx
+    // Private mode: the passkey rides in the BEP 41 URL data (`/announce/<passkey>` or `/<passkey>/announce`).
+    const passkey = ctx.passkeys === undefined ? undefined : passkeyInPath(urlData)?.key
+    if (ctx.passkeys !== undefined) {
+      const refused = ctx.passkeys.check(passkey)
+      if (refused !== null) return this.fail(socket, rinfo, tid, refused)
+    }
     let ip = source
     // The `ip` field lets anyone point a swarm at a third party: honoured only when allowed,
     // and only within the family the request came over (the reply carries that family only).
@@ -69,16 +95,19 @@ export class UdpFrontend {
     if (addr === undefined) return this.fail(socket, rinfo, tid, trackerError('INVALID_PORT'))
     const params = ctx.needsParams() ? udpParams(a, ip, urlData) : undefined
     const allowed = ctx.check(a.infoHash, a.peerId, params)
-    if (allowed === null) return this.announceAllowed(socket, rinfo, tid, a, addr, ip, params)
+    if (allowed === null) return this.announceAllowed(socket, rinfo, tid, a, addr, ip, params, passkey)
     if (allowed instanceof TrackerError) return this.fail(socket, rinfo, tid, allowed)
+    this.pending++
     allowed.then(err => {
+      this.settled()
       if (err !== null) this.fail(socket, rinfo, tid, err)
-      else this.announceAllowed(socket, rinfo, tid, a, addr, ip, params)
-    }, (err: unknown) => this.fail(socket, rinfo, tid, internalError(err)))
+      else this.announceAllowed(socket, rinfo, tid, a, addr, ip, params, passkey)
+    }, (err: unknown) => { this.settled(); this.fail(socket, rinfo, tid, internalError(err)) })
   }
 
   private announceAllowed (
-    socket: Socket, rinfo: RemoteInfo, tid: number, a: AnnounceRequest, addr: string, ip: string, params: RequestParams | undefined
+    socket: Socket, rinfo: RemoteInfo, tid: number, a: AnnounceRequest, addr: string, ip: string, params: RequestParams | undefined,
+    passkey: string | undefined
   ): void {
     const ctx = this.ctx
     let result
@@ -89,10 +118,13 @@ export class UdpFrontend {
     }
     const done = (r: StoreAnnounceResult): void => {
       send(socket, encodeAnnounceResponse(tid, ctx.core.opts.interval, r.incomplete, r.complete, r.peers), rinfo)
+      if (passkey !== undefined) ctx.passkeys?.account(passkey, a.infoHash, addr, a.event, a.uploaded, a.downloaded, ctx.now())
       ctx.announced(a.event, formatAddr(ip, a.port), params)
     }
-    if (isPromise(result)) result.then(done, err => this.fail(socket, rinfo, tid, internalError(err)))
-    else done(result)
+    if (isPromise(result)) {
+      this.pending++
+      result.then(r => { this.settled(); done(r) }, err => { this.settled(); this.fail(socket, rinfo, tid, internalError(err)) })
+    } else done(result)
   }
 
   private scrape (socket: Socket, rinfo: RemoteInfo, tid: number, infoHashes: string[]): void {
@@ -105,8 +137,10 @@ export class UdpFrontend {
       return this.fail(socket, rinfo, tid, internalError(err))
     }
     const done = (r: ScrapeEntry[]): void => send(socket, encodeScrapeResponse(tid, r), rinfo)
-    if (isPromise(result)) result.then(done, err => this.fail(socket, rinfo, tid, internalError(err)))
-    else done(result)
+    if (isPromise(result)) {
+      this.pending++
+      result.then(r => { this.settled(); done(r) }, err => { this.settled(); this.fail(socket, rinfo, tid, internalError(err)) })
+    } else done(result)
   }
 
   private fail (socket: Socket, rinfo: RemoteInfo, tid: number, err: TrackerError): void {

@@ -9,7 +9,7 @@ import { decodeWsRequest, encodeFailure, encodeScrapeResponse } from '../../prot
 import type { WsAction, WsAnnounceMessage } from '../../protocol/ws/codec.js'
 import { isPromise } from '../core/maybe.js'
 import type { Delivery, SignalResult } from '../core/signalling.js'
-import { announceParams } from './context.js'
+import { announceParams, passkeyInPath } from './context.js'
 import type { FrontendContext, RequestParams } from './context.js'
 import { forwardedFor, stripZone } from './http.js'
 
@@ -30,6 +30,8 @@ interface Conn {
   tcp: Socket | undefined
   /** `tcp` is corked until the next flush. */
   corked: boolean
+  /** Private mode: the passkey of the upgrade request path (`ws://host/<passkey>`). */
+  passkey: string | undefined
 }
 
 /**
@@ -53,7 +55,10 @@ export class WsFrontend {
     const ip = req !== undefined && (opts?.trustProxy ?? ctx.trustProxy) ? (forwardedFor(req) ?? raw) : raw
     const port = req?.socket.remotePort ?? 0
     const conn = ctx.signalling.open(compactAddr(ip, port === 0 ? 1 : port) ?? '')
-    const state: Conn = { socket, ip, port, alive: true, headers: req?.headers, addr: formatAddr(ip, port), tcp, corked: false }
+    const state: Conn = {
+      socket, ip, port, alive: true, headers: req?.headers, addr: formatAddr(ip, port), tcp, corked: false,
+      passkey: ctx.passkeys === undefined ? undefined : wsPasskey(req?.url)
+    }
     this.conns.set(conn, state)
     socket.on('message', (data: RawData, isBinary: boolean) => this.onMessage(conn, state, data, isBinary))
     socket.on('pong', () => { state.alive = true })
@@ -67,6 +72,14 @@ export class WsFrontend {
       if (!c.alive) { c.socket.terminate(); continue }
       c.alive = false
       try { c.socket.ping() } catch { c.socket.terminate() }
+    }
+  }
+
+  /** Graceful shutdown: flushes, then a 1001 "going away" close (clients reconnect elsewhere or later). */
+  goAway (): void {
+    this.flush()
+    for (const c of this.conns.values()) {
+      try { c.socket.close(1001, 'tracker restarting') } catch { c.socket.terminate() }
     }
   }
 
@@ -105,6 +118,11 @@ export class WsFrontend {
       return this.reply(conn, c, decoded.error, decoded.action, decoded.infoHash)
     }
     const m = decoded.value
+    // Private mode: checked on every message, so a key revoked by the admin API stops at once.
+    if (ctx.passkeys !== undefined) {
+      const refused = ctx.passkeys.check(c.passkey)
+      if (refused !== null) return this.reply(conn, c, refused, m.action, m.action === 'announce' ? m.request.infoHash : undefined)
+    }
     if (m.action === 'scrape') {
       if (m.infoHashes.length === 0 && ctx.core.opts.fullScrapeLimit === 0) {
         return this.reply(conn, c, trackerError('FULL_SCRAPE_DISABLED'), 'scrape')
@@ -148,6 +166,7 @@ export class WsFrontend {
     const done = (r: SignalResult): void => {
       if (!r.ok) return this.reply(conn, c, r.error, 'announce', a.infoHash)
       this.deliver(r.deliveries)
+      if (c.passkey !== undefined) ctx.passkeys?.account(c.passkey, a.infoHash, a.peerId, a.event, a.uploaded, a.downloaded, ctx.now())
       ctx.announced(a.event, c.addr, params)
     }
     if (isPromise(res)) res.then(done, err => this.reply(conn, c, internalError(err), 'announce', a.infoHash))
@@ -195,4 +214,18 @@ function wsParams (c: Conn, a: AnnounceRequest): RequestParams {
   const p = announceParams('ws', a, c.ip, c.port)
   p.headers = c.headers
   return p
+}
+
+/**
+ * The passkey of a WebSocket upgrade path: `/<passkey>`, or the HTTP forms (`/announce/<passkey>`,
+ * `/<passkey>/announce`) for clients given one URL for every transport. undefined for `/`.
+ */
+function wsPasskey (url: string | undefined): string | undefined {
+  if (url === undefined) return undefined
+  const keyed = passkeyInPath(url)
+  if (keyed !== undefined) return keyed.key
+  const q = url.indexOf('?')
+  const path = q === -1 ? url : url.slice(0, q)
+  const key = path.slice(path.lastIndexOf('/') + 1)
+  return key === '' ? undefined : key
 }

@@ -40,6 +40,20 @@ export interface SwarmStore {
   /** Counters kept on every change — never computed by walking peers. */
   readonly counts: StoreCounts
   close (): void | Promise<void>
+
+  // ---- State file (restarts without loss). Optional so a store without them still plugs in;
+  // the server refuses `stateFile` with a store that lacks any of them.
+
+  /** Torrents without peers remembered for their `downloaded` count: [info hash, downloaded]. */
+  retired? (): IterableIterator<[BinaryString, number]>
+  /**
+   * Puts back one HTTP/UDP peer saved earlier, as if it had last announced at `peer.lastSeen`:
+   * creates the swarm if needed, counts no download, fires no event. A peer already there under
+   * `key` is left as it is (a live announce beats a saved one).
+   */
+  restorePeer? (infoHash: BinaryString, key: BinaryString, peer: Omit<PeerView, 'conn'>): void
+  /** Sets the `downloaded` count of a torrent, live or retired (a retired one is remembered). */
+  setDownloaded? (infoHash: BinaryString, downloaded: number): void
 }
 
 /** Peer kinds: announces only ever see peers of the kinds they ask for. */

@@ -171,6 +171,33 @@ export class MemoryStore implements SwarmStore {
     return this.swarms.keys()
   }
 
+  retired (): IterableIterator<[BinaryString, number]> {
+    return this.completedOnly.entries()
+  }
+
+  restorePeer (infoHash: BinaryString, key: BinaryString, p: Omit<PeerView, 'conn'>): void {
+    let swarm = this.swarms.get(infoHash)
+    if (swarm?.byKey.has(key) === true) return
+    if (swarm === undefined) {
+      swarm = new Swarm(infoHash)
+      const done = this.completedOnly.get(infoHash)
+      if (done !== undefined) { swarm.downloaded = done; this.completedOnly.delete(infoHash); this.counts.retired-- }
+      this.swarms.set(infoHash, swarm)
+      this.counts.torrents++
+    }
+    swarm.insert(new Peer(key, p.peerId, p.addr, p.kind, 0, p.seeder, p.lastSeen))
+    if (p.seeder) { swarm.complete++; this.counts.seeders++ } else { swarm.incomplete++; this.counts.leechers++ }
+    this.counts.peers++
+    this.listener?.peerChanged(p.peerId, p.kind, p.addr, -1, p.seeder ? 1 : 0)
+  }
+
+  setDownloaded (infoHash: BinaryString, downloaded: number): void {
+    const swarm = this.swarms.get(infoHash)
+    if (swarm !== undefined) { swarm.downloaded = downloaded; return }
+    if (!this.completedOnly.has(infoHash)) this.counts.retired++
+    this.completedOnly.set(infoHash, downloaded)
+  }
+
   close (): void {
     this.swarms.clear()
     this.completedOnly.clear()
