@@ -4,6 +4,7 @@ import { binaryToHex } from '../../protocol/common/binary.js'
 import type { AnnounceEvent, AnnounceRequest, BinaryString } from '../../protocol/common/types.js'
 import type { Signalling } from '../core/signalling.js'
 import type { TrackerCore } from '../core/tracker.js'
+import type { RequestMetrics } from '../stats/metrics.js'
 
 /**
  * The request parameters handed to `filter` and to the announce events, in the reference
@@ -34,6 +35,8 @@ export interface RequestParams {
 export interface FrontendContext {
   readonly core: TrackerCore
   readonly signalling: Signalling
+  /** Request counters: each frontend counts every request it finishes, once. */
+  readonly metrics: RequestMetrics
   readonly trustProxy: boolean
   /** Use the address a client claims (HTTP `ip`, UDP `ip` field) instead of the source's. */
   readonly acceptClientIp: boolean
