@@ -19,6 +19,12 @@ export const HELP = `  bittorrent-tracker - Start a bittorrent tracker server
         --ws                      enable websocket server
         --stats                   enable web-based statistics [default: true]
         --no-stats                disable web-based statistics
+        --metrics                 serve Prometheus metrics at /metrics [default: true]
+        --no-metrics              disable /metrics
+        --stats-token [string]    require this token for /stats, /stats.json and /metrics
+                                  (Authorization: Bearer TOKEN, or ?token=TOKEN)
+        --stats-allow [cidr,...]  serve /stats, /stats.json and /metrics only to these
+                                  address ranges (IPv4/IPv6 CIDR; repeatable)
     -q, --quiet                   only show error output
     -s, --silent                  show no output
     -v, --version                 print the current version
@@ -38,6 +44,9 @@ export interface CliOptions {
   udp: boolean
   ws: boolean
   stats: boolean
+  metrics: boolean
+  statsToken?: string
+  statsAllow?: string[]
   quiet: boolean
   silent: boolean
   version: boolean
@@ -52,6 +61,7 @@ const BOOLEANS: Record<string, keyof CliOptions> = {
   '--udp': 'udp',
   '--ws': 'ws',
   '--stats': 'stats',
+  '--metrics': 'metrics',
   '-q': 'quiet',
   '--quiet': 'quiet',
   '-s': 'silent',
@@ -62,11 +72,11 @@ const BOOLEANS: Record<string, keyof CliOptions> = {
   '--help': 'help'
 }
 
-const VALUES = new Set(['-p', '--port', '--interval', '--http-hostname', '--udp-hostname', '--udp6-hostname'])
+const VALUES = new Set(['-p', '--port', '--interval', '--http-hostname', '--udp-hostname', '--udp6-hostname', '--stats-token', '--stats-allow'])
 
 export function parseArgs (argv: readonly string[]): ParseResult {
   const o: CliOptions = {
-    port: 8000, trustProxy: false, http: false, udp: false, ws: false, stats: true,
+    port: 8000, trustProxy: false, http: false, udp: false, ws: false, stats: true, metrics: true,
     quiet: false, silent: false, version: false, help: false
   }
   for (let i = 0; i < argv.length; i++) {
@@ -75,6 +85,7 @@ export function parseArgs (argv: readonly string[]): ParseResult {
     const eq = arg.indexOf('=')
     if (arg.startsWith('--') && eq !== -1) { value = arg.slice(eq + 1); arg = arg.slice(0, eq) }
     if (arg === '--no-stats') { o.stats = false; continue }
+    if (arg === '--no-metrics') { o.metrics = false; continue }
     const flag = BOOLEANS[arg]
     if (flag !== undefined && value === undefined) { (o as unknown as Record<string, unknown>)[flag] = true; continue }
     if (!VALUES.has(arg)) return { ok: false, error: `unknown option: ${argv[i]}` }
@@ -90,6 +101,14 @@ export function parseArgs (argv: readonly string[]): ParseResult {
       const ms = Number(value)
       if (!Number.isInteger(ms) || ms < 1000) return { ok: false, error: `invalid interval (ms, at least 1000): ${value}` }
       o.interval = ms
+    } else if (arg === '--stats-token') {
+      if (value === '') return { ok: false, error: '--stats-token needs a non-empty value' }
+      o.statsToken = value
+    } else if (arg === '--stats-allow') {
+      // Each range is checked by the Server (its constructor refuses a malformed one).
+      const ranges = value.split(',').map(r => r.trim()).filter(r => r !== '')
+      if (ranges.length === 0) return { ok: false, error: '--stats-allow needs at least one address range' }
+      o.statsAllow = [...(o.statsAllow ?? []), ...ranges]
     } else if (arg === '--http-hostname') o.httpHostname = value
     else if (arg === '--udp-hostname') o.udpHostname = value
     else o.udp6Hostname = value

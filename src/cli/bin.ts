@@ -22,14 +22,24 @@ if (o.help) {
   process.exit(0)
 }
 
-const server = new Server({
-  http: o.http,
-  udp: o.udp,
-  ws: o.ws,
-  stats: o.stats,
-  trustProxy: o.trustProxy,
-  interval: o.interval
-})
+let server: Server
+try {
+  server = new Server({
+    http: o.http,
+    udp: o.udp,
+    ws: o.ws,
+    stats: o.stats,
+    metrics: o.metrics,
+    statsToken: o.statsToken,
+    statsAllow: o.statsAllow,
+    trustProxy: o.trustProxy,
+    interval: o.interval
+  })
+} catch (err) {
+  // A bad option value (a malformed --stats-allow range): a usage error, like a bad flag.
+  console.error(`bittorrent-tracker: ${(err as Error).message}\n`)
+  process.exit(2)
+}
 
 server.on('error', (err: Error) => {
   if (!o.silent) console.error(`ERROR: ${err.message}`)

@@ -336,7 +336,7 @@ export class Server extends EventEmitter {
           'Content-Type': 'text/html; charset=utf-8',
           'Cache-Control': 'no-store',
           // Everything the page needs is inline; nothing may load from elsewhere.
-          'Content-Security-Policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'"
+          'Content-Security-Policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:"
         })
         res.end(renderStatsHtml(this.getStatsDocument()))
         return

@@ -70,6 +70,7 @@ export function renderStatsHtml (s: StatsDocument): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Tracker statistics</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <style>${CSS}</style></head>
 <body>
 <header><h1>Tracker statistics</h1><p id="status">Snapshot of ${new Date(s.time).toISOString()}</p></header>
@@ -77,7 +78,7 @@ export function renderStatsHtml (s: StatsDocument): string {
 <section aria-labelledby="h-totals"><h2 id="h-totals">Totals</h2>
 <dl class="cards" id="totals" aria-live="polite">${totals}</dl></section>
 <section aria-labelledby="h-req"><h2 id="h-req">Requests</h2>
-<div class="scroll"><table><caption>Requests since start by protocol and action; rate in requests per second over the last sample</caption>
+<div class="scroll" tabindex="0" role="region" aria-labelledby="h-req"><table><caption>Requests since start by protocol and action; rate in requests per second over the last sample</caption>
 <thead><tr><th scope="col">Protocol</th><th scope="col" class="l">Action</th><th scope="col">OK</th><th scope="col">Error</th><th scope="col">Dropped</th><th scope="col">Rate /s</th></tr></thead>
 <tbody id="requests">${requests}</tbody></table></div>
 <h3>The last hour</h3>
@@ -88,11 +89,11 @@ export function renderStatsHtml (s: StatsDocument): string {
 <figcaption id="legend-swarms">Peer entries and active torrents.</figcaption></figure>
 </div></section>
 <section aria-labelledby="h-top"><h2 id="h-top">Top torrents by peers</h2>
-<div class="scroll"><table><caption>The ${s.topTorrents.length === 0 ? '' : s.topTorrents.length + ' '}largest swarms (ranked every sample)</caption>
+<div class="scroll" tabindex="0" role="region" aria-labelledby="h-top"><table><caption>The ${s.topTorrents.length === 0 ? '' : s.topTorrents.length + ' '}largest swarms (ranked every sample)</caption>
 <thead><tr><th scope="col">Info hash</th><th scope="col">Peers</th><th scope="col">Seeders</th><th scope="col">Leechers</th><th scope="col">Downloads</th></tr></thead>
 <tbody id="top">${top}</tbody></table></div></section>
 <section aria-labelledby="h-clients"><h2 id="h-clients">Clients</h2>
-<div class="scroll"><table><caption>Peers by client name and version (from peer ids)</caption>
+<div class="scroll" tabindex="0" role="region" aria-labelledby="h-clients"><table><caption>Peers by client name and version (from peer ids)</caption>
 <thead><tr><th scope="col">Client</th><th scope="col" class="l">Version</th><th scope="col">Peers</th></tr></thead>
 <tbody id="clients">${clients}</tbody></table></div></section>
 <section aria-labelledby="h-health"><h2 id="h-health">Server health</h2>
