@@ -10,7 +10,7 @@ export function dashboardMain (): void {
   const SVG = 'http://www.w3.org/2000/svg'
   const W = 600
   const H = 200
-  const PAD_L = 44
+  const PAD_L = 56
   const PAD_B = 18
   const params = new URLSearchParams(location.search)
   const token = params.get('token')
@@ -62,14 +62,16 @@ export function dashboardMain (): void {
     let max = 0
     for (const k of names) for (const v of hist.series[k]) if (v > max) max = v
     const top = max > 0 ? niceCeil(max) : 1
-    const spanS: number = (hist.sampleSeconds as number) * 360
+    // Until an hour of samples exists, the x axis spans the samples there are.
+    const slots = Math.max(n - 1, 1)
+    const spanS = Math.round(slots * (hist.sampleSeconds as number))
     for (const c of Array.from(svg.children)) if (c.tagName !== 'title' && c.tagName !== 'desc') c.remove()
     for (let g = 0; g <= 4; g++) {
       const y = (H - PAD_B) - g * (H - PAD_B - 8) / 4
       svg.appendChild(el('line', { class: 'grid', x1: PAD_L, x2: W, y1: y, y2: y }))
       svg.appendChild(el('text', { x: PAD_L - 4, y: y + 4, 'text-anchor': 'end' }, short(top * g / 4)))
     }
-    svg.appendChild(el('text', { x: PAD_L, y: H - 4 }, `−${Math.round(spanS / 60)} min`))
+    svg.appendChild(el('text', { x: PAD_L, y: H - 4 }, spanS < 120 ? `−${spanS} s` : `−${Math.round(spanS / 60)} min`))
     svg.appendChild(el('text', { x: W, y: H - 4, 'text-anchor': 'end' }, 'now'))
     const parts: string[] = []
     names.forEach((k, i) => {
@@ -77,8 +79,8 @@ export function dashboardMain (): void {
       if (n === 0) return
       let d = ''
       for (let j = 0; j < n; j++) {
-        // Newest sample at the right edge; one sample per slot of the hour.
-        const x = W - (n - 1 - j) * (W - PAD_L) / 359
+        // Newest sample at the right edge.
+        const x = W - (n - 1 - j) * (W - PAD_L) / slots
         const y = (H - PAD_B) - vals[j] / top * (H - PAD_B - 8)
         d += (j === 0 ? 'M' : 'L') + x.toFixed(1) + ' ' + y.toFixed(1)
       }
@@ -102,11 +104,15 @@ export function dashboardMain (): void {
     const frag = document.createDocumentFragment()
     frag.appendChild(document.createTextNode(label))
     names.forEach((k, i) => {
+      const item = document.createElement('span')
+      item.className = 'item'
       const key = document.createElement('span')
       key.className = 'key k' + String(i)
       key.setAttribute('aria-hidden', 'true')
-      frag.appendChild(key)
-      frag.appendChild(document.createTextNode(k))
+      item.appendChild(key)
+      item.appendChild(document.createTextNode(k))
+      frag.appendChild(document.createTextNode(' '))
+      frag.appendChild(item)
     })
     fig.replaceChildren(frag)
   }

@@ -37,9 +37,10 @@ th:first-child,td:first-child,.l{text-align:left}td.hash{font-family:ui-monospac
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:16px}
 figure{margin:0}svg{width:100%;height:auto;display:block;background:var(--card);border:1px solid var(--line);border-radius:6px}
 svg text{fill:var(--mute);font-size:11px}svg path{fill:none;stroke-width:1.5}svg .grid{stroke:var(--line);stroke-width:1}
-figcaption{font-size:.85rem;color:var(--mute)}.key{display:inline-block;width:10px;height:3px;vertical-align:middle;margin:0 4px 0 10px}
+figcaption{font-size:.85rem;color:var(--mute)}.item{white-space:nowrap}.key{display:inline-block;width:10px;height:3px;vertical-align:middle;margin:0 4px 0 10px}
 ${[0, 1, 2, 3, 4, 5, 6, 7].map(i => `.s${i}{stroke:var(--c${i})}.k${i}{background:var(--c${i})}`).join('')}
 a{color:var(--c0)}:focus-visible{outline:2px solid var(--c0);outline-offset:2px}
+@media (max-width:600px){th,td{padding:4px 5px}td.hash{min-width:21ch;font-size:.75rem}svg text{font-size:20px}}
 `
 
 /**
