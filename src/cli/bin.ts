@@ -38,6 +38,7 @@ try {
 } catch (err) {
   // A bad option value (a malformed --stats-allow range): a usage error, like a bad flag.
   console.error(`bittorrent-tracker: ${(err as Error).message}\n`)
+  console.error(HELP)
   process.exit(2)
 }
 
