@@ -83,7 +83,9 @@ export class StatsCollector {
   private size = 0
   /** Request totals of each rate series at the previous sample. */
   private readonly last = new Float64Array(RATE_SERIES.length + 1)
-  private lastAt = performance.now()
+  private lastAt: number
+  /** Monotonic ms; a parameter so tests never sleep. */
+  private readonly clock: () => number
   private readonly eld: IntervalHistogram
   private lag: EventLoopLag = { mean: 0, p99: 0, max: 0 }
   private top: TopTorrent[] = []
@@ -94,16 +96,18 @@ export class StatsCollector {
     private readonly metrics: RequestMetrics,
     private readonly store: SwarmStore,
     private readonly wsConnections: () => number,
-    opts: { sampleMs?: number } = {}
+    opts: { sampleMs?: number, clock?: () => number } = {}
   ) {
     this.sampleMs = opts.sampleMs !== undefined && opts.sampleMs > 0 ? opts.sampleMs : STATS_SAMPLE_MS
+    this.clock = opts.clock ?? (() => performance.now())
+    this.lastAt = this.clock()
     this.eld = monitorEventLoopDelay({ resolution: EVENT_LOOP_MONITOR_RESOLUTION_MS })
   }
 
   start (): void {
     if (this.timer !== undefined) return
     this.eld.enable()
-    this.lastAt = performance.now()
+    this.lastAt = this.clock()
     this.timer = setInterval(() => this.sample(), this.sampleMs)
     this.timer.unref()
   }
@@ -116,7 +120,7 @@ export class StatsCollector {
 
   /** Takes one history sample now (the timer calls it every `sampleMs`). */
   sample (): void {
-    const now = performance.now()
+    const now = this.clock()
     const secs = Math.max((now - this.lastAt) / 1000, 0.001)
     this.lastAt = now
     const row = this.head * NS
