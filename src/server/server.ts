@@ -354,7 +354,7 @@ export class Server extends EventEmitter {
       status: ok ? 'ok' : 'unavailable',
       listening: this.listening,
       storeReady,
-      uptimeSeconds: this.collector?.health().uptimeSeconds ?? null
+      uptimeSeconds: this.collector === undefined ? null : Math.floor((Date.now() - this.collector.startedAt) / 1000)
     }))
   }
 
