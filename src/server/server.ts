@@ -327,9 +327,17 @@ export class Server extends EventEmitter {
           if (verdict === 403) return this.sendText(res, 403, 'forbidden')
         }
         if (metrics) return this.sendMetrics(res)
+        let doc
+        try {
+          doc = this.getStatsDocument()
+        } catch (err) {
+          // A store that fails to give its counters must not take the server down with it.
+          if (this.listenerCount('warning') > 0) this.emit('warning', err)
+          return this.sendText(res, 500, 'statistics unavailable')
+        }
         if (path === '/stats.json' || req.headers.accept === 'application/json') {
           res.writeHead(200, { 'Content-Type': 'application/json', 'Access-Control-Allow-Origin': '*', 'Cache-Control': 'no-store' })
-          res.end(JSON.stringify(this.getStatsDocument()))
+          res.end(JSON.stringify(doc))
           return
         }
         res.writeHead(200, {
@@ -338,7 +346,7 @@ export class Server extends EventEmitter {
           // Everything the page needs is inline; nothing may load from elsewhere.
           'Content-Security-Policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:"
         })
-        res.end(renderStatsHtml(this.getStatsDocument()))
+        res.end(renderStatsHtml(doc))
         return
       }
     }
@@ -365,7 +373,7 @@ export class Server extends EventEmitter {
       res.writeHead(200, { 'Content-Type': registry.contentType, 'Cache-Control': 'no-store' })
       res.end(text)
     }, (err: unknown) => {
-      this.emit('warning', err)
+      if (this.listenerCount('warning') > 0) this.emit('warning', err)
       this.sendText(res, 500, 'metrics unavailable')
     })
   }

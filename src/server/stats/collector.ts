@@ -108,7 +108,10 @@ export class StatsCollector {
     if (this.timer !== undefined) return
     this.eld.enable()
     this.lastAt = this.clock()
-    this.timer = setInterval(() => this.sample(), this.sampleMs)
+    this.timer = setInterval(() => {
+      // A store that cannot give its counters now costs this sample, never the process.
+      try { this.sample() } catch { /* the next sample tries again */ }
+    }, this.sampleMs)
     this.timer.unref()
   }
 

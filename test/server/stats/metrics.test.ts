@@ -194,6 +194,41 @@ describe('/stats.json new fields', () => {
   })
 })
 
+describe('a store that fails to give its counters', () => {
+  it('/metrics and /stats.json answer 500 with a warning, and work again once it recovers', async () => {
+    const store = new MemoryStore({ peerTtl: 1200 })
+    const counts = store.counts
+    let broken = false
+    Object.defineProperty(store, 'counts', {
+      get: () => { if (broken) throw new Error('store connection lost'); return counts }
+    })
+    await withServer({ store, metrics: true, statsSampleInterval: 20 }, async (s) => {
+      assert.equal((await httpGet(s.http4, '/metrics')).status, 200)
+      broken = true
+      for (const path of ['/metrics', '/stats.json', '/stats']) {
+        const r = await httpGet(s.http4, path)
+        assert.equal(r.status, 500, path)
+        assert.equal(r.body.toString(), path === '/metrics' ? 'metrics unavailable' : 'statistics unavailable')
+      }
+      assert.deepEqual(s.warnings.map(w => w.message), ['store connection lost', 'store connection lost', 'store connection lost'])
+      // The history sampler meets the same failure several times meanwhile, and the process lives on.
+      await new Promise(resolve => setTimeout(resolve, 100))
+      broken = false
+      assert.equal((await httpGet(s.http4, '/metrics')).status, 200)
+      assert.equal((await httpGet(s.http4, '/stats.json')).status, 200)
+    })
+  })
+
+  it('the dashboard is sent with a policy that forbids loading anything from elsewhere', async () => {
+    await withServer({}, async (s) => {
+      const r = await httpGet(s.http4, '/stats')
+      assert.equal(r.headers['content-security-policy'], "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:")
+      // No URL in the page but the SVG namespace.
+      assert.deepEqual(r.body.toString().match(/https?:\/\/[^'"\s)]+/g), ['http://www.w3.org/2000/svg'])
+    })
+  })
+})
+
 describe('/health', () => {
   it('200 when listening and the store is ready; 503 when the store says it is not', async () => {
     let ready = true
