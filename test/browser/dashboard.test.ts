@@ -7,6 +7,7 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, mkdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -241,6 +242,32 @@ if (!existsSync(CHROMIUM)) {
       await page.screenshot({ path: join(OUT, 'dashboard-phone.png'), fullPage: true })
       assert.deepEqual(errors, [])
       await page.context().close()
+    })
+
+    it('the built package (dist/, ESM and CommonJS) serves a working page too', async () => {
+      // The page script is a function's source text: what tsc and esbuild emit must run as is.
+      const esm = await import(join(ROOT, 'dist', 'index.js')) as { Server: typeof Server }
+      const cjs = createRequire(import.meta.url)(join(ROOT, 'dist', 'index.cjs')) as { Server: typeof Server }
+      for (const Built of [esm.Server, cjs.Server]) {
+        const built = new Built({ udp: false, ws: false, statsSampleInterval: 50 })
+        await withTimeout(new Promise<void>(resolve => built.listen(0, '127.0.0.1', () => resolve())), STEP_MS, 'listen')
+        const base = `http://127.0.0.1:${(built.http!.address() as AddressInfo).port}`
+        const context = await c.browser.newContext()
+        const errors: string[] = []
+        try {
+          await httpAnnounce(base, { infoHash: IH, peerId: id20(6), port: 6006, left: 1, event: 2 })
+          const page = await context.newPage()
+          page.on('pageerror', err => errors.push(`pageerror: ${err.message}`))
+          page.on('console', msg => { if (msg.type() === 'error') errors.push(msg.text()) })
+          await page.goto(`${base}/stats?refresh=500`, { timeout: STEP_MS })
+          await page.waitForFunction(() => document.querySelectorAll('#chart-swarms path').length === 2, undefined, { timeout: STEP_MS })
+          assert.equal(await page.locator('[data-k="peersAll"]').innerText(), '1')
+          assert.deepEqual(errors, [])
+        } finally {
+          await context.close()
+          await closeServer(built)
+        }
+      }
     })
 
     it('with a stats token, the page passes its ?token= on to stats.json', async () => {
