@@ -1,3 +1,4 @@
+import { STATS_TOP_TORRENTS } from '../../constants.js'
 import type { StatsExtras } from './collector.js'
 import { dashboardMain } from './dashboard-client.js'
 import type { TrackerStats } from './peer-stats.js'
@@ -90,7 +91,7 @@ export function renderStatsHtml (s: StatsDocument): string {
 <figcaption id="legend-swarms">Peer entries and active torrents.</figcaption></figure>
 </div></section>
 <section aria-labelledby="h-top"><h2 id="h-top">Top torrents by peers</h2>
-<div class="scroll" tabindex="0" role="region" aria-labelledby="h-top"><table><caption>The ${s.topTorrents.length === 0 ? '' : s.topTorrents.length + ' '}largest swarms (ranked every sample)</caption>
+<div class="scroll" tabindex="0" role="region" aria-labelledby="h-top"><table><caption>The ${STATS_TOP_TORRENTS} largest swarms by peers, ranked at every history sample</caption>
 <thead><tr><th scope="col">Info hash</th><th scope="col">Peers</th><th scope="col">Seeders</th><th scope="col">Leechers</th><th scope="col">Downloads</th></tr></thead>
 <tbody id="top">${top}</tbody></table></div></section>
 <section aria-labelledby="h-clients"><h2 id="h-clients">Clients</h2>
