@@ -2,7 +2,7 @@
 // CommonJS build, dist/index.cjs, so programs written as the seed README shows run unchanged:
 //   const Client = require('bittorrent-tracker'); const Server = require('bittorrent-tracker').Server
 // The ESM sources are bundled (ESM-only dependencies such as bittorrent-peerid included);
-// `ws` stays an ordinary require.
+// `ws` and `prom-client` stay ordinary requires.
 import { build } from 'esbuild'
 import { dirname, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -26,7 +26,7 @@ await build({
   format: 'cjs',
   platform: 'node',
   target: ['node20'],
-  external: ['ws'],
+  external: ['ws', 'prom-client'],
   outfile: resolve(ROOT, 'dist/index.cjs'),
   logLevel: 'warning'
 })

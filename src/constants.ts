@@ -157,6 +157,27 @@ export const HTTP_HEADERS_TIMEOUT_MS = 15_000
 /** Time a client has to send a whole request, in ms. */
 export const HTTP_REQUEST_TIMEOUT_MS = 30_000
 
+// ---- Statistics and metrics (/stats, /stats.json, /metrics, /health) ----
+
+/** One dashboard history sample every this many ms (10 s: an hour is 360 points, ~3 KB a series). */
+export const STATS_SAMPLE_MS = 10_000
+/** History samples kept (360 × 10 s = the last hour). */
+export const STATS_HISTORY_SAMPLES = 360
+/** Torrents listed in the dashboard's "top torrents by peers". */
+export const STATS_TOP_TORRENTS = 10
+/**
+ * Torrents visited per event-loop turn while ranking the top torrents (once per sample): the
+ * ranking walks swarms, not peers, and yields between chunks so no request waits behind it.
+ */
+export const STATS_TOP_SCAN_CHUNK = 5_000
+/** Resolution of the event-loop delay monitor, ms (perf_hooks.monitorEventLoopDelay). */
+export const EVENT_LOOP_MONITOR_RESOLUTION_MS = 20
+/**
+ * Upper bounds of the request latency histogram, in seconds: a tracker answers from memory in
+ * tens of µs, so the buckets are fine at the bottom; the top ones catch a slow filter or store.
+ */
+export const LATENCY_BUCKETS_S = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5] as const
+
 // ---- Client ----
 
 /** Announce interval used until a tracker names its own (the reference's 30 minutes), ms. */

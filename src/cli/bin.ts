@@ -69,6 +69,9 @@ try {
     udp: o.udp,
     ws: o.ws,
     stats: o.stats,
+    metrics: o.metrics,
+    statsToken: o.statsToken,
+    statsAllow: o.statsAllow.length > 0 ? o.statsAllow : undefined,
     trustProxy: o.trustProxy,
     interval: o.interval,
     acceptClientIp: o.acceptClientIp,
@@ -82,7 +85,9 @@ try {
     ...(o.stateFile !== undefined ? { stateFile: o.stateFile, stateSaveInterval: o.stateInterval } : {})
   })
 } catch (err) {
-  // A bad keys file, an unreadable one: nothing started yet.
+  // A malformed --stats-allow range is a usage error, like a bad flag (exit 2); a bad or
+  // unreadable keys file is fatal (exit 1). Nothing has started yet either way.
+  if (err instanceof TypeError) fail((err as Error).message, true)
   log.fatal((err as Error).message)
   process.exit(1)
 }

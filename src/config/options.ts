@@ -196,6 +196,22 @@ export const OPTIONS = [
     extraHelp: [['--no-stats', 'disable web-based statistics']],
     doc: 'Serve `/stats` and `/stats.json`.'
   }),
+  bool('metrics', {
+    flags: ['--metrics'], negation: '--no-metrics', default: true,
+    help: 'serve Prometheus metrics at /metrics [default: true]',
+    extraHelp: [['--no-metrics', 'disable /metrics']],
+    doc: 'Serve Prometheus metrics at `/metrics` (requests by protocol, action and result, latency, swarm gauges, event-loop lag).'
+  }),
+  optStr('statsToken', {
+    flags: ['--stats-token'], arg: '[string]', secret: true,
+    help: 'require this token for /stats, /stats.json and /metrics (Bearer or ?token=)',
+    doc: 'Token required for `/stats`, `/stats.json` and `/metrics` (`Authorization: Bearer TOKEN` or `?token=TOKEN`).'
+  }),
+  list('statsAllow', {
+    flags: ['--stats-allow'], arg: '[cidr,...]', maxLength: 64,
+    help: 'serve /stats, /stats.json and /metrics only to these address ranges (IPv4/IPv6 CIDR)',
+    doc: 'Address ranges (IPv4/IPv6 CIDR) allowed to read `/stats`, `/stats.json` and `/metrics`; empty: everyone.'
+  }),
   bool('acceptClientIp', {
     flags: ['--accept-client-ip'], default: false,
     help: "honour the address a client claims (HTTP 'ip', UDP ip field)",

@@ -15,7 +15,7 @@ import {
   WS_INTERVAL_DIVISOR, WS_MAX_OFFERS, WS_MAX_PAYLOAD, WS_MAX_SWARMS_PER_SOCKET
 } from '../constants.js'
 import { TrackerError, trackerError } from '../errors.js'
-import { parseCompactAddr } from '../protocol/common/address.js'
+import { canonicalIp, parseCompactAddr } from '../protocol/common/address.js'
 import { binaryToHex, hexToBinary } from '../protocol/common/binary.js'
 import type { AnnounceEvent, BinaryString } from '../protocol/common/types.js'
 import { AccessList } from './access/access-list.js'
@@ -26,16 +26,21 @@ import { TrackerCore } from './core/tracker.js'
 import { AdminApi } from './frontends/admin.js'
 import { EVENT_NAMES } from './frontends/context.js'
 import type { FrontendContext, RequestParams } from './frontends/context.js'
-import { HttpFrontend } from './frontends/http.js'
+import { forwardedFor, HttpFrontend, stripZone } from './frontends/http.js'
 import type { HttpRequestOptions } from './frontends/http.js'
 import { UdpFrontend } from './frontends/udp.js'
 import { WsFrontend } from './frontends/ws.js'
 import type { WsConnectionOptions } from './frontends/ws.js'
 import { applyState, dumpState, loadStateFile, writeStateFile } from './persist/state-file.js'
 import type { SavedState } from './persist/state-file.js'
+import { StatsCollector } from './stats/collector.js'
+import { AccessGuard } from './stats/guard.js'
+import { RequestMetrics } from './stats/metrics.js'
 import { PeerStats } from './stats/peer-stats.js'
 import type { TrackerStats } from './stats/peer-stats.js'
+import { createRegistry } from './stats/prometheus.js'
 import { renderStatsHtml } from './stats/render.js'
+import type { StatsDocument } from './stats/render.js'
 import { MemoryStore } from './store/memory/memory-store.js'
 import { KIND_WS } from './store/store.js'
 import type { SwarmStore } from './store/store.js'
@@ -56,6 +61,14 @@ export interface ServerOptions {
   ws?: boolean | WsServerOptions
   /** Serve `/stats` and `/stats.json`. Default true. */
   stats?: boolean
+  /** Serve Prometheus metrics at `/metrics`. Default false (the CLI turns it on). */
+  metrics?: boolean
+  /** Require this token for `/stats`, `/stats.json` and `/metrics` (`Authorization: Bearer T` or `?token=T`). */
+  statsToken?: string
+  /** Serve `/stats`, `/stats.json` and `/metrics` only to these address ranges (CIDR, IPv4 and IPv6). */
+  statsAllow?: string[]
+  /** Period of the dashboard's history samples, ms. Default STATS_SAMPLE_MS (10 s; an hour is 360 samples). */
+  statsSampleInterval?: number
   filter?: Filter
   /** Announce interval told to clients, ms. Default 600000 (WebSocket clients: a fifth of it). */
   interval?: number
@@ -169,6 +182,13 @@ export class Server extends EventEmitter {
   private saveChain: Promise<void> = Promise.resolve()
   private saveTimer: NodeJS.Timeout | undefined
   private draining = false
+  private readonly serveMetrics: boolean
+  private readonly trustProxy: boolean
+  /** Request counters, kept whatever is served: a few increments per request. */
+  private readonly metrics = new RequestMetrics()
+  private readonly collector: StatsCollector | undefined
+  private readonly registry: ReturnType<typeof createRegistry> | undefined
+  private readonly guard: AccessGuard
   private nowS = Math.floor(Date.now() / 1000)
   private nextSweep = 0
   private timer: NodeJS.Timeout | undefined
@@ -185,6 +205,10 @@ export class Server extends EventEmitter {
     this.filter = typeof opts.filter === 'function' ? opts.filter : undefined
     this.serveHttpTracker = opts.http !== false
     this.serveStats = opts.stats !== false
+    this.serveMetrics = opts.metrics === true
+    this.trustProxy = opts.trustProxy === true
+    // Throws on a malformed range: a guard that silently allowed everyone would be worse.
+    this.guard = new AccessGuard({ token: opts.statsToken, allow: opts.statsAllow })
 
     this.peerTtl = PEER_EXPIRY_INTERVALS * interval
     if (opts.store !== undefined) {
@@ -222,8 +246,12 @@ export class Server extends EventEmitter {
     this.udpFrontend = new UdpFrontend(ctx, { secret: opts.udpSecret })
     this.wsFrontend = new WsFrontend(ctx)
     this.torrents = this.torrentsView()
+    if (this.serveStats || this.serveMetrics) {
+      this.collector = new StatsCollector(this.metrics, this.store, () => this.wsFrontend.connections, { sampleMs: opts.statsSampleInterval })
+      if (this.serveMetrics) this.registry = createRegistry(this.metrics, this.store, this.collector, () => this.wsFrontend.connections)
+    }
 
-    const wantHttpServer = this.serveHttpTracker || this.serveStats || (opts.ws !== false && !(isObject(opts.ws) && opts.ws.noServer === true))
+    const wantHttpServer = this.serveHttpTracker || this.serveStats || this.serveMetrics || (opts.ws !== false && !(isObject(opts.ws) && opts.ws.noServer === true))
     if (wantHttpServer) {
       const server = isObject(opts.http) ? http.createServer(opts.http) : http.createServer()
       // Tracker requests are one small GET: a client slower than this is holding a socket.
@@ -363,6 +391,7 @@ export class Server extends EventEmitter {
     if (this.timer !== undefined) clearInterval(this.timer)
     if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer)
     if (this.saveTimer !== undefined) clearInterval(this.saveTimer)
+    this.collector?.stop()
     for (const s of [this.udp4, this.udp6]) {
       try { s?.close() } catch { /* not bound */ }
     }
@@ -422,25 +451,94 @@ export class Server extends EventEmitter {
     }
   }
 
+  /** The whole `/stats.json` document: `getStats()` and the dashboard's fields. */
+  getStatsDocument (): StatsDocument {
+    const collector = this.collector ?? new StatsCollector(this.metrics, this.store, () => this.wsFrontend.connections)
+    return { ...this.getStats(), ...collector.extras() }
+  }
+
+  /** Ready to serve: listening, not closing, and the store (if it can tell) is ready. */
+  get ready (): boolean {
+    return this.listening && !this.destroyed && (this.store.ready === undefined || this.store.ready())
+  }
+
   private handleHttp (req: IncomingMessage, res: ServerResponse): void {
     if (this.admin !== undefined && this.admin.handle(req, res)) return
     if (this.serveHttpTracker && this.httpFrontend.handle(req, res)) return
-    if (this.serveStats && (req.method === 'GET' || req.method === 'HEAD')) {
+    if (req.method === 'GET' || req.method === 'HEAD') {
       const url = req.url ?? ''
       const path = url.split('?', 1)[0]
-      const wantsJson = path === '/stats.json' || (path === '/stats' && req.headers.accept === 'application/json')
-      if (wantsJson) {
-        res.writeHead(200, { 'Content-Type': 'application/json', 'Access-Control-Allow-Origin': '*' })
-        res.end(JSON.stringify(this.getStats()))
-        return
-      }
-      if (path === '/stats') {
-        res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' })
-        res.end(renderStatsHtml(this.getStats()))
+      if (path === '/health') return this.sendHealth(res)
+      const stats = this.serveStats && (path === '/stats' || path === '/stats.json')
+      const metrics = this.serveMetrics && path === '/metrics'
+      if (stats || metrics) {
+        if (this.guard.active) {
+          const verdict = this.guard.check(req, this.clientIp(req))
+          if (verdict === 401) return this.sendText(res, 401, 'unauthorized: a valid token is required', { 'WWW-Authenticate': 'Bearer' })
+          if (verdict === 403) return this.sendText(res, 403, 'forbidden')
+        }
+        if (metrics) return this.sendMetrics(res)
+        let doc
+        try {
+          doc = this.getStatsDocument()
+        } catch (err) {
+          // A store that fails to give its counters must not take the server down with it.
+          if (this.listenerCount('warning') > 0) this.emit('warning', err)
+          return this.sendText(res, 500, 'statistics unavailable')
+        }
+        if (path === '/stats.json' || req.headers.accept === 'application/json') {
+          res.writeHead(200, { 'Content-Type': 'application/json', 'Access-Control-Allow-Origin': '*', 'Cache-Control': 'no-store' })
+          res.end(JSON.stringify(doc))
+          return
+        }
+        res.writeHead(200, {
+          'Content-Type': 'text/html; charset=utf-8',
+          'Cache-Control': 'no-store',
+          // Everything the page needs is inline; nothing may load from elsewhere.
+          'Content-Security-Policy': "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:"
+        })
+        res.end(renderStatsHtml(doc))
         return
       }
     }
     this.notFound(res)
+  }
+
+  /** 200 with `{ status: 'ok' }` when ready, else 503: for load balancers and orchestrators. */
+  private sendHealth (res: ServerResponse): void {
+    const storeReady = this.store.ready === undefined || this.store.ready()
+    const ok = this.ready
+    res.writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' })
+    res.end(JSON.stringify({
+      status: ok ? 'ok' : 'unavailable',
+      listening: this.listening,
+      storeReady,
+      uptimeSeconds: this.collector === undefined ? null : Math.floor((Date.now() - this.collector.startedAt) / 1000)
+    }))
+  }
+
+  private sendMetrics (res: ServerResponse): void {
+    const registry = this.registry!
+    registry.metrics().then(text => {
+      if (res.writableEnded || res.destroyed) return
+      res.writeHead(200, { 'Content-Type': registry.contentType, 'Cache-Control': 'no-store' })
+      res.end(text)
+    }, (err: unknown) => {
+      if (this.listenerCount('warning') > 0) this.emit('warning', err)
+      this.sendText(res, 500, 'metrics unavailable')
+    })
+  }
+
+  private sendText (res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+    if (res.writableEnded || res.destroyed) return
+    res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', ...headers })
+    res.end(text)
+  }
+
+  /** The client address as the tracker sees it (a trusted proxy's header, else the socket's). */
+  private clientIp (req: IncomingMessage): string {
+    const fwd = this.trustProxy ? forwardedFor(req) : undefined
+    return fwd ?? canonicalIp(stripZone(req.socket.remoteAddress ?? '')) ?? ''
   }
 
   private notFound (res: ServerResponse): void {
@@ -454,6 +552,7 @@ export class Server extends EventEmitter {
     return {
       core: this.core,
       signalling: this.signalling,
+      metrics: this.metrics,
       trustProxy: opts.trustProxy === true,
       acceptClientIp: opts.acceptClientIp === true,
       passkeys: this.passkeys,
@@ -522,6 +621,7 @@ export class Server extends EventEmitter {
     // Also for sockets adopted through onWebSocketConnection when `ws` is off.
     this.heartbeatTimer = setInterval(() => this.wsFrontend.heartbeat(), WS_HEARTBEAT_MS)
     this.heartbeatTimer.unref()
+    this.collector?.start()
   }
 
   /** Refreshes the clock and advances the incremental expiry sweep. */

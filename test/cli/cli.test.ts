@@ -244,7 +244,12 @@ describe('CLI: flags that print and exit', { concurrency: CONCURRENCY }, () => {
     [['-p', '65536'], 'invalid port: 65536'],
     [['--port'], '--port needs a value'],
     [['--interval', 'soon'], 'invalid interval (ms, at least 1000): soon'],
-    [['--http=yes'], 'unknown option: --http=yes']
+    [['--http=yes'], 'unknown option: --http=yes'],
+    [['--stats-token'], '--stats-token needs a value'],
+    [['--stats-token='], 'invalid stats-token (a non-empty string): '],
+    [['--stats-allow', ' , '], 'invalid stats-allow (a list of strings of 1 to 64 characters):  , '],
+    [['--stats-allow', '10.0.0.0/8,10.0.0.0/33'], 'invalid address range: 10.0.0.0/33'],
+    [['--metrics=no'], 'unknown option: --metrics=no']
   ]
   for (const [args, message] of bad) {
     it(`${args.join(' ')} exits 2 with "${message}"`, async () => {
@@ -328,6 +333,34 @@ describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
     const e = await cli.stop('SIGTERM')
     assert.equal(e.code, 0)
     assert.ok(e.ms < PROMPT_EXIT_MS, `SIGTERM took ${e.ms} ms`)
+  })
+
+  it('serves /metrics by default; --no-metrics turns it off', async () => {
+    const on = new Cli(['-p', '0', ...LOOPBACK])
+    const port = portOf((await on.lines(3))[0])
+    const m = await httpGet(`http://127.0.0.1:${port}`, '/metrics')
+    assert.equal(m.status, 200)
+    assert.match(m.body.toString(), /^tracker_requests_total\{protocol="http",action="announce",result="ok"\} 0$/m)
+    assert.equal((await httpGet(`http://127.0.0.1:${port}`, '/health')).status, 200)
+    assert.equal((await on.stop('SIGTERM')).code, 0)
+    const off = new Cli(['-p', '0', '--no-metrics', ...LOOPBACK])
+    const port2 = portOf((await off.lines(3))[0])
+    assert.equal((await httpGet(`http://127.0.0.1:${port2}`, '/metrics')).status, 404)
+    assert.equal((await off.stop('SIGTERM')).code, 0)
+  })
+
+  it('--stats-token and --stats-allow guard /stats.json and /metrics', async () => {
+    const cli = new Cli(['-p', '0', ...LOOPBACK, '--stats-token', 'k3y', '--stats-allow', '127.0.0.0/8', '--stats-allow=::1'])
+    const base = `http://127.0.0.1:${portOf((await cli.lines(3))[0])}`
+    assert.equal((await httpGet(base, '/stats.json')).status, 401)
+    assert.equal((await httpGet(base, '/metrics', { Authorization: 'Bearer nope' })).status, 401)
+    assert.equal((await httpGet(base, '/metrics', { Authorization: 'Bearer k3y' })).status, 200)
+    assert.equal((await httpGet(base, '/stats.json?token=k3y')).status, 200)
+    assert.equal((await cli.stop('SIGTERM')).code, 0)
+    const narrow = new Cli(['-p', '0', ...LOOPBACK, '--stats-allow', '10.0.0.0/8'])
+    const base2 = `http://127.0.0.1:${portOf((await narrow.lines(3))[0])}`
+    assert.equal((await httpGet(base2, '/stats.json')).status, 403)
+    assert.equal((await narrow.stop('SIGTERM')).code, 0)
   })
 
   it('without -p listens on 8000', async () => {

@@ -5,6 +5,7 @@ import type { AnnounceEvent, AnnounceRequest, BinaryString, ScrapeEntry } from '
 import type { Passkeys } from '../core/passkeys.js'
 import type { Signalling } from '../core/signalling.js'
 import type { TrackerCore } from '../core/tracker.js'
+import type { RequestMetrics } from '../stats/metrics.js'
 
 /**
  * The request parameters handed to `filter` and to the announce events, in the reference
@@ -35,6 +36,8 @@ export interface RequestParams {
 export interface FrontendContext {
   readonly core: TrackerCore
   readonly signalling: Signalling
+  /** Request counters: each frontend counts every request it finishes, once. */
+  readonly metrics: RequestMetrics
   readonly trustProxy: boolean
   /** Use the address a client claims (HTTP `ip`, UDP `ip` field) instead of the source's. */
   readonly acceptClientIp: boolean

@@ -4,8 +4,11 @@ import { internalError, TrackerError, trackerError } from '../../errors.js'
 import { canonicalIp, compactAddr, formatAddr } from '../../protocol/common/address.js'
 import { decodeAnnounceQuery, encodeAnnounceResponse, encodeFailure } from '../../protocol/http/announce.js'
 import type { HttpAnnounce } from '../../protocol/http/announce.js'
+import type { ScrapeEntry } from '../../protocol/common/types.js'
 import { decodeScrapeQuery, encodeScrapeResponse } from '../../protocol/http/scrape.js'
 import { isPromise } from '../core/maybe.js'
+import { A_ANNOUNCE, A_SCRAPE, P_HTTP, R_ERROR, R_OK } from '../stats/metrics.js'
+import type { Action } from '../stats/metrics.js'
 import type { StoreAnnounceResult } from '../store/store.js'
 import { announceParams, passkeyInPath } from './context.js'
 import type { FrontendContext, RequestParams } from './context.js'
@@ -43,50 +46,51 @@ export class HttpFrontend {
     const passkey = keyed?.key
     if (action === undefined) action = keyed?.action
     if (action === undefined) return false
+    const t0 = this.ctx.metrics.start()
     if (url.length > MAX_URL_LENGTH) {
-      this.fail(res, trackerError('URL_TOO_LONG'))
+      this.fail(res, trackerError('URL_TOO_LONG'), action === 'announce' ? A_ANNOUNCE : A_SCRAPE, t0)
       return true
     }
     if (passkeys !== undefined) {
       const refused = passkeys.check(passkey)
       if (refused !== null) {
-        this.fail(res, refused)
+        this.fail(res, refused, action === 'announce' ? A_ANNOUNCE : A_SCRAPE, t0)
         return true
       }
     }
     const query = q === -1 ? '' : url.slice(q + 1)
-    if (action === 'announce') this.announce(req, res, query, opts, passkey)
-    else this.scrape(res, query)
+    if (action === 'announce') this.announce(req, res, query, t0, opts, passkey)
+    else this.scrape(res, query, t0)
     return true
   }
 
-  private announce (req: IncomingMessage, res: ServerResponse, query: string, opts: HttpRequestOptions | undefined, passkey: string | undefined): void {
+  private announce (req: IncomingMessage, res: ServerResponse, query: string, t0: number, opts: HttpRequestOptions | undefined, passkey: string | undefined): void {
     const ctx = this.ctx
     const decoded = decodeAnnounceQuery(query)
-    if (!decoded.ok) return this.fail(res, decoded.error)
+    if (!decoded.ok) return this.fail(res, decoded.error, A_ANNOUNCE, t0)
     const a = decoded.value
     const ip = this.peerIp(req, a, opts)
     const addr = ip === undefined ? undefined : compactAddr(ip, a.port)
-    if (ip === undefined || addr === undefined) return this.fail(res, trackerError('INVALID_QUERY', 'unusable peer address'))
+    if (ip === undefined || addr === undefined) return this.fail(res, trackerError('INVALID_QUERY', 'unusable peer address'), A_ANNOUNCE, t0)
     const params = ctx.needsParams() ? httpParams(req, a, ip) : undefined
     const allowed = ctx.check(a.infoHash, a.peerId, params)
-    if (allowed === null) return this.announceAllowed(res, a, addr, ip, params, passkey)
-    if (allowed instanceof TrackerError) return this.fail(res, allowed)
+    if (allowed === null) return this.announceAllowed(res, a, addr, ip, params, passkey, t0)
+    if (allowed instanceof TrackerError) return this.fail(res, allowed, A_ANNOUNCE, t0)
     allowed.then(err => {
-      if (err !== null) this.fail(res, err)
-      else this.announceAllowed(res, a, addr, ip, params, passkey)
-    }, (err: unknown) => this.fail(res, internalError(err)))
+      if (err !== null) this.fail(res, err, A_ANNOUNCE, t0)
+      else this.announceAllowed(res, a, addr, ip, params, passkey, t0)
+    }, (err: unknown) => this.fail(res, internalError(err), A_ANNOUNCE, t0))
   }
 
   private announceAllowed (
-    res: ServerResponse, a: HttpAnnounce, addr: string, ip: string, params: RequestParams | undefined, passkey: string | undefined
+    res: ServerResponse, a: HttpAnnounce, addr: string, ip: string, params: RequestParams | undefined, passkey: string | undefined, t0: number
   ): void {
     const ctx = this.ctx
     let result
     try {
       result = ctx.core.announce(a, addr, false, ctx.now())
     } catch (err) {
-      return this.fail(res, internalError(err))
+      return this.fail(res, internalError(err), A_ANNOUNCE, t0)
     }
     const done = (r: StoreAnnounceResult): void => {
       const o = ctx.core.opts
@@ -100,31 +104,36 @@ export class HttpFrontend {
         noPeerId: a.noPeerId
       }))
       if (passkey !== undefined) ctx.passkeys?.account(passkey, a.infoHash, addr, a.event, a.uploaded, a.downloaded, ctx.now())
+      ctx.metrics.done(P_HTTP, A_ANNOUNCE, R_OK, t0)
       ctx.announced(a.event, formatAddr(ip, a.port), params)
     }
-    if (isPromise(result)) result.then(done, err => this.fail(res, internalError(err)))
+    if (isPromise(result)) result.then(done, err => this.fail(res, internalError(err), A_ANNOUNCE, t0))
     else done(result)
   }
 
-  private scrape (res: ServerResponse, query: string): void {
+  private scrape (res: ServerResponse, query: string, t0: number): void {
     const decoded = decodeScrapeQuery(query)
-    if (!decoded.ok) return this.fail(res, decoded.error)
+    if (!decoded.ok) return this.fail(res, decoded.error, A_SCRAPE, t0)
     const ctx = this.ctx
     if (decoded.value.infoHashes.length === 0 && ctx.core.opts.fullScrapeLimit === 0) {
-      return this.fail(res, trackerError('FULL_SCRAPE_DISABLED'))
+      return this.fail(res, trackerError('FULL_SCRAPE_DISABLED'), A_SCRAPE, t0)
     }
     const refused = ctx.checkScrape(decoded.value.infoHashes)
-    if (refused !== null) return this.fail(res, refused)
+    if (refused !== null) return this.fail(res, refused, A_SCRAPE, t0)
     let result
     try {
       result = ctx.core.scrape(decoded.value.infoHashes)
     } catch (err) {
-      return this.fail(res, internalError(err))
+      return this.fail(res, internalError(err), A_SCRAPE, t0)
     }
     const opts = { minRequestInterval: ctx.core.opts.minInterval }
     const full = decoded.value.infoHashes.length === 0
-    if (isPromise(result)) result.then(r => send(res, encodeScrapeResponse(full ? ctx.visible(r) : r, opts)), err => this.fail(res, internalError(err)))
-    else send(res, encodeScrapeResponse(full ? ctx.visible(result) : result, opts))
+    const done = (r: ScrapeEntry[]): void => {
+      send(res, encodeScrapeResponse(full ? ctx.visible(r) : r, opts))
+      ctx.metrics.done(P_HTTP, A_SCRAPE, R_OK, t0)
+    }
+    if (isPromise(result)) result.then(done, err => this.fail(res, internalError(err), A_SCRAPE, t0))
+    else done(result)
   }
 
   /** The peer's address: the socket's, a trusted proxy's header, or (if allowed) the `ip` param. */
@@ -140,7 +149,8 @@ export class HttpFrontend {
     return canonicalIp(stripZone(req.socket.remoteAddress ?? ''))
   }
 
-  private fail (res: ServerResponse, err: TrackerError): void {
+  private fail (res: ServerResponse, err: TrackerError, action: Action, t0: number): void {
+    this.ctx.metrics.done(P_HTTP, action, R_ERROR, t0)
     this.ctx.warning(err)
     send(res, encodeFailure(err.clientMessage))
   }

@@ -7,6 +7,8 @@ import {
   decodeUdpRequest, encodeAnnounceResponse, encodeConnectResponse, encodeError, encodeScrapeResponse
 } from '../../protocol/udp/codec.js'
 import { isPromise } from '../core/maybe.js'
+import { A_ANNOUNCE, A_CONNECT, A_INVALID, A_SCRAPE, P_UDP, R_DROPPED, R_ERROR, R_OK } from '../stats/metrics.js'
+import type { Action } from '../stats/metrics.js'
 import type { StoreAnnounceResult } from '../store/store.js'
 import type { ScrapeEntry } from '../../protocol/common/types.js'
 import { ConnectionIds } from './connection-id.js'
@@ -46,9 +48,14 @@ export class UdpFrontend {
   onMessage (socket: Socket, msg: Buffer, rinfo: RemoteInfo): void {
     if (this.draining) return
     const ctx = this.ctx
-    if (msg.length > UDP_MAX_PACKET) return ctx.warning(trackerError('INVALID_PACKET', 'datagram too large'))
+    const metrics = ctx.metrics
+    const t0 = metrics.start()
+    if (msg.length > UDP_MAX_PACKET) {
+      metrics.done(P_UDP, A_INVALID, R_DROPPED, t0)
+      return ctx.warning(trackerError('INVALID_PACKET', 'datagram too large'))
+    }
     const source = canonicalIp(stripZone(rinfo.address))
-    if (source === undefined) return
+    if (source === undefined) return metrics.done(P_UDP, A_INVALID, R_DROPPED, t0)
     const decoded = decodeUdpRequest(msg)
     const nowMs = Date.now()
     if (!decoded.ok) {
@@ -58,92 +65,103 @@ export class UdpFrontend {
       // request still starts with one, and a source that holds a valid id gets its error too.
       const tid = decoded.transactionId
       const id = decoded.reply ? decoded.connectionId : (tid !== undefined && msg.readUInt32BE(8) !== 0 ? msg.subarray(0, 8) : undefined)
+      const action = msg.length >= 12 ? actionOf(msg.readUInt32BE(8)) : A_INVALID
       if (tid !== undefined && id !== undefined && this.ids.verify(id, source, nowMs)) {
         send(socket, encodeError(tid, decoded.error.clientMessage), rinfo)
+        metrics.done(P_UDP, action, R_ERROR, t0)
+      } else {
+        metrics.done(P_UDP, action, R_DROPPED, t0)
       }
       return
     }
     const m = decoded.value
     if (m.action === 'connect') {
       send(socket, encodeConnectResponse(m.transactionId, this.ids.issue(source, nowMs)), rinfo)
-      return
+      return metrics.done(P_UDP, A_CONNECT, R_OK, t0)
     }
     if (!this.ids.verify(m.connectionId, source, nowMs)) {
+      metrics.udpBadConnectionId++
+      metrics.done(P_UDP, m.action === 'scrape' ? A_SCRAPE : A_ANNOUNCE, R_DROPPED, t0)
       ctx.warning(trackerError('INVALID_PACKET', 'unknown or expired connection id'))
       return
     }
     if (m.action === 'scrape') {
       // BEP 41 options follow announces only: a scrape has no place for a passkey.
-      if (ctx.passkeys !== undefined) return this.fail(socket, rinfo, m.transactionId, trackerError('UDP_SCRAPE_PRIVATE'))
-      this.scrape(socket, rinfo, m.transactionId, m.infoHashes)
-    } else this.announce(socket, rinfo, source, m.transactionId, m.request, m.urlData)
+      if (ctx.passkeys !== undefined) return this.fail(socket, rinfo, m.transactionId, trackerError('UDP_SCRAPE_PRIVATE'), A_SCRAPE, t0)
+      this.scrape(socket, rinfo, m.transactionId, m.infoHashes, t0)
+    } else this.announce(socket, rinfo, source, m.transactionId, m.request, m.urlData, t0)
   }
 
-  private announce (socket: Socket, rinfo: RemoteInfo, source: string, tid: number, a: AnnounceRequest, urlData: string): void {
+  private announce (socket: Socket, rinfo: RemoteInfo, source: string, tid: number, a: AnnounceRequest, urlData: string, t0: number): void {
     const ctx = this.ctx
     // Private mode: the passkey rides in the BEP 41 URL data (`/announce/<passkey>` or `/<passkey>/announce`).
     const passkey = ctx.passkeys === undefined ? undefined : passkeyInPath(urlData)?.key
     if (ctx.passkeys !== undefined) {
       const refused = ctx.passkeys.check(passkey)
-      if (refused !== null) return this.fail(socket, rinfo, tid, refused)
+      if (refused !== null) return this.fail(socket, rinfo, tid, refused, A_ANNOUNCE, t0)
     }
     let ip = source
     // The `ip` field lets anyone point a swarm at a third party: honoured only when allowed,
     // and only within the family the request came over (the reply carries that family only).
     if (ctx.acceptClientIp && a.ip !== undefined && source.indexOf(':') === -1) ip = a.ip
     const addr = compactAddr(ip, a.port)
-    if (addr === undefined) return this.fail(socket, rinfo, tid, trackerError('INVALID_PORT'))
+    if (addr === undefined) return this.fail(socket, rinfo, tid, trackerError('INVALID_PORT'), A_ANNOUNCE, t0)
     const params = ctx.needsParams() ? udpParams(a, ip, urlData) : undefined
     const allowed = ctx.check(a.infoHash, a.peerId, params)
-    if (allowed === null) return this.announceAllowed(socket, rinfo, tid, a, addr, ip, params, passkey)
-    if (allowed instanceof TrackerError) return this.fail(socket, rinfo, tid, allowed)
+    if (allowed === null) return this.announceAllowed(socket, rinfo, tid, a, addr, ip, params, passkey, t0)
+    if (allowed instanceof TrackerError) return this.fail(socket, rinfo, tid, allowed, A_ANNOUNCE, t0)
     this.pending++
     allowed.then(err => {
       this.settled()
-      if (err !== null) this.fail(socket, rinfo, tid, err)
-      else this.announceAllowed(socket, rinfo, tid, a, addr, ip, params, passkey)
-    }, (err: unknown) => { this.settled(); this.fail(socket, rinfo, tid, internalError(err)) })
+      if (err !== null) this.fail(socket, rinfo, tid, err, A_ANNOUNCE, t0)
+      else this.announceAllowed(socket, rinfo, tid, a, addr, ip, params, passkey, t0)
+    }, (err: unknown) => { this.settled(); this.fail(socket, rinfo, tid, internalError(err), A_ANNOUNCE, t0) })
   }
 
   private announceAllowed (
     socket: Socket, rinfo: RemoteInfo, tid: number, a: AnnounceRequest, addr: string, ip: string, params: RequestParams | undefined,
-    passkey: string | undefined
+    passkey: string | undefined, t0: number
   ): void {
     const ctx = this.ctx
     let result
     try {
       result = ctx.core.announce(a, addr, true, ctx.now())
     } catch (err) {
-      return this.fail(socket, rinfo, tid, internalError(err))
+      return this.fail(socket, rinfo, tid, internalError(err), A_ANNOUNCE, t0)
     }
     const done = (r: StoreAnnounceResult): void => {
       send(socket, encodeAnnounceResponse(tid, ctx.core.opts.interval, r.incomplete, r.complete, r.peers), rinfo)
       if (passkey !== undefined) ctx.passkeys?.account(passkey, a.infoHash, addr, a.event, a.uploaded, a.downloaded, ctx.now())
+      ctx.metrics.done(P_UDP, A_ANNOUNCE, R_OK, t0)
       ctx.announced(a.event, formatAddr(ip, a.port), params)
     }
     if (isPromise(result)) {
       this.pending++
-      result.then(r => { this.settled(); done(r) }, err => { this.settled(); this.fail(socket, rinfo, tid, internalError(err)) })
+      result.then(r => { this.settled(); done(r) }, err => { this.settled(); this.fail(socket, rinfo, tid, internalError(err), A_ANNOUNCE, t0) })
     } else done(result)
   }
 
-  private scrape (socket: Socket, rinfo: RemoteInfo, tid: number, infoHashes: string[]): void {
+  private scrape (socket: Socket, rinfo: RemoteInfo, tid: number, infoHashes: string[], t0: number): void {
     const refused = this.ctx.checkScrape(infoHashes)
-    if (refused !== null) return this.fail(socket, rinfo, tid, refused)
+    if (refused !== null) return this.fail(socket, rinfo, tid, refused, A_SCRAPE, t0)
     let result
     try {
       result = this.ctx.core.scrape(infoHashes)
     } catch (err) {
-      return this.fail(socket, rinfo, tid, internalError(err))
+      return this.fail(socket, rinfo, tid, internalError(err), A_SCRAPE, t0)
     }
-    const done = (r: ScrapeEntry[]): void => send(socket, encodeScrapeResponse(tid, r), rinfo)
+    const done = (r: ScrapeEntry[]): void => {
+      send(socket, encodeScrapeResponse(tid, r), rinfo)
+      this.ctx.metrics.done(P_UDP, A_SCRAPE, R_OK, t0)
+    }
     if (isPromise(result)) {
       this.pending++
-      result.then(r => { this.settled(); done(r) }, err => { this.settled(); this.fail(socket, rinfo, tid, internalError(err)) })
+      result.then(r => { this.settled(); done(r) }, err => { this.settled(); this.fail(socket, rinfo, tid, internalError(err), A_SCRAPE, t0) })
     } else done(result)
   }
 
-  private fail (socket: Socket, rinfo: RemoteInfo, tid: number, err: TrackerError): void {
+  private fail (socket: Socket, rinfo: RemoteInfo, tid: number, err: TrackerError, action: Action, t0: number): void {
+    this.ctx.metrics.done(P_UDP, action, R_ERROR, t0)
     this.ctx.warning(err)
     send(socket, encodeError(tid, err.clientMessage), rinfo)
   }
@@ -157,6 +175,11 @@ function send (socket: Socket, packet: Uint8Array, rinfo: RemoteInfo): void {
   }
 }
 
+
+/** The counter action of a BEP 15 action number (2 is scrape; 3, error, is never a request). */
+function actionOf (n: number): Action {
+  return n === 0 ? A_CONNECT : n === 1 ? A_ANNOUNCE : n === 2 ? A_SCRAPE : A_INVALID
+}
 
 function udpParams (a: AnnounceRequest, ip: string, urlData: string): RequestParams {
   const p = announceParams('udp', a, ip, a.port)

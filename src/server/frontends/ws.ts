@@ -4,11 +4,12 @@ import type { RawData, WebSocket } from 'ws'
 import { WS_MAX_BUFFERED } from '../../constants.js'
 import { internalError, TrackerError, trackerError } from '../../errors.js'
 import { canonicalIp, compactAddr, formatAddr } from '../../protocol/common/address.js'
-import type { AnnounceRequest, BinaryString } from '../../protocol/common/types.js'
+import type { AnnounceRequest, BinaryString, ScrapeEntry } from '../../protocol/common/types.js'
 import { decodeWsRequest, encodeFailure, encodeScrapeResponse } from '../../protocol/ws/codec.js'
 import type { WsAction, WsAnnounceMessage } from '../../protocol/ws/codec.js'
 import { isPromise } from '../core/maybe.js'
 import type { Delivery, SignalResult } from '../core/signalling.js'
+import { A_ANNOUNCE, A_INVALID, A_SCRAPE, P_WS, R_ERROR, R_OK } from '../stats/metrics.js'
 import { announceParams, passkeyInPath } from './context.js'
 import type { FrontendContext, RequestParams } from './context.js'
 import { forwardedFor, stripZone } from './http.js'
@@ -112,64 +113,71 @@ export class WsFrontend {
 
   private onMessage (conn: number, c: Conn, data: RawData, isBinary: boolean): void {
     const ctx = this.ctx
+    const t0 = ctx.metrics.start()
     const text = isBinary ? '' : rawToString(data)
     const decoded = decodeWsRequest(text)
     if (!decoded.ok) {
-      return this.reply(conn, c, decoded.error, decoded.action, decoded.infoHash)
+      return this.reply(conn, c, decoded.error, t0, decoded.action, decoded.infoHash)
     }
     const m = decoded.value
     // Private mode: checked on every message, so a key revoked by the admin API stops at once.
     if (ctx.passkeys !== undefined) {
       const refused = ctx.passkeys.check(c.passkey)
-      if (refused !== null) return this.reply(conn, c, refused, m.action, m.action === 'announce' ? m.request.infoHash : undefined)
+      if (refused !== null) return this.reply(conn, c, refused, t0, m.action, m.action === 'announce' ? m.request.infoHash : undefined)
     }
     if (m.action === 'scrape') {
       if (m.infoHashes.length === 0 && ctx.core.opts.fullScrapeLimit === 0) {
-        return this.reply(conn, c, trackerError('FULL_SCRAPE_DISABLED'), 'scrape')
+        return this.reply(conn, c, trackerError('FULL_SCRAPE_DISABLED'), t0, 'scrape')
       }
       const refused = ctx.checkScrape(m.infoHashes)
-      if (refused !== null) return this.reply(conn, c, refused, 'scrape')
+      if (refused !== null) return this.reply(conn, c, refused, t0, 'scrape')
       const full = m.infoHashes.length === 0
       let r
-      try { r = ctx.core.scrape(m.infoHashes) } catch (err) { return this.reply(conn, c, internalError(err), 'scrape') }
-      if (isPromise(r)) r.then(v => this.send(c, encodeScrapeResponse(full ? ctx.visible(v) : v)), err => this.reply(conn, c, internalError(err), 'scrape'))
-      else this.send(c, encodeScrapeResponse(full ? ctx.visible(r) : r))
+      try { r = ctx.core.scrape(m.infoHashes) } catch (err) { return this.reply(conn, c, internalError(err), t0, 'scrape') }
+      const scraped = (v: ScrapeEntry[]): void => {
+        this.send(c, encodeScrapeResponse(full ? ctx.visible(v) : v))
+        ctx.metrics.done(P_WS, A_SCRAPE, R_OK, t0)
+      }
+      if (isPromise(r)) r.then(scraped, err => this.reply(conn, c, internalError(err), t0, 'scrape'))
+      else scraped(r)
       return
     }
     const a = m.request
     if (m.answer !== undefined) {
       const res = ctx.signalling.answer(conn, a.infoHash, a.peerId, m.answer, ctx.now())
-      if (!res.ok) return this.reply(conn, c, res.error, 'announce', a.infoHash)
-      return this.deliver(res.deliveries)
+      if (!res.ok) return this.reply(conn, c, res.error, t0, 'announce', a.infoHash)
+      this.deliver(res.deliveries)
+      return ctx.metrics.done(P_WS, A_ANNOUNCE, R_OK, t0)
     }
     // Refuse a stolen peer id before the filter sees it.
-    if (!ctx.signalling.mayUse(conn, a.peerId)) return this.reply(conn, c, trackerError('PEER_ID_BOUND'), 'announce', a.infoHash)
+    if (!ctx.signalling.mayUse(conn, a.peerId)) return this.reply(conn, c, trackerError('PEER_ID_BOUND'), t0, 'announce', a.infoHash)
     const params = ctx.needsParams() ? wsParams(c, a) : undefined
     const allowed = ctx.check(a.infoHash, a.peerId, params)
-    if (allowed === null) return this.announce(conn, c, m, params)
-    if (allowed instanceof TrackerError) return this.reply(conn, c, allowed, 'announce', a.infoHash)
+    if (allowed === null) return this.announce(conn, c, m, params, t0)
+    if (allowed instanceof TrackerError) return this.reply(conn, c, allowed, t0, 'announce', a.infoHash)
     allowed.then(err => {
-      if (err !== null) this.reply(conn, c, err, 'announce', a.infoHash)
-      else this.announce(conn, c, m, params)
-    }, (err: unknown) => this.reply(conn, c, internalError(err), 'announce', a.infoHash))
+      if (err !== null) this.reply(conn, c, err, t0, 'announce', a.infoHash)
+      else this.announce(conn, c, m, params, t0)
+    }, (err: unknown) => this.reply(conn, c, internalError(err), t0, 'announce', a.infoHash))
   }
 
-  private announce (conn: number, c: Conn, m: WsAnnounceMessage, params: RequestParams | undefined): void {
+  private announce (conn: number, c: Conn, m: WsAnnounceMessage, params: RequestParams | undefined, t0: number): void {
     const ctx = this.ctx
     const a = m.request
     let res
     try {
       res = ctx.signalling.announce(conn, a, m.offers, ctx.now())
     } catch (err) {
-      return this.reply(conn, c, internalError(err), 'announce', a.infoHash)
+      return this.reply(conn, c, internalError(err), t0, 'announce', a.infoHash)
     }
     const done = (r: SignalResult): void => {
-      if (!r.ok) return this.reply(conn, c, r.error, 'announce', a.infoHash)
+      if (!r.ok) return this.reply(conn, c, r.error, t0, 'announce', a.infoHash)
       this.deliver(r.deliveries)
       if (c.passkey !== undefined) ctx.passkeys?.account(c.passkey, a.infoHash, a.peerId, a.event, a.uploaded, a.downloaded, ctx.now())
+      ctx.metrics.done(P_WS, A_ANNOUNCE, R_OK, t0)
       ctx.announced(a.event, c.addr, params)
     }
-    if (isPromise(res)) res.then(done, err => this.reply(conn, c, internalError(err), 'announce', a.infoHash))
+    if (isPromise(res)) res.then(done, err => this.reply(conn, c, internalError(err), t0, 'announce', a.infoHash))
     else done(res)
   }
 
@@ -198,7 +206,8 @@ export class WsFrontend {
     c.socket.send(message)
   }
 
-  private reply (_conn: number, c: Conn, err: TrackerError, action?: WsAction, infoHash?: BinaryString): void {
+  private reply (_conn: number, c: Conn, err: TrackerError, t0: number, action?: WsAction, infoHash?: BinaryString): void {
+    this.ctx.metrics.done(P_WS, action === 'announce' ? A_ANNOUNCE : action === 'scrape' ? A_SCRAPE : A_INVALID, R_ERROR, t0)
     this.ctx.warning(err)
     this.send(c, encodeFailure(err.clientMessage, action, infoHash))
   }

@@ -39,6 +39,11 @@ export interface SwarmStore {
   infoHashes (): IterableIterator<BinaryString>
   /** Counters kept on every change — never computed by walking peers. */
   readonly counts: StoreCounts
+  /**
+   * Optional: whether the store can serve requests now (a networked store returns false while
+   * its connection is down). Absent means always ready. `GET /health` answers 503 when false.
+   */
+  ready? (): boolean
   close (): void | Promise<void>
 
   // ---- State file (restarts without loss). Optional so a store without them still plugs in;

@@ -7,6 +7,9 @@ import type { AnnounceEvent, BinaryString } from '../../../src/protocol/common/t
 import { PeerStats } from '../../../src/server/stats/peer-stats.js'
 import type { TrackerStats } from '../../../src/server/stats/peer-stats.js'
 import { escapeHtml, renderStatsHtml } from '../../../src/server/stats/render.js'
+import type { StatsDocument } from '../../../src/server/stats/render.js'
+import { StatsCollector } from '../../../src/server/stats/collector.js'
+import { RequestMetrics } from '../../../src/server/stats/metrics.js'
 import { MemoryStore } from '../../../src/server/store/memory/memory-store.js'
 import { KIND_V4, KIND_V6, KIND_WS } from '../../../src/server/store/store.js'
 import type { PeerKind } from '../../../src/server/store/store.js'
@@ -91,6 +94,11 @@ function setup (): { stats: PeerStats, store: MemoryStore } {
 }
 
 const T = 1000
+
+/** The whole /stats.json document for a snapshot over `store`. */
+function doc (snapshot: TrackerStats, store: MemoryStore): StatsDocument {
+  return { ...snapshot, ...new StatsCollector(new RequestMetrics(), store, () => 0).extras() }
+}
 
 describe('PeerStats', () => {
   it('counts unique peer ids across swarms: seeder only, leecher only, both, IPv4, IPv6, clients', () => {
@@ -244,29 +252,33 @@ describe('stats rendering', () => {
     store.announce(req(hash(1), http(v4(1), '<script>alert(1)//'.padEnd(20, 'x')), { event: EVENT_STARTED }), T)
     store.announce(req(hash(1), http(v6(2), id(0, 1)), { event: EVENT_STARTED, seeder: true }), T)
     store.announce(req(hash(2), http(v6(2), id(0, 1)), { event: EVENT_STARTED }), T)
-    const html = renderStatsHtml(stats.snapshot(store.counts.torrents + 3, store.counts.torrents))
+    const html = renderStatsHtml(doc(stats.snapshot(store.counts.torrents + 3, store.counts.torrents), store))
     assert.ok(!html.includes('<script>'), 'a version taken from a peer id is escaped')
-    assert.ok(html.includes('<li><strong>unknown</strong> &lt;script&gt; : 1</li>'))
-    assert.ok(html.includes('<li><strong>Transmission</strong> 2.94 : 1</li>'))
+    assert.ok(html.includes('<tr><td>unknown</td><td class="l">&lt;script&gt;</td><td>1</td></tr>'))
+    assert.ok(html.includes('<tr><td>Transmission</td><td class="l">2.94</td><td>1</td></tr>'))
     for (const line of [
-      '<h1>5 torrents (2 active)</h1>',
-      '<h2>Connected Peers: 2</h2>',
-      '<h3>Peers Seeding Only: 0</h3>',
-      '<h3>Peers Leeching Only: 1</h3>',
-      '<h3>Peers Seeding &amp; Leeching: 1</h3>',
-      '<h3>IPv4 Peers: 1</h3>',
-      '<h3>IPv6 Peers: 1</h3>'
+      '<dd data-k="torrents">5</dd>',
+      '<dd data-k="activeTorrents">2</dd>',
+      '<dd data-k="peersAll">2</dd>',
+      '<dd data-k="peersSeederOnly">0</dd>',
+      '<dd data-k="peersLeecherOnly">1</dd>',
+      '<dd data-k="peersSeederAndLeecher">1</dd>',
+      '<dd data-k="peersIPv4">1</dd>',
+      '<dd data-k="peersIPv6">1</dd>',
+      '<dd data-k="swarmPeers.seeders">1</dd>',
+      '<dd data-k="swarmPeers.leechers">2</dd>'
     ]) assert.ok(html.includes(line), line)
     // clients sorted by name
     assert.ok(html.indexOf('Transmission') < html.indexOf('unknown'))
   })
 
   it('escapes a client name too', () => {
-    const html = renderStatsHtml({
+    const { store } = setup()
+    const html = renderStatsHtml(doc({
       torrents: 0, activeTorrents: 0, peersAll: 0, peersSeederOnly: 0, peersLeecherOnly: 0, peersSeederAndLeecher: 0,
       peersIPv4: 0, peersIPv6: 0, clients: { '<img src=x onerror=alert(1)>': { '"&\'': 1 } }
-    })
-    assert.ok(html.includes('<li><strong>&lt;img src=x onerror=alert(1)&gt;</strong> &quot;&amp;&#39; : 1</li>'))
+    }, store))
+    assert.ok(html.includes('<tr><td>&lt;img src=x onerror=alert(1)&gt;</td><td class="l">&quot;&amp;&#39;</td><td>1</td></tr>'))
     assert.ok(!html.includes('<img'))
   })
 })
