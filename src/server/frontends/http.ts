@@ -8,6 +8,7 @@ import type { HttpAnnounce } from '../../protocol/http/announce.js'
 import { decodeScrapeQuery, encodeScrapeResponse } from '../../protocol/http/scrape.js'
 import { isPromise } from '../core/maybe.js'
 import type { StoreAnnounceResult } from '../store/store.js'
+import { addressKey } from './abuse.js'
 import { announceParams } from './context.js'
 import type { FrontendContext, RequestParams } from './context.js'
 
@@ -38,22 +39,31 @@ export class HttpFrontend {
     const path = q === -1 ? url : url.slice(0, q)
     const action = opts?.action ?? (path === '/announce' ? 'announce' : path === '/scrape' ? 'scrape' : undefined)
     if (action === undefined) return false
+    const client = this.clientIp(req, opts)
+    const limiter = this.ctx.limits.http
+    if (limiter !== undefined) {
+      const key = client === undefined ? undefined : addressKey(client)
+      if (key !== undefined && !limiter.allow(key, Date.now())) {
+        this.fail(res, trackerError('RATE_LIMITED'))
+        return true
+      }
+    }
     if (url.length > MAX_URL_LENGTH) {
       this.fail(res, trackerError('URL_TOO_LONG'))
       return true
     }
     const query = q === -1 ? '' : url.slice(q + 1)
-    if (action === 'announce') this.announce(req, res, query, opts)
+    if (action === 'announce') this.announce(req, res, query, client)
     else this.scrape(res, query)
     return true
   }
 
-  private announce (req: IncomingMessage, res: ServerResponse, query: string, opts?: HttpRequestOptions): void {
+  private announce (req: IncomingMessage, res: ServerResponse, query: string, client: string | undefined): void {
     const ctx = this.ctx
     const decoded = decodeAnnounceQuery(query)
     if (!decoded.ok) return this.fail(res, decoded.error)
     const a = decoded.value
-    const ip = this.peerIp(req, a, opts)
+    const ip = this.peerIp(a, client)
     const addr = ip === undefined ? undefined : compactAddr(ip, a.port)
     if (ip === undefined || addr === undefined) return this.fail(res, trackerError('INVALID_QUERY', 'unusable peer address'))
     const params = ctx.needsParams() ? httpParams(req, a, ip) : undefined
@@ -76,7 +86,7 @@ export class HttpFrontend {
     const done = (r: StoreAnnounceResult): void => {
       const o = ctx.core.opts
       send(res, encodeAnnounceResponse({
-        interval: o.interval,
+        interval: ctx.core.announceInterval(),
         minInterval: o.minInterval,
         complete: r.complete,
         incomplete: r.incomplete,
@@ -108,17 +118,18 @@ export class HttpFrontend {
     else send(res, encodeScrapeResponse(result, opts))
   }
 
-  /** The peer's address: the socket's, a trusted proxy's header, or (if allowed) the `ip` param. */
-  private peerIp (req: IncomingMessage, a: HttpAnnounce, opts?: HttpRequestOptions): string | undefined {
+  /** The peer's address: the client's (see clientIp) or, if allowed, the `ip` param. */
+  private peerIp (a: HttpAnnounce, client: string | undefined): string | undefined {
     if (this.ctx.acceptClientIp && a.ip !== undefined) {
       const claimed = canonicalIp(a.ip)
       if (claimed !== undefined) return claimed
     }
-    if (opts?.trustProxy ?? this.ctx.trustProxy) {
-      const fwd = forwardedFor(req)
-      if (fwd !== undefined) return fwd
-    }
-    return canonicalIp(stripZone(req.socket.remoteAddress ?? ''))
+    return client
+  }
+
+  /** The address the request came from: the socket's, or what a trusted proxy reports. */
+  private clientIp (req: IncomingMessage, opts?: HttpRequestOptions): string | undefined {
+    return requestIp(req, this.ctx, opts?.trustProxy)
   }
 
   private fail (res: ServerResponse, err: TrackerError): void {
@@ -143,6 +154,20 @@ export function forwardedFor (req: IncomingMessage): string | undefined {
   const all = Array.isArray(h) ? h.join(',') : h
   const last = all.slice(all.lastIndexOf(',') + 1).trim()
   return canonicalIp(stripZone(last))
+}
+
+/**
+ * The client address of a request (HTTP or a WebSocket upgrade): the last X-Forwarded-For entry
+ * when the socket's peer is a trusted proxy (`override` decides instead when given), else the
+ * socket's own address.
+ */
+export function requestIp (req: IncomingMessage, ctx: FrontendContext, override?: boolean): string | undefined {
+  const socketIp = canonicalIp(stripZone(req.socket.remoteAddress ?? ''))
+  if (override ?? (socketIp !== undefined && ctx.trustsProxy(socketIp))) {
+    const fwd = forwardedFor(req)
+    if (fwd !== undefined) return fwd
+  }
+  return socketIp
 }
 
 export function stripZone (ip: string): string {

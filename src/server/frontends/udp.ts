@@ -10,6 +10,7 @@ import {
 import { isPromise } from '../core/maybe.js'
 import type { StoreAnnounceResult } from '../store/store.js'
 import type { ScrapeEntry } from '../../protocol/common/types.js'
+import { addressKey } from './abuse.js'
 import { ConnectionIds } from './connection-id.js'
 import { announceParams } from './context.js'
 import type { FrontendContext, RequestParams } from './context.js'
@@ -33,8 +34,17 @@ export class UdpFrontend {
     if (msg.length > UDP_MAX_PACKET) return ctx.warning(trackerError('INVALID_PACKET', 'datagram too large'))
     const source = canonicalIp(stripZone(rinfo.address))
     if (source === undefined) return
-    const decoded = decodeUdpRequest(msg)
     const nowMs = Date.now()
+    const limits = ctx.limits
+    let key: string | undefined
+    if (limits.udp !== undefined || limits.udpBadIds !== undefined) {
+      // Dropped without a word: an answer would let a spoofed source aim our replies at a victim.
+      key = addressKey(source)
+      if (key === undefined) return
+      if (limits.udpBadIds !== undefined && limits.udpBadIds.banned(key, nowMs)) return
+      if (limits.udp !== undefined && !limits.udp.allow(key, nowMs)) return
+    }
+    const decoded = decodeUdpRequest(msg)
     if (!decoded.ok) {
       ctx.warning(decoded.error)
       // Answer only a source that proved it receives our packets (a valid connection id). The
@@ -42,8 +52,9 @@ export class UdpFrontend {
       // request still starts with one, and a source that holds a valid id gets its error too.
       const tid = decoded.transactionId
       const id = decoded.reply ? decoded.connectionId : (tid !== undefined && msg.readUInt32BE(8) !== 0 ? msg.subarray(0, 8) : undefined)
-      if (tid !== undefined && id !== undefined && this.ids.verify(id, source, nowMs)) {
-        send(socket, encodeError(tid, decoded.error.clientMessage), rinfo)
+      if (tid !== undefined && id !== undefined) {
+        if (this.ids.verify(id, source, nowMs)) send(socket, encodeError(tid, decoded.error.clientMessage), rinfo)
+        else this.badId(key, source, nowMs)
       }
       return
     }
@@ -54,10 +65,20 @@ export class UdpFrontend {
     }
     if (!this.ids.verify(m.connectionId, source, nowMs)) {
       ctx.warning(trackerError('INVALID_PACKET', 'unknown or expired connection id'))
+      this.badId(key, source, nowMs)
       return
     }
     if (m.action === 'scrape') this.scrape(socket, rinfo, m.transactionId, m.infoHashes)
     else this.announce(socket, rinfo, source, m.transactionId, m.request, m.urlData)
+  }
+
+  /** Counts a bad connection id against its source; says so once when the source gets banned. */
+  private badId (key: string | undefined, source: string, nowMs: number): void {
+    const table = this.ctx.limits.udpBadIds
+    if (table === undefined || key === undefined) return
+    if (table.strike(key, nowMs)) {
+      this.ctx.warning(new Error(`ignoring UDP from ${source} for a while: too many bad connection ids`))
+    }
   }
 
   private announce (socket: Socket, rinfo: RemoteInfo, source: string, tid: number, a: AnnounceRequest, urlData: string): void {
@@ -88,7 +109,7 @@ export class UdpFrontend {
       return this.fail(socket, rinfo, tid, internalError(err))
     }
     const done = (r: StoreAnnounceResult): void => {
-      send(socket, encodeAnnounceResponse(tid, ctx.core.opts.interval, r.incomplete, r.complete, r.peers), rinfo)
+      send(socket, encodeAnnounceResponse(tid, ctx.core.announceInterval(), r.incomplete, r.complete, r.peers), rinfo)
       ctx.announced(a.event, formatAddr(ip, a.port), params)
     }
     if (isPromise(result)) result.then(done, err => this.fail(socket, rinfo, tid, internalError(err)))

@@ -4,15 +4,16 @@ import type { RawData, WebSocket } from 'ws'
 import { WS_MAX_BUFFERED } from '../../constants.js'
 import { internalError, trackerError } from '../../errors.js'
 import type { TrackerError } from '../../errors.js'
-import { canonicalIp, compactAddr, formatAddr } from '../../protocol/common/address.js'
+import { compactAddr, formatAddr } from '../../protocol/common/address.js'
 import type { AnnounceRequest, BinaryString } from '../../protocol/common/types.js'
 import { decodeWsRequest, encodeFailure, encodeScrapeResponse } from '../../protocol/ws/codec.js'
 import type { WsAction, WsAnnounceMessage } from '../../protocol/ws/codec.js'
 import { isPromise } from '../core/maybe.js'
 import type { Delivery, SignalResult } from '../core/signalling.js'
+import { addressKey } from './abuse.js'
 import { announceParams } from './context.js'
 import type { FrontendContext, RequestParams } from './context.js'
-import { forwardedFor, stripZone } from './http.js'
+import { requestIp } from './http.js'
 
 export interface WsConnectionOptions {
   trustProxy?: boolean
@@ -31,6 +32,8 @@ interface Conn {
   tcp: Socket | undefined
   /** `tcp` is corked until the next flush. */
   corked: boolean
+  /** Rate-limit table key of `ip`, when WS messages are rate limited. */
+  limitKey: string | undefined
 }
 
 /**
@@ -50,11 +53,13 @@ export class WsFrontend {
   /** Adopts an open WebSocket (from our server or one the user runs). */
   onConnection (socket: WebSocket, req?: IncomingMessage, opts?: WsConnectionOptions, tcp?: Socket): void {
     const ctx = this.ctx
-    const raw = canonicalIp(stripZone(req?.socket.remoteAddress ?? '')) ?? '0.0.0.0'
-    const ip = req !== undefined && (opts?.trustProxy ?? ctx.trustProxy) ? (forwardedFor(req) ?? raw) : raw
+    const ip = (req === undefined ? undefined : requestIp(req, ctx, opts?.trustProxy)) ?? '0.0.0.0'
     const port = req?.socket.remotePort ?? 0
     const conn = ctx.signalling.open(compactAddr(ip, port === 0 ? 1 : port) ?? '')
-    const state: Conn = { socket, ip, port, alive: true, headers: req?.headers, addr: formatAddr(ip, port), tcp, corked: false }
+    const state: Conn = {
+      socket, ip, port, alive: true, headers: req?.headers, addr: formatAddr(ip, port), tcp, corked: false,
+      limitKey: ctx.limits.ws === undefined ? undefined : addressKey(ip)
+    }
     this.conns.set(conn, state)
     socket.on('message', (data: RawData, isBinary: boolean) => this.onMessage(conn, state, data, isBinary))
     socket.on('pong', () => { state.alive = true })
@@ -106,6 +111,10 @@ export class WsFrontend {
       return this.reply(conn, c, decoded.error, decoded.action, decoded.infoHash)
     }
     const m = decoded.value
+    // Decoded first so the refusal names the torrent (clients match failures by info_hash).
+    if (c.limitKey !== undefined && !ctx.limits.ws!.allow(c.limitKey, Date.now())) {
+      return this.reply(conn, c, trackerError('RATE_LIMITED'), m.action, m.action === 'scrape' ? m.infoHashes[0] : m.request.infoHash)
+    }
     if (m.action === 'scrape') {
       if (m.infoHashes.length === 0 && ctx.core.opts.fullScrapeLimit === 0) {
         return this.reply(conn, c, trackerError('FULL_SCRAPE_DISABLED'), 'scrape')

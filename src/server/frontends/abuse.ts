@@ -1,0 +1,206 @@
+/**
+ * Per-address abuse controls: token-bucket rate limits and a temporary ban for sources of bad
+ * UDP connection ids. State lives in fixed-size typed arrays indexed through one Map, so an
+ * address costs a Map entry and no object, there is no timer per entry, and a flood from many
+ * (possibly spoofed) sources costs bounded memory: a full table forgets an old entry.
+ */
+import { RATE_LIMIT_EVICTION_PROBES, RATE_LIMIT_IPV6_PREFIX_BITS, RATE_LIMIT_MAX_ADDRESSES } from '../../constants.js'
+import { compactAddr } from '../../protocol/common/address.js'
+import type { BinaryString } from '../../protocol/common/types.js'
+
+/** `rate` requests per second on average, up to `burst` at once. */
+export interface RateLimit {
+  rate: number
+  burst: number
+}
+
+/**
+ * The table key of an address: its 4 bytes (IPv4) or its first 8 bytes (IPv6 /64, since one host
+ * usually holds a whole /64). undefined for an invalid address.
+ */
+export function addressKey (ip: string): BinaryString | undefined {
+  const c = compactAddr(ip, 0)
+  if (c === undefined) return undefined
+  return c.length === 6 ? c.slice(0, 4) : c.slice(0, RATE_LIMIT_IPV6_PREFIX_BITS / 8)
+}
+
+/** Slot allocation and bounded eviction shared by the tables below. */
+abstract class AddressTable {
+  readonly capacity: number
+  protected readonly slots = new Map<BinaryString, number>()
+
+  constructor (capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError('table size must be a positive integer')
+    this.capacity = capacity
+  }
+
+  get size (): number { return this.slots.size }
+
+  /** Whether the entry in `slot` still matters at `nowMs` (kept in preference when evicting). */
+  protected abstract busy (slot: number, nowMs: number): boolean
+
+  /** A slot for a new key: a fresh one, or one taken from an old entry when the table is full. */
+  protected allocate (key: BinaryString, nowMs: number): number {
+    const slots = this.slots
+    let slot = slots.size
+    if (slot >= this.capacity) {
+      // Forget the oldest entry, passing over (and moving to the back) a few that are busy, so a
+      // flood of new sources cannot easily flush out the addresses being limited right now.
+      let victim: BinaryString | undefined
+      for (let i = 0; i < RATE_LIMIT_EVICTION_PROBES; i++) {
+        victim = slots.keys().next().value as BinaryString
+        const s = slots.get(victim)!
+        if (!this.busy(s, nowMs) || i === RATE_LIMIT_EVICTION_PROBES - 1) break
+        slots.delete(victim)
+        slots.set(victim, s)
+      }
+      slot = slots.get(victim!)!
+      slots.delete(victim!)
+    }
+    slots.set(key, slot)
+    return slot
+  }
+}
+
+/** Token buckets keyed by address. */
+export class RateLimiter extends AddressTable {
+  private readonly perMs: number
+  private readonly burst: number
+  private readonly tokens: Float64Array
+  private readonly stamp: Float64Array
+
+  constructor (limit: RateLimit, capacity = RATE_LIMIT_MAX_ADDRESSES) {
+    super(capacity)
+    if (!(limit.rate > 0) || !Number.isFinite(limit.rate)) throw new RangeError('rate must be a positive number')
+    if (!(limit.burst >= 1) || !Number.isFinite(limit.burst)) throw new RangeError('burst must be at least 1')
+    this.perMs = limit.rate / 1000
+    this.burst = limit.burst
+    this.tokens = new Float64Array(capacity)
+    this.stamp = new Float64Array(capacity)
+  }
+
+  /** Takes one token for `key`; false when its bucket is empty (the request must be refused). */
+  allow (key: BinaryString, nowMs: number): boolean {
+    const slot = this.slots.get(key)
+    if (slot === undefined) {
+      const s = this.allocate(key, nowMs)
+      this.tokens[s] = this.burst - 1
+      this.stamp[s] = nowMs
+      return true
+    }
+    // A clock that stepped back refills nothing rather than going negative.
+    const elapsed = nowMs > this.stamp[slot] ? nowMs - this.stamp[slot] : 0
+    let t = this.tokens[slot] + elapsed * this.perMs
+    if (t > this.burst) t = this.burst
+    this.stamp[slot] = nowMs
+    if (t < 1) {
+      this.tokens[slot] = t
+      return false
+    }
+    this.tokens[slot] = t - 1
+    return true
+  }
+
+  protected busy (slot: number, nowMs: number): boolean {
+    const elapsed = nowMs > this.stamp[slot] ? nowMs - this.stamp[slot] : 0
+    return this.tokens[slot] + elapsed * this.perMs < 1
+  }
+}
+
+/** Bad UDP connection ids: `max` within `windowMs` and the address is ignored for `banMs`. */
+export interface StrikeLimit {
+  max: number
+  windowMs: number
+  banMs: number
+}
+
+/** Counts strikes per address and bans an address that collects too many in one window. */
+export class StrikeTable extends AddressTable {
+  private readonly limit: StrikeLimit
+  private readonly count: Uint32Array
+  private readonly windowStart: Float64Array
+  private readonly bannedUntil: Float64Array
+
+  constructor (limit: StrikeLimit, capacity = RATE_LIMIT_MAX_ADDRESSES) {
+    super(capacity)
+    if (!Number.isInteger(limit.max) || limit.max < 1) throw new RangeError('max must be a positive integer')
+    if (!(limit.windowMs > 0) || !(limit.banMs > 0)) throw new RangeError('windowMs and banMs must be positive')
+    this.limit = limit
+    this.count = new Uint32Array(capacity)
+    this.windowStart = new Float64Array(capacity)
+    this.bannedUntil = new Float64Array(capacity)
+  }
+
+  /** Whether `key` is being ignored at `nowMs`. */
+  banned (key: BinaryString, nowMs: number): boolean {
+    const slot = this.slots.get(key)
+    return slot !== undefined && this.bannedUntil[slot] > nowMs
+  }
+
+  /** Records one strike; true when this strike starts a ban. */
+  strike (key: BinaryString, nowMs: number): boolean {
+    let slot = this.slots.get(key)
+    if (slot === undefined) {
+      slot = this.allocate(key, nowMs)
+      this.count[slot] = 0
+      this.windowStart[slot] = nowMs
+      this.bannedUntil[slot] = 0
+    } else if (nowMs - this.windowStart[slot] >= this.limit.windowMs || nowMs < this.windowStart[slot]) {
+      this.count[slot] = 0
+      this.windowStart[slot] = nowMs
+    }
+    if (++this.count[slot] < this.limit.max) return false
+    this.count[slot] = 0
+    this.windowStart[slot] = nowMs
+    this.bannedUntil[slot] = nowMs + this.limit.banMs
+    return true
+  }
+
+  protected busy (slot: number, nowMs: number): boolean {
+    return this.bannedUntil[slot] > nowMs || (this.count[slot] > 0 && nowMs - this.windowStart[slot] < this.limit.windowMs)
+  }
+}
+
+/** An address range `addr/bits` as bytes, for matching trusted proxies. */
+interface Cidr { bytes: string, bits: number }
+
+/**
+ * Parses `1.2.3.4/32`, `::1/128`, `10.0.0.0/8` or a bare address (a single host). Throws a
+ * RangeError naming the bad entry.
+ */
+export function parseCidr (text: string): Cidr {
+  const slash = text.indexOf('/')
+  const ip = (slash === -1 ? text : text.slice(0, slash)).trim()
+  const c = compactAddr(ip, 0)
+  if (c === undefined) throw new RangeError(`invalid address in proxy list: ${text}`)
+  const bytes = c.slice(0, c.length - 2)
+  const max = bytes.length * 8
+  const bits = slash === -1 ? max : Number(text.slice(slash + 1))
+  if (!Number.isInteger(bits) || bits < 0 || bits > max || (slash !== -1 && text.slice(slash + 1).trim() === '')) {
+    throw new RangeError(`invalid prefix length in proxy list: ${text}`)
+  }
+  return { bytes, bits }
+}
+
+/** Whether an address falls in any of the ranges (same family only; IPv4-mapped IPv6 counts as IPv4). */
+export function cidrMatcher (list: readonly string[]): (ip: string) => boolean {
+  const ranges = list.map(parseCidr)
+  return (ip: string): boolean => {
+    const c = compactAddr(ip, 0)
+    if (c === undefined) return false
+    const bytes = c.slice(0, c.length - 2)
+    for (const r of ranges) {
+      if (r.bytes.length === bytes.length && prefixEqual(r.bytes, bytes, r.bits)) return true
+    }
+    return false
+  }
+}
+
+function prefixEqual (a: string, b: string, bits: number): boolean {
+  const full = bits >> 3
+  for (let i = 0; i < full; i++) if (a.charCodeAt(i) !== b.charCodeAt(i)) return false
+  const rest = bits & 7
+  if (rest === 0) return true
+  const mask = (0xff << (8 - rest)) & 0xff
+  return (a.charCodeAt(full) & mask) === (b.charCodeAt(full) & mask)
+}
