@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { Server } from '../index.js'
+import { UDP_BAD_ID_BAN_MS, UDP_BAD_ID_WINDOW_MS } from '../constants.js'
 import { HELP, parseArgs } from './args.js'
 
 const parsed = parseArgs(process.argv.slice(2))
@@ -22,14 +23,28 @@ if (o.help) {
   process.exit(0)
 }
 
-const server = new Server({
-  http: o.http,
-  udp: o.udp,
-  ws: o.ws,
-  stats: o.stats,
-  trustProxy: o.trustProxy,
-  interval: o.interval
-})
+let server: Server
+try {
+  server = new Server({
+    http: o.http,
+    udp: o.udp,
+    ws: o.ws,
+    stats: o.stats,
+    trustProxy: o.trustProxyFrom ?? o.trustProxy,
+    interval: o.interval,
+    tls: o.certFile !== undefined && o.keyFile !== undefined ? { certFile: o.certFile, keyFile: o.keyFile } : undefined,
+    rateLimit: o.rateLimit,
+    udpBadIdLimit: o.udpBadIdLimit > 0 ? { max: o.udpBadIdLimit, windowMs: UDP_BAD_ID_WINDOW_MS, banMs: UDP_BAD_ID_BAN_MS } : false,
+    intervalJitter: o.intervalJitter,
+    // Off unless asked: a full scrape hands anyone the list of every torrent tracked here.
+    fullScrapeLimit: o.fullScrape ? undefined : 0
+  })
+} catch (err) {
+  // Bad configuration (an unreadable or invalid certificate): a usage error, like a bad flag.
+  console.error(`bittorrent-tracker: ${(err as Error).message}`)
+  process.exit(2)
+}
+const tls = o.certFile !== undefined
 
 server.on('error', (err: Error) => {
   if (!o.silent) console.error(`ERROR: ${err.message}`)
@@ -42,9 +57,9 @@ server.on('listening', () => {
   if (o.quiet) return
   const httpPort = server.http !== null ? (server.http.address() as AddressInfo).port : undefined
   const udpPort = server.udp4 !== null ? server.udp4.address().port : undefined
-  if (o.http && httpPort !== undefined) console.log(`http server listening on ${httpPort}`)
+  if (o.http && httpPort !== undefined) console.log(`${tls ? 'https' : 'http'} server listening on ${httpPort}`)
   if (o.udp && udpPort !== undefined) console.log(`udp server listening on ${udpPort}`)
-  if (o.ws && httpPort !== undefined) console.log(`ws server listening on ${httpPort}`)
+  if (o.ws && httpPort !== undefined) console.log(`${tls ? 'wss' : 'ws'} server listening on ${httpPort}`)
 })
 
 server.listen(o.port, { http: o.httpHostname, udp: o.udpHostname, udp6: o.udp6Hostname })
@@ -59,3 +74,17 @@ function shutdown (): void {
 }
 process.on('SIGINT', shutdown)
 process.on('SIGTERM', shutdown)
+
+/** SIGHUP: load the TLS certificate and key files again; on failure keep serving the old ones. */
+function reloadTlsOnHangup (): void {
+  if (!tls) return
+  process.on('SIGHUP', () => {
+    try {
+      server.reloadTls()
+      if (!o.quiet) console.log('TLS certificate reloaded')
+    } catch (err) {
+      if (!o.silent) console.error(`ERROR: TLS reload failed, still serving the previous certificate: ${(err as Error).message}`)
+    }
+  })
+}
+reloadTlsOnHangup()
