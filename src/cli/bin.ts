@@ -75,10 +75,14 @@ function shutdown (): void {
 process.on('SIGINT', shutdown)
 process.on('SIGTERM', shutdown)
 
-/** SIGHUP: load the TLS certificate and key files again; on failure keep serving the old ones. */
+/**
+ * SIGHUP (`systemctl reload`): load the TLS certificate and key files again; on failure keep
+ * serving the old ones. Listened to even without TLS, so a reload never kills the tracker (and
+ * its in-memory swarms) as Node's default SIGHUP action would.
+ */
 function reloadTlsOnHangup (): void {
-  if (!tls) return
   process.on('SIGHUP', () => {
+    if (!tls) return
     try {
       server.reloadTls()
       if (!o.quiet) console.log('TLS certificate reloaded')
