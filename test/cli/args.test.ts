@@ -1,6 +1,7 @@
 /** Parsing of the TLS and abuse-control flags (the seed's flags are covered by cli.test.ts). */
 import { it } from 'node:test'
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { HELP, parseArgs, parseRateLimit } from '../../src/cli/args.js'
 import { CLI_INTERVAL_JITTER, CLI_RATE_LIMIT_HTTP, CLI_RATE_LIMIT_UDP, CLI_RATE_LIMIT_WS, UDP_BAD_ID_MAX } from '../../src/constants.js'
 
@@ -69,4 +70,12 @@ it('the help text names every new flag', () => {
     assert.match(HELP, new RegExp(`^\\s+${flag} `, 'm'), flag)
   }
   assert.match(HELP, /--rate-limit-http \[rate\] +per-address HTTP request rate, N\/s or N\/s:BURST, or off\n +\[default: 50\/s:500\]/)
+})
+
+it('the README\'s --help block is the real help text (up to the bug-report line)', () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+  const start = readme.indexOf('$ bittorrent-tracker --help\n')
+  assert.ok(start >= 0)
+  const block = readme.slice(start, readme.indexOf('```', start)).split('\n').slice(1).join('\n')
+  assert.equal(block, HELP.slice(0, HELP.indexOf('\n\n  Please report bugs!') + 1))
 })
