@@ -14,20 +14,48 @@ export interface RateLimit {
   burst: number
 }
 
+/** A table key: an IPv4 address as its 32 bits, an IPv6 /64 as its 8 bytes (binary string). */
+export type AddressKey = number | BinaryString
+
 /**
- * The table key of an address: its 4 bytes (IPv4) or its first 8 bytes (IPv6 /64, since one host
- * usually holds a whole /64). undefined for an invalid address.
+ * The table key of an address. IPv4 (the common case, on the per-packet path) becomes an integer
+ * read straight from the dotted quad: no string is made and the Map hashes a number. IPv6 is keyed
+ * by its first 8 bytes, its /64, since one host usually holds a whole /64. undefined when invalid.
  */
-export function addressKey (ip: string): BinaryString | undefined {
+export function addressKey (ip: string): AddressKey | undefined {
+  if (ip.indexOf(':') === -1) {
+    let v = 0
+    let part = 0
+    let digits = 0
+    let dots = 0
+    for (let i = 0; i < ip.length; i++) {
+      const c = ip.charCodeAt(i)
+      if (c === 46) {
+        if (digits === 0 || ++dots > 3) return undefined
+        v = (v << 8) | part
+        part = 0
+        digits = 0
+      } else if (c >= 48 && c <= 57 && digits < 3) {
+        part = part * 10 + c - 48
+        digits++
+        if (part > 255) return undefined
+      } else {
+        return undefined
+      }
+    }
+    if (dots !== 3 || digits === 0) return undefined
+    return (v << 8) | part
+  }
   const c = compactAddr(ip, 0)
   if (c === undefined) return undefined
-  return c.length === 6 ? c.slice(0, 4) : c.slice(0, RATE_LIMIT_IPV6_PREFIX_BITS / 8)
+  if (c.length === 6) return (c.charCodeAt(0) << 24) | (c.charCodeAt(1) << 16) | (c.charCodeAt(2) << 8) | c.charCodeAt(3)
+  return c.slice(0, RATE_LIMIT_IPV6_PREFIX_BITS / 8)
 }
 
 /** Slot allocation and bounded eviction shared by the tables below. */
 abstract class AddressTable {
   readonly capacity: number
-  protected readonly slots = new Map<BinaryString, number>()
+  protected readonly slots = new Map<AddressKey, number>()
 
   constructor (capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError('table size must be a positive integer')
@@ -40,15 +68,15 @@ abstract class AddressTable {
   protected abstract busy (slot: number, nowMs: number): boolean
 
   /** A slot for a new key: a fresh one, or one taken from an old entry when the table is full. */
-  protected allocate (key: BinaryString, nowMs: number): number {
+  protected allocate (key: AddressKey, nowMs: number): number {
     const slots = this.slots
     let slot = slots.size
     if (slot >= this.capacity) {
       // Forget the oldest entry, passing over (and moving to the back) a few that are busy, so a
       // flood of new sources cannot easily flush out the addresses being limited right now.
-      let victim: BinaryString | undefined
+      let victim: AddressKey | undefined
       for (let i = 0; i < RATE_LIMIT_EVICTION_PROBES; i++) {
-        victim = slots.keys().next().value as BinaryString
+        victim = slots.keys().next().value as AddressKey
         const s = slots.get(victim)!
         if (!this.busy(s, nowMs) || i === RATE_LIMIT_EVICTION_PROBES - 1) break
         slots.delete(victim)
@@ -80,7 +108,7 @@ export class RateLimiter extends AddressTable {
   }
 
   /** Takes one token for `key`; false when its bucket is empty (the request must be refused). */
-  allow (key: BinaryString, nowMs: number): boolean {
+  allow (key: AddressKey, nowMs: number): boolean {
     const slot = this.slots.get(key)
     if (slot === undefined) {
       const s = this.allocate(key, nowMs)
@@ -132,13 +160,13 @@ export class StrikeTable extends AddressTable {
   }
 
   /** Whether `key` is being ignored at `nowMs`. */
-  banned (key: BinaryString, nowMs: number): boolean {
+  banned (key: AddressKey, nowMs: number): boolean {
     const slot = this.slots.get(key)
     return slot !== undefined && this.bannedUntil[slot] > nowMs
   }
 
   /** Records one strike; true when this strike starts a ban. */
-  strike (key: BinaryString, nowMs: number): boolean {
+  strike (key: AddressKey, nowMs: number): boolean {
     let slot = this.slots.get(key)
     if (slot === undefined) {
       slot = this.allocate(key, nowMs)

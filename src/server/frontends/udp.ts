@@ -11,6 +11,7 @@ import { isPromise } from '../core/maybe.js'
 import type { StoreAnnounceResult } from '../store/store.js'
 import type { ScrapeEntry } from '../../protocol/common/types.js'
 import { addressKey } from './abuse.js'
+import type { AddressKey } from './abuse.js'
 import { ConnectionIds } from './connection-id.js'
 import { announceParams } from './context.js'
 import type { FrontendContext, RequestParams } from './context.js'
@@ -36,7 +37,7 @@ export class UdpFrontend {
     if (source === undefined) return
     const nowMs = Date.now()
     const limits = ctx.limits
-    let key: string | undefined
+    let key: AddressKey | undefined
     if (limits.udp !== undefined || limits.udpBadIds !== undefined) {
       // Dropped without a word: an answer would let a spoofed source aim our replies at a victim.
       key = addressKey(source)
@@ -73,11 +74,12 @@ export class UdpFrontend {
   }
 
   /** Counts a bad connection id against its source; says so once when the source gets banned. */
-  private badId (key: string | undefined, source: string, nowMs: number): void {
+  private badId (key: AddressKey | undefined, source: string, nowMs: number): void {
     const table = this.ctx.limits.udpBadIds
     if (table === undefined || key === undefined) return
     if (table.strike(key, nowMs)) {
-      this.ctx.warning(new Error(`ignoring UDP from ${source} for a while: too many bad connection ids`))
+      const who = source.indexOf(':') === -1 ? source : `${source} (its /64)`
+      this.ctx.warning(new Error(`ignoring UDP from ${who} for a while: too many bad connection ids`))
     }
   }
 

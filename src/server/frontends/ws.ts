@@ -11,6 +11,7 @@ import type { WsAction, WsAnnounceMessage } from '../../protocol/ws/codec.js'
 import { isPromise } from '../core/maybe.js'
 import type { Delivery, SignalResult } from '../core/signalling.js'
 import { addressKey } from './abuse.js'
+import type { AddressKey } from './abuse.js'
 import { announceParams } from './context.js'
 import type { FrontendContext, RequestParams } from './context.js'
 import { requestIp } from './http.js'
@@ -33,7 +34,7 @@ interface Conn {
   /** `tcp` is corked until the next flush. */
   corked: boolean
   /** Rate-limit table key of `ip`, when WS messages are rate limited. */
-  limitKey: string | undefined
+  limitKey: AddressKey | undefined
 }
 
 /**

@@ -2,19 +2,24 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { RateLimiter, StrikeTable, addressKey, cidrMatcher, parseCidr } from '../../../src/server/frontends/abuse.js'
+import type { AddressKey } from '../../../src/server/frontends/abuse.js'
 import { RATE_LIMIT_EVICTION_PROBES } from '../../../src/constants.js'
 
-const k = (ip: string): string => addressKey(ip)!
+const k = (ip: string): AddressKey => addressKey(ip)!
 
 describe('addressKey', () => {
-  it('is the 4 address bytes for IPv4 (IPv4-mapped IPv6 included) and the /64 for IPv6', () => {
-    assert.equal(addressKey('1.2.3.4'), '\x01\x02\x03\x04')
-    assert.equal(addressKey('::ffff:1.2.3.4'), '\x01\x02\x03\x04')
+  it('is the 32-bit number for IPv4 (IPv4-mapped IPv6 included) and the /64 bytes for IPv6', () => {
+    assert.equal(addressKey('1.2.3.4'), 0x01020304)
+    assert.equal(addressKey('255.255.255.255'), -1, 'int32')
+    assert.equal(addressKey('0.0.0.0'), 0)
+    assert.equal(addressKey('::ffff:1.2.3.4'), 0x01020304)
+    assert.equal(addressKey('::ffff:255.1.2.3'), addressKey('255.1.2.3'))
     assert.equal(addressKey('2001:db8:1:2:aaaa::1'), '\x20\x01\x0d\xb8\x00\x01\x00\x02')
     assert.equal(addressKey('2001:db8:1:2:ffff::9'), addressKey('2001:db8:1:2::1'))
     assert.notEqual(addressKey('2001:db8:1:3::1'), addressKey('2001:db8:1:2::1'))
-    assert.equal(addressKey('not an ip'), undefined)
-    assert.equal(addressKey('1.2.3.256'), undefined)
+    for (const bad of ['not an ip', '1.2.3.256', '1.2.3', '1..2.3', '1.2.3.4.', '.1.2.3', '1.2.3.4.5', '1.2.3.1000', '', '1.2.3.-4', '::g']) {
+      assert.equal(addressKey(bad), undefined, bad)
+    }
   })
 })
 
