@@ -201,8 +201,6 @@ export class Server extends EventEmitter {
       const server: http.Server = tlsContext === undefined
         ? http.createServer(httpOpts)
         : https.createServer({ ...httpOpts, ...tlsContext })
-      // A failed TLS handshake is bad client input, like a malformed request.
-      if (tlsContext !== undefined) server.on('tlsClientError', (err: NodeJS.ErrnoException) => this.onTlsClientError(err))
       // Tracker requests are one small GET: a client slower than this is holding a socket.
       if (!isObject(opts.http) || opts.http.requestTimeout === undefined) server.requestTimeout = HTTP_REQUEST_TIMEOUT_MS
       if (!isObject(opts.http) || opts.http.headersTimeout === undefined) server.headersTimeout = HTTP_HEADERS_TIMEOUT_MS
@@ -518,10 +516,6 @@ export class Server extends EventEmitter {
       s.write(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`)
     }
     s.destroy()
-  }
-
-  private onTlsClientError (err: NodeJS.ErrnoException): void {
-    if (err.code !== 'ECONNRESET' && this.listenerCount('warning') > 0) this.emit('warning', err)
   }
 
   /** Errors while binding are handled by `bindAll`; after that they are fatal server errors. */

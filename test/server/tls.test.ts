@@ -121,3 +121,30 @@ describe('TLS: files and bad material', () => {
     } finally { await s.close() }
   })
 })
+
+describe('TLS: clients that vanish', () => {
+  it('a client leaving mid-handshake or sending junk costs nothing; the server goes on serving', async () => {
+    const s = await startServer({ tls: { cert: a.cert, key: a.key }, udp: false }, '127.0.0.1')
+    try {
+      const net = await import('node:net')
+      const half = async (bytes: Buffer): Promise<void> => {
+        const sock = net.connect({ host: '127.0.0.1', port: s.port })
+        await new Promise<void>((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject) })
+        sock.write(bytes)
+        await new Promise(resolve => setTimeout(resolve, 50))
+        sock.destroy()
+      }
+      // The first bytes of a TLS 1.2 ClientHello record (header: handshake, version, 512 bytes;
+      // then the start of a ClientHello), and the client is gone.
+      await half(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]))
+      const codes = (): string[] => s.warnings.map(e => String((e as NodeJS.ErrnoException).code))
+      assert.deepEqual(codes(), [], 'a client that left is not bad input')
+      // Bytes that are no TLS record: bad input, one warning.
+      await half(Buffer.from('\x00\xff garbage that is no TLS record \r\n\r\n', 'latin1'))
+      assert.deepEqual(codes(), ['ERR_SSL_WRONG_VERSION_NUMBER'])
+      const r = await httpsGet(s.port, '/stats.json', a.cert)
+      assert.equal(r.status, 200)
+      assert.equal((JSON.parse(r.body.toString()) as { torrents: number }).torrents, 0)
+    } finally { await s.close() }
+  })
+})

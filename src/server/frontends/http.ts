@@ -39,8 +39,9 @@ export class HttpFrontend {
     const path = q === -1 ? url : url.slice(0, q)
     const action = opts?.action ?? (path === '/announce' ? 'announce' : path === '/scrape' ? 'scrape' : undefined)
     if (action === undefined) return false
-    const client = this.clientIp(req, opts)
     const limiter = this.ctx.limits.http
+    // A scrape needs the address only for the rate limit.
+    const client = limiter === undefined && action === 'scrape' ? undefined : this.clientIp(req, opts)
     if (limiter !== undefined) {
       const key = client === undefined ? undefined : addressKey(client)
       if (key !== undefined && !limiter.allow(key, Date.now())) {
