@@ -226,11 +226,16 @@ export class Server extends EventEmitter {
     if (opts.ws !== false) {
       const wsOpts = isObject(opts.ws) ? opts.ws : {}
       const noServer = wsOpts.noServer === true
+      // Rate-limited upgrades are refused with 429 before the handshake completes.
+      const verifyClient = ctx.limits.ws === undefined
+        ? {}
+        : { verifyClient: (info: { req: IncomingMessage }, cb: (ok: boolean, code?: number, message?: string) => void) => cb(this.wsFrontend.allowConnection(info.req), 429, 'Too Many Requests') }
       this.ws = new WebSocketServer({
         maxPayload: WS_MAX_PAYLOAD,
         perMessageDeflate: false,
         clientTracking: false,
         ...(noServer ? {} : { server: this.http! }),
+        ...verifyClient,
         ...wsOpts
       })
       const httpServer = this.http

@@ -76,21 +76,25 @@ describe('rate limits', () => {
     })
   })
 
-  it('WS: messages over the limit get a failure reason naming the torrent; the limit is per address, not per socket', async () => {
-    await withServer({ rateLimit: { ws: { rate: SLOW, burst: 2 } } }, async (s) => {
-      const w = await wsClient(s.ws)
-      const w2 = await wsClient(s.ws)
+  it('WS: upgrades and messages share a per-address bucket; over it a failure reason naming the torrent, or 429 for an upgrade', async () => {
+    await withServer({ rateLimit: { ws: { rate: SLOW, burst: 4 } } }, async (s) => {
+      const w = await wsClient(s.ws) // 1 token
+      const w2 = await wsClient(s.ws) // 2
       try {
         const msg = { action: 'announce', info_hash: IH, peer_id: id20(6), numwant: 0, uploaded: 0, downloaded: 0, left: 1 }
-        w.send(msg)
+        w.send(msg) // 3
         assert.equal((await w.next())['failure reason'], undefined)
-        w.send(msg)
+        w.send(msg) // 4
         assert.equal((await w.next())['failure reason'], undefined)
         w.send(msg)
         assert.deepEqual(await w.next(), { action: 'announce', 'failure reason': ERRORS.RATE_LIMITED, info_hash: IH })
         w2.send({ action: 'scrape', info_hash: IH })
         assert.deepEqual(await w2.next(), { action: 'scrape', 'failure reason': ERRORS.RATE_LIMITED, info_hash: IH })
-        assert.equal(limitedWarnings(s), 2)
+        await assert.rejects(wsClient(s.ws), /Unexpected server response: 429/)
+        assert.equal(limitedWarnings(s), 3)
+        // Another address is not limited.
+        const w6 = await wsClient(`ws://[::1]:${s.port}`)
+        await w6.close()
       } finally { await w.close(); await w2.close() }
     })
   })

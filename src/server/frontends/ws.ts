@@ -68,6 +68,21 @@ export class WsFrontend {
     socket.on('close', () => this.onClose(conn))
   }
 
+  /**
+   * Whether a WebSocket upgrade from this request's address is within the WS rate limit (an
+   * upgrade costs one message's worth), checked before the handshake so a connection flood is
+   * refused before any per-socket state exists.
+   */
+  allowConnection (req: IncomingMessage): boolean {
+    const limiter = this.ctx.limits.ws
+    if (limiter === undefined) return true
+    const ip = requestIp(req, this.ctx)
+    const key = ip === undefined ? undefined : addressKey(ip)
+    if (key === undefined || limiter.allow(key, Date.now())) return true
+    this.ctx.warning(trackerError('RATE_LIMITED'))
+    return false
+  }
+
   /** Called by the server's heartbeat timer: closes sockets that missed the previous ping. */
   heartbeat (): void {
     for (const c of this.conns.values()) {
