@@ -138,6 +138,12 @@ describe('CLI: abuse-control defaults', () => {
     await cli.stop()
   })
 
+  it('a bad --trust-proxy-from entry exits 2 naming it', async () => {
+    const r = await runCli([...LOOPBACK, '--trust-proxy-from', '127.0.0.1,10.0.0.0/99'])
+    assert.equal(r.code, 2)
+    assert.equal(r.stderr, 'bittorrent-tracker: invalid prefix length in proxy list: 10.0.0.0/99\n')
+  })
+
   it('a malformed rate exits 2', async () => {
     const r = await runCli([...LOOPBACK, '--rate-limit-udp', '5'])
     assert.equal(r.code, 2)
