@@ -46,10 +46,68 @@ export function addressKey (ip: string): AddressKey | undefined {
     if (dots !== 3 || digits === 0) return undefined
     return (v << 8) | part
   }
+  if (parseIpv6Groups(ip)) {
+    const g = V6
+    // IPv4-mapped written in hex (::ffff:102:304) is the IPv4 address, as everywhere else.
+    if ((g[0] | g[1] | g[2] | g[3] | g[4]) === 0 && g[5] === 0xffff) return (g[6] << 16) | g[7]
+    return String.fromCharCode(g[0] >> 8, g[0] & 0xff, g[1] >> 8, g[1] & 0xff, g[2] >> 8, g[2] & 0xff, g[3] >> 8, g[3] & 0xff)
+  }
+  // Dotted IPv4 tails and anything unusual: the general parser decides.
+  return slowAddressKey(ip)
+}
+
+export function slowAddressKey (ip: string): AddressKey | undefined {
   const c = compactAddr(ip, 0)
   if (c === undefined) return undefined
   if (c.length === 6) return (c.charCodeAt(0) << 24) | (c.charCodeAt(1) << 16) | (c.charCodeAt(2) << 8) | c.charCodeAt(3)
   return c.slice(0, RATE_LIMIT_IPV6_PREFIX_BITS / 8)
+}
+
+/** Scratch groups of the last IPv6 address parsed (reused: no allocation per packet). */
+const V6 = new Uint16Array(8)
+
+/**
+ * Parses hex-only IPv6 text (`2001:db8::1`, no dotted tail, no zone) into V6. false for anything
+ * else, which the general parser then handles.
+ */
+function parseIpv6Groups (ip: string): boolean {
+  const len = ip.length
+  let n = 0
+  let gap = -1
+  let i = 0
+  if (len < 2) return false
+  if (ip.charCodeAt(0) === 58) {
+    if (ip.charCodeAt(1) !== 58) return false
+    gap = 0
+    i = 2
+  }
+  while (i < len) {
+    let v = 0
+    let digits = 0
+    for (; i < len; i++) {
+      const c = ip.charCodeAt(i)
+      const h = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1
+      if (h < 0) break
+      if (++digits > 4) return false
+      v = (v << 4) | h
+    }
+    if (digits === 0 || n === 8) return false
+    V6[n++] = v
+    if (i === len) break
+    if (ip.charCodeAt(i) !== 58) return false
+    if (++i === len) return false
+    if (ip.charCodeAt(i) === 58) {
+      if (gap !== -1) return false
+      gap = n
+      i++
+    }
+  }
+  if (gap === -1) return n === 8
+  if (n === 8) return false
+  const tail = n - gap
+  for (let k = 1; k <= tail; k++) V6[8 - k] = V6[n - k]
+  for (let k = gap; k < 8 - tail; k++) V6[k] = 0
+  return true
 }
 
 /** Slot allocation and bounded eviction shared by the tables below. */

@@ -1,7 +1,8 @@
 /** Rate-limit and bad-id tables, address keys and proxy ranges: exact values, clock as a parameter. */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { RateLimiter, StrikeTable, addressKey, cidrMatcher, parseCidr } from '../../../src/server/frontends/abuse.js'
+import fc from 'fast-check'
+import { RateLimiter, StrikeTable, addressKey, cidrMatcher, parseCidr, slowAddressKey } from '../../../src/server/frontends/abuse.js'
 import type { AddressKey } from '../../../src/server/frontends/abuse.js'
 import { RATE_LIMIT_EVICTION_PROBES } from '../../../src/constants.js'
 
@@ -149,5 +150,27 @@ describe('trusted proxy ranges', () => {
     assert.throws(() => parseCidr('::1/129'), /invalid prefix length/)
     assert.throws(() => parseCidr('10.0.0.0/'), /invalid prefix length/)
     assert.throws(() => parseCidr('10.0.0.0/x'), /invalid prefix length/)
+  })
+})
+
+describe('addressKey fast paths agree with the general address parser', () => {
+  it('on every valid IPv4 and IPv6 text (property), in lower and upper case', () => {
+    fc.assert(fc.property(fc.oneof(fc.ipV4(), fc.ipV6()), ip => {
+      assert.deepEqual(addressKey(ip), slowAddressKey(ip), ip)
+      assert.deepEqual(addressKey(ip.toUpperCase()), slowAddressKey(ip.toUpperCase()), ip)
+    }), { numRuns: 5000 })
+  })
+
+  it('on edge forms and malformed text', () => {
+    const cases = [
+      '::', '::1', '1::', '1::2', '::ffff:102:304', '::ffff:1.2.3.4', '1:2:3:4:5:6:7:8', 'ABCD:ef01::',
+      ':::', '1:::2', '1::2::3', ':1::', '1:2:3:4:5:6:7:8:9', '12345::', '1:2:3:4:5:6:7::8', '1:2:3:4:5:6:7:', 'g::',
+      '1:', ':', '', '::%eth0', 'fe80::1%eth0', '1:2:3:4:5:6:1.2.3.4', '::1.2.3'
+    ]
+    for (const ip of cases) assert.deepEqual(addressKey(ip), slowAddressKey(ip), ip)
+    assert.equal(addressKey('::'), '\0'.repeat(8))
+    assert.equal(addressKey('1:2:3:4::'), '\0\x01\0\x02\0\x03\0\x04')
+    assert.equal(addressKey('::ffff:102:304'), 0x01020304)
+    assert.equal(addressKey('1::2::3'), undefined)
   })
 })
