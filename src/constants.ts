@@ -203,3 +203,44 @@ export const CLIENT_WS_OFFER_TIMEOUT_MS = 50_000
 export const CLIENT_WS_CONNECT_TIMEOUT_MS = 30_000
 /** Longest wait for ICE gathering (loopback/LAN: milliseconds; STUN: a few seconds), in ms. */
 export const CLIENT_ICE_GATHER_TIMEOUT_MS = 5_000
+
+// ---- Abuse controls (off in `new Server()`, on in the CLI; see README "Operating") ----
+
+/**
+ * Per-address request rates the CLI enforces by default, as [requests per second, burst]. One
+ * address may hide many clients (a NAT, a university, carrier-grade NAT): a client announces each
+ * torrent once per interval (10 min), so 1,000 clients with 10 torrents each behind one address
+ * make ~17 requests/s. UDP counts connect and announce packets; WS counts every message
+ * (announces, answers, scrapes). Generous on purpose: they stop floods, not busy networks.
+ */
+export const CLI_RATE_LIMIT_HTTP: readonly [number, number] = [50, 500]
+export const CLI_RATE_LIMIT_UDP: readonly [number, number] = [100, 1000]
+export const CLI_RATE_LIMIT_WS: readonly [number, number] = [50, 500]
+/**
+ * Addresses remembered per rate-limit table. The table is bounded so a flood from many (spoofed)
+ * sources costs fixed memory (~100 B an entry); when full, the oldest entry that is not being
+ * limited right now is forgotten.
+ */
+export const RATE_LIMIT_MAX_ADDRESSES = 65_536
+/** IPv6 clients are limited per /64 (one host is usually given a whole /64), in bits. */
+export const RATE_LIMIT_IPV6_PREFIX_BITS = 64
+/** Entries looked at when a full table must forget one (prefers forgetting idle addresses). */
+export const RATE_LIMIT_EVICTION_PROBES = 8
+/**
+ * Bad UDP connection ids from one address before it is ignored (CLI default). An honest client
+ * sends a few after a tracker restart (its id became invalid) before it reconnects; a scanner or
+ * a broken client sends them without end.
+ */
+export const UDP_BAD_ID_MAX = 20
+/** Window in which UDP_BAD_ID_MAX bad ids must arrive to cause a ban, in ms. */
+export const UDP_BAD_ID_WINDOW_MS = 60_000
+/** How long such an address is ignored, in ms. */
+export const UDP_BAD_ID_BAN_MS = 10 * 60_000
+/**
+ * Random spread of the announce interval the CLI tells clients, as a fraction (±10%): clients
+ * that started together (a tracker restart, a popular release) drift apart instead of
+ * re-announcing in one burst.
+ */
+export const CLI_INTERVAL_JITTER = 0.1
+/** Largest jitter accepted: more would let `interval` fall near `min interval`. */
+export const MAX_INTERVAL_JITTER = 0.5

@@ -26,6 +26,7 @@ export const ERRORS = {
   UNKNOWN_OFFER: 'answer does not match an offer relayed to this peer',
   UNKNOWN_PEER: 'no peer with that to_peer_id',
   FULL_SCRAPE_DISABLED: 'scrape requires info_hash',
+  RATE_LIMITED: 'too many requests from your address; slow down',
   TORRENT_DISALLOWED: 'disallowed torrent',
   TORRENT_NOT_ALLOWED: 'torrent not allowed on this tracker',
   CLIENT_NOT_ALLOWED: 'client not allowed on this tracker',

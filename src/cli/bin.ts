@@ -2,10 +2,11 @@
 import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { pino } from 'pino'
-import { SHUTDOWN_TIMEOUT_MS } from '../constants.js'
+import { SHUTDOWN_TIMEOUT_MS, UDP_BAD_ID_BAN_MS, UDP_BAD_ID_WINDOW_MS } from '../constants.js'
 import { AccessList, Server } from '../index.js'
 import type { AccessListError } from '../index.js'
 import { ConfigError, formatConfig, loadConfig } from '../config/load.js'
+import { parseRateLimit } from '../config/options.js'
 import type { LoadResult } from '../config/load.js'
 import { HELP } from './args.js'
 
@@ -62,6 +63,7 @@ if (o.allowlist !== undefined || o.denylist !== undefined || o.clientAllow.lengt
   })
 }
 
+const tls = o.cert !== undefined
 let server: Server
 try {
   server = new Server({
@@ -72,11 +74,17 @@ try {
     metrics: o.metrics,
     statsToken: o.statsToken,
     statsAllow: o.statsAllow.length > 0 ? o.statsAllow : undefined,
-    trustProxy: o.trustProxy,
+    trustProxy: o.trustProxyFrom.length > 0 ? o.trustProxyFrom : o.trustProxy,
     interval: o.interval,
     acceptClientIp: o.acceptClientIp,
     maxNumwant: o.maxNumwant,
-    fullScrapeLimit: o.fullScrapeLimit,
+    fullScrapeLimit: o.fullScrape ? o.fullScrapeLimit : 0,
+    tls: o.cert !== undefined && o.key !== undefined ? { certFile: o.cert, keyFile: o.key } : undefined,
+    rateLimit: o.rateLimit
+      ? { http: parseRateLimit(o.rateLimitHttp)!, udp: parseRateLimit(o.rateLimitUdp)!, ws: parseRateLimit(o.rateLimitWs)! }
+      : { http: false, udp: false, ws: false },
+    udpBadIdLimit: o.rateLimit && o.udpBadIdLimit > 0 ? { max: o.udpBadIdLimit, windowMs: UDP_BAD_ID_WINDOW_MS, banMs: UDP_BAD_ID_BAN_MS } : false,
+    intervalJitter: o.intervalJitter / 100,
     wsMaxOffers: o.wsMaxOffers,
     wsMaxSwarms: o.wsMaxSwarms,
     udpSecret: o.udpSecret === undefined ? undefined : Buffer.from(o.udpSecret, 'hex'),
@@ -87,7 +95,9 @@ try {
 } catch (err) {
   // A malformed --stats-allow range is a usage error, like a bad flag (exit 2); a bad or
   // unreadable keys file is fatal (exit 1). Nothing has started yet either way.
+  // Unusable TLS files or proxy ranges are configuration errors too (exit 2).
   if (err instanceof TypeError) fail((err as Error).message, true)
+  if (/^TLS: |in proxy list: /.test((err as Error).message)) fail((err as Error).message, false)
   log.fatal((err as Error).message)
   process.exit(1)
 }
@@ -108,9 +118,10 @@ server.on('listening', () => {
   }
   const http = server.http !== null ? server.http.address() as AddressInfo : null
   const udp = server.udp4 !== null ? server.udp4.address() : null
-  if (o.http && http !== null) log.info({ transport: 'http', address: http.address, port: http.port }, `http server listening on ${http.port}`)
+  const [h, w] = tls ? ['https', 'wss'] : ['http', 'ws']
+  if (o.http && http !== null) log.info({ transport: h, address: http.address, port: http.port }, `${h} server listening on ${http.port}`)
   if (o.udp && udp !== null) log.info({ transport: 'udp', address: udp.address, port: udp.port }, `udp server listening on ${udp.port}`)
-  if (o.ws && http !== null) log.info({ transport: 'ws', address: http.address, port: http.port }, `ws server listening on ${http.port}`)
+  if (o.ws && http !== null) log.info({ transport: w, address: http.address, port: http.port }, `${w} server listening on ${http.port}`)
 })
 
 server.listen(o.port, { http: o.httpHostname, udp: o.udpHostname, udp6: o.udp6Hostname })
@@ -136,11 +147,18 @@ function shutdown (signal: NodeJS.Signals): void {
 }
 process.on('SIGINT', shutdown)
 process.on('SIGTERM', shutdown)
-// SIGHUP re-reads the access list file (the rest of the configuration needs a restart).
+// SIGHUP (`systemctl reload`) re-reads the access list file and the TLS certificate and key (the
+// rest of the configuration needs a restart). Listened to whatever is configured, so a reload
+// never kills the tracker (and its in-memory swarms) as Node's default SIGHUP action would.
 process.on('SIGHUP', () => {
-  if (accessList?.file === undefined) {
-    log.info({ signal: 'SIGHUP' }, 'no access list file to reload')
-    return
+  if (accessList?.file !== undefined) accessList.reload('SIGHUP').catch(() => undefined)
+  if (tls) {
+    try {
+      server.reloadTls()
+      log.info({ signal: 'SIGHUP' }, 'TLS certificate reloaded')
+    } catch (err) {
+      log.error({ signal: 'SIGHUP' }, `TLS reload failed, still serving the previous certificate: ${(err as Error).message}`)
+    }
   }
-  accessList.reload('SIGHUP').catch(() => undefined)
+  if (accessList?.file === undefined && !tls) log.info({ signal: 'SIGHUP' }, 'no access list file to reload')
 })

@@ -143,6 +143,7 @@ export function loadConfig (argv: readonly string[], env: Readonly<Record<string
   const c = v as Config
   if (!c.http && !c.udp && !c.ws) throw new ConfigError('no transport enabled: at least one of http, udp, ws must be true')
   if (c.allowlist !== undefined && c.denylist !== undefined) throw new ConfigError('allowlist and denylist are mutually exclusive')
+  if ((c.cert === undefined) !== (c.key === undefined)) throw new ConfigError('--cert and --key go together')
   if (!c.private && c.keysFile !== undefined) throw new ConfigError('--keys-file needs --private')
   if (!c.private && c.adminToken !== undefined) throw new ConfigError('--admin-token needs --private')
   return { config: c, file }

@@ -26,7 +26,10 @@
  * line turns the others of the group off, as the seed's `--http`/`--udp`/`--ws` do), plus the
  * builder's checks (min/max, values, minBytes).
  */
-import { MAX_FULL_SCRAPE, MAX_NUMWANT, WS_MAX_OFFERS, WS_MAX_SWARMS_PER_SOCKET, ID_LENGTH, STATE_SAVE_INTERVAL_MS } from '../constants.js'
+import {
+  CLI_INTERVAL_JITTER, CLI_RATE_LIMIT_HTTP, CLI_RATE_LIMIT_UDP, CLI_RATE_LIMIT_WS, ID_LENGTH, MAX_FULL_SCRAPE, MAX_INTERVAL_JITTER,
+  MAX_NUMWANT, STATE_SAVE_INTERVAL_MS, UDP_BAD_ID_MAX, WS_MAX_OFFERS, WS_MAX_SWARMS_PER_SOCKET
+} from '../constants.js'
 
 export type Scope = 'file' | 'cli' | 'cli+env'
 
@@ -140,6 +143,28 @@ export function list<K extends string> (key: K, c: Common<string[]> & { maxLengt
   })
 }
 
+/** `{ rate, burst }` as the Server's `rateLimit` takes it, or false for no limit. */
+export type RateLimitValue = { rate: number, burst: number } | false
+
+/** `N/s` (burst: 10 × N), `N/s:BURST`, or `off`/`0`. undefined when malformed. */
+export function parseRateLimit (text: string): RateLimitValue | undefined {
+  if (text === 'off' || text === '0') return false
+  const m = /^(\d+(?:\.\d+)?)\/s(?::(\d+))?$/.exec(text)
+  if (m === null) return undefined
+  const rate = Number(m[1])
+  const burst = m[2] === undefined ? Math.max(1, Math.ceil(rate * 10)) : Number(m[2])
+  if (!(rate > 0) || !(burst >= 1) || !Number.isFinite(rate)) return undefined
+  return { rate, burst }
+}
+
+/** A per-address rate, kept as its text (`N/s`, `N/s:BURST` or `off`); `parseRateLimit` reads it. */
+export function rate<K extends string> (key: K, c: Common<string> & { default: string }): OptionSpec<K, string> {
+  const ok = (v: unknown): string | undefined => typeof v === 'string' && parseRateLimit(v.trim()) !== undefined ? v.trim() : undefined
+  return spec(key, 'string', c, { default: c.default, expects: 'N/s, N/s:BURST or off', fromValue: ok, fromText: ok })
+}
+
+const rateText = (l: readonly [number, number]): string => `${l[0]}/s:${l[1]}`
+
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
 export type LogLevel = typeof LOG_LEVELS[number]
 
@@ -211,6 +236,57 @@ export const OPTIONS = [
     flags: ['--stats-allow'], arg: '[cidr,...]', maxLength: 64,
     help: 'serve /stats, /stats.json and /metrics only to these address ranges (IPv4/IPv6 CIDR)',
     doc: 'Address ranges (IPv4/IPv6 CIDR) allowed to read `/stats`, `/stats.json` and `/metrics`; empty: everyone.'
+  }),
+  list('trustProxyFrom', {
+    flags: ['--trust-proxy-from'], arg: '[list]', maxLength: 64,
+    help: "trust 'x-forwarded-for' only from these proxies (addresses or CIDR ranges)",
+    doc: 'Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed; implies `trustProxy`, limited to them.'
+  }),
+  path('cert', {
+    flags: ['--cert'], arg: '[file]',
+    help: 'serve HTTPS and WSS with this PEM certificate (chain); SIGHUP reloads it and the key',
+    doc: 'PEM certificate (chain) file: the HTTP port serves HTTPS and WSS. Needs `key`. Re-read on SIGHUP.'
+  }),
+  path('key', {
+    flags: ['--key'], arg: '[file]',
+    help: "the certificate's PEM private key",
+    doc: 'PEM private key file of `cert`.'
+  }),
+  rate('rateLimitHttp', {
+    flags: ['--rate-limit-http'], arg: '[rate]', default: rateText(CLI_RATE_LIMIT_HTTP),
+    help: `per-address HTTP request rate, N/s or N/s:BURST, or off [default: ${rateText(CLI_RATE_LIMIT_HTTP)}]`,
+    doc: 'Per-address HTTP request rate (`N/s`, `N/s:BURST` or `off`); over it a client gets the failure reason `rate limited`. IPv6 counts per /64.'
+  }),
+  rate('rateLimitUdp', {
+    flags: ['--rate-limit-udp'], arg: '[rate]', default: rateText(CLI_RATE_LIMIT_UDP),
+    help: `per-address UDP packet rate [default: ${rateText(CLI_RATE_LIMIT_UDP)}]`,
+    doc: 'Per-address UDP packet rate; over it packets are dropped without an answer (no amplification).'
+  }),
+  rate('rateLimitWs', {
+    flags: ['--rate-limit-ws'], arg: '[rate]', default: rateText(CLI_RATE_LIMIT_WS),
+    help: `per-address WebSocket message rate [default: ${rateText(CLI_RATE_LIMIT_WS)}]`,
+    doc: 'Per-address WebSocket message (and upgrade) rate; over it a message gets the failure reason `rate limited`, an upgrade 429.'
+  }),
+  bool('rateLimit', {
+    flags: ['--rate-limit'], negation: '--no-rate-limit', default: true,
+    help: 'apply the rate limits and UDP bad-id bans [default: true]',
+    extraHelp: [['--no-rate-limit', 'no rate limits and no UDP bad-id bans']],
+    doc: 'Apply the per-address rate limits and UDP bad-connection-id bans; false turns all of them off.'
+  }),
+  int('udpBadIdLimit', {
+    flags: ['--udp-bad-id-limit'], arg: '[n]', min: 0, default: UDP_BAD_ID_MAX, label: '--udp-bad-id-limit (a count, 0 for none)',
+    help: `ignore a UDP address for a while after n bad connection ids in a minute; 0: never [default: ${UDP_BAD_ID_MAX}]`,
+    doc: 'Bad UDP connection ids from one address within a minute before it is ignored for 10 minutes; 0 never bans.'
+  }),
+  int('intervalJitter', {
+    flags: ['--interval-jitter'], arg: '[pct]', min: 0, max: MAX_INTERVAL_JITTER * 100, default: CLI_INTERVAL_JITTER * 100, label: '--interval-jitter (percent, 0 to 50)',
+    help: `random spread of the announce interval, percent [default: ${CLI_INTERVAL_JITTER * 100}]`,
+    doc: 'Random spread of the announce interval told to clients, in percent (spreads re-announces after a restart).'
+  }),
+  bool('fullScrape', {
+    flags: ['--full-scrape'], default: false,
+    help: 'answer scrapes without info_hash (all torrents, up to --full-scrape-limit)',
+    doc: 'Answer a scrape without `info_hash` (lists every torrent, up to `fullScrapeLimit`). Off in the CLI: it is costly and lists what the tracker serves.'
   }),
   bool('acceptClientIp', {
     flags: ['--accept-client-ip'], default: false,

@@ -1,17 +1,20 @@
 import dgram from 'node:dgram'
 import { lookup as dnsLookup } from 'node:dns'
 import { EventEmitter } from 'node:events'
+import { X509Certificate, createPrivateKey } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import http from 'node:http'
+import https from 'node:https'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isIP } from 'node:net'
+import { createSecureContext } from 'node:tls'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer } from 'ws'
 import type { ServerOptions as WsServerOptions, WebSocket } from 'ws'
 import {
   DEFAULT_ANNOUNCE_INTERVAL_MS, DEFAULT_NUMWANT, DRAIN_POLL_MS, DRAIN_TIMEOUT_MS, FILTER_TIMEOUT_MS, HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, MAX_FULL_SCRAPE, MAX_NUMWANT,
-  MIN_INTERVAL_DIVISOR, PEER_EXPIRY_INTERVALS, STATE_SAVE_INTERVAL_MS, SWEEP_BUDGET, SWEEP_INTERVAL_MS, WS_HEARTBEAT_MS,
+  MAX_INTERVAL_JITTER, MIN_INTERVAL_DIVISOR, PEER_EXPIRY_INTERVALS, RATE_LIMIT_MAX_ADDRESSES, STATE_SAVE_INTERVAL_MS, SWEEP_BUDGET, SWEEP_INTERVAL_MS, WS_HEARTBEAT_MS,
   WS_INTERVAL_DIVISOR, WS_MAX_OFFERS, WS_MAX_PAYLOAD, WS_MAX_SWARMS_PER_SOCKET
 } from '../constants.js'
 import { TrackerError, trackerError } from '../errors.js'
@@ -24,8 +27,10 @@ import { Signalling } from './core/signalling.js'
 import type { RemoteSignal, SignalBus } from './core/signalling.js'
 import { TrackerCore } from './core/tracker.js'
 import { AdminApi } from './frontends/admin.js'
+import { RateLimiter, StrikeTable, cidrMatcher } from './frontends/abuse.js'
+import type { RateLimit, StrikeLimit } from './frontends/abuse.js'
 import { EVENT_NAMES } from './frontends/context.js'
-import type { FrontendContext, RequestParams } from './frontends/context.js'
+import type { FrontendContext, FrontendLimits, RequestParams } from './frontends/context.js'
 import { forwardedFor, HttpFrontend, stripZone } from './frontends/http.js'
 import type { HttpRequestOptions } from './frontends/http.js'
 import { UdpFrontend } from './frontends/udp.js'
@@ -72,8 +77,12 @@ export interface ServerOptions {
   filter?: Filter
   /** Announce interval told to clients, ms. Default 600000 (WebSocket clients: a fifth of it). */
   interval?: number
-  /** Take the client address from `X-Forwarded-For` (its last entry, the proxy's). */
-  trustProxy?: boolean
+  /**
+   * Take the client address from `X-Forwarded-For` (its last entry, the one the proxy appended).
+   * `true` trusts the header from any peer; a list of addresses or CIDR ranges
+   * (`['127.0.0.1/32', '::1']`) trusts it only from those proxies.
+   */
+  trustProxy?: boolean | readonly string[]
   /** Use the address a client claims (HTTP `ip`, UDP `ip` field). Off: it lets anyone aim a swarm at a third party. */
   acceptClientIp?: boolean
   /** Most peers in one announce answer. Default MAX_NUMWANT. */
@@ -113,6 +122,32 @@ export interface ServerOptions {
   stateFile?: string
   /** How often the state file is written, ms. Default STATE_SAVE_INTERVAL_MS (60 s). */
   stateSaveInterval?: number
+  /**
+   * Serve HTTPS and WSS (instead of HTTP and WS) on the HTTP port. PEM `cert` and `key` (string
+   * or bytes), or `certFile` and `keyFile` paths, which `reloadTls()` reads again. Default: off.
+   */
+  tls?: TlsOptions
+  /**
+   * Per-address request rates, per protocol (`{ rate, burst }`: requests per second and bucket
+   * size). Over the limit HTTP and WS get a failure reason, UDP is dropped. Default: off.
+   * IPv4 is limited per address, IPv6 per /64.
+   */
+  rateLimit?: { http?: RateLimit | false, udp?: RateLimit | false, ws?: RateLimit | false, maxAddresses?: number }
+  /**
+   * Ignore for `banMs` a UDP source that sent `max` bad connection ids within `windowMs`.
+   * Default: off.
+   */
+  udpBadIdLimit?: StrikeLimit & { maxAddresses?: number } | false
+  /** Random spread of the announce interval told to clients, a fraction from 0 to 0.5 (0.1: ±10%). Default 0. */
+  intervalJitter?: number
+}
+
+/** TLS material: PEM text or bytes, or file paths (read at start and by `reloadTls()`). */
+export interface TlsOptions {
+  cert?: string | Uint8Array
+  key?: string | Uint8Array
+  certFile?: string
+  keyFile?: string
 }
 
 export interface PrivateOptions {
@@ -194,6 +229,7 @@ export class Server extends EventEmitter {
   private timer: NodeJS.Timeout | undefined
   private heartbeatTimer: NodeJS.Timeout | undefined
   private listenCalled = false
+  private tlsOpts: TlsOptions | undefined
   private binding = false
   /** Extra `dgram.createSocket` options from `opts.udp`. */
   private udpExtra: Partial<dgram.SocketOptions> = {}
@@ -201,6 +237,11 @@ export class Server extends EventEmitter {
   constructor (opts: ServerOptions = {}) {
     super()
     this.intervalMs = opts.interval !== undefined && opts.interval > 0 ? opts.interval : DEFAULT_ANNOUNCE_INTERVAL_MS
+    const jitter = opts.intervalJitter ?? 0
+    if (!(jitter >= 0 && jitter <= MAX_INTERVAL_JITTER)) throw new RangeError(`intervalJitter must be between 0 and ${MAX_INTERVAL_JITTER}`)
+    // Read (and checked) before anything else is built, so a bad certificate throws cleanly.
+    const tlsContext = opts.tls === undefined ? undefined : loadTls(opts.tls)
+    this.tlsOpts = opts.tls
     const interval = Math.max(1, Math.ceil(this.intervalMs / 1000))
     this.filter = typeof opts.filter === 'function' ? opts.filter : undefined
     this.serveHttpTracker = opts.http !== false
@@ -233,13 +274,15 @@ export class Server extends EventEmitter {
       minInterval: Math.max(1, Math.floor(interval / MIN_INTERVAL_DIVISOR)),
       defaultNumwant: DEFAULT_NUMWANT,
       maxNumwant: opts.maxNumwant ?? MAX_NUMWANT,
-      fullScrapeLimit: opts.fullScrapeLimit ?? MAX_FULL_SCRAPE
+      fullScrapeLimit: opts.fullScrapeLimit ?? MAX_FULL_SCRAPE,
+      intervalJitter: jitter
     })
     this.signalling = new Signalling(this.store, {
       wsInterval: this.core.opts.wsInterval,
       maxOffers: opts.wsMaxOffers ?? WS_MAX_OFFERS,
       maxSwarms: opts.wsMaxSwarms ?? WS_MAX_SWARMS_PER_SOCKET,
-      bus: opts.signalBus
+      bus: opts.signalBus,
+      intervalJitter: jitter
     })
     const ctx = this.context(opts)
     this.httpFrontend = new HttpFrontend(ctx)
@@ -253,7 +296,10 @@ export class Server extends EventEmitter {
 
     const wantHttpServer = this.serveHttpTracker || this.serveStats || this.serveMetrics || (opts.ws !== false && !(isObject(opts.ws) && opts.ws.noServer === true))
     if (wantHttpServer) {
-      const server = isObject(opts.http) ? http.createServer(opts.http) : http.createServer()
+      const httpOpts = isObject(opts.http) ? opts.http : {}
+      const server: http.Server = tlsContext === undefined
+        ? http.createServer(httpOpts)
+        : https.createServer({ ...httpOpts, ...tlsContext })
       // Tracker requests are one small GET: a client slower than this is holding a socket.
       if (!isObject(opts.http) || opts.http.requestTimeout === undefined) server.requestTimeout = HTTP_REQUEST_TIMEOUT_MS
       if (!isObject(opts.http) || opts.http.headersTimeout === undefined) server.headersTimeout = HTTP_HEADERS_TIMEOUT_MS
@@ -279,11 +325,16 @@ export class Server extends EventEmitter {
     if (opts.ws !== false) {
       const wsOpts = isObject(opts.ws) ? opts.ws : {}
       const noServer = wsOpts.noServer === true
+      // Rate-limited upgrades are refused with 429 before the handshake completes.
+      const verifyClient = ctx.limits.ws === undefined
+        ? {}
+        : { verifyClient: (info: { req: IncomingMessage }, cb: (ok: boolean, code?: number, message?: string) => void) => cb(this.wsFrontend.allowConnection(info.req), 429, 'Too Many Requests') }
       this.ws = new WebSocketServer({
         maxPayload: WS_MAX_PAYLOAD,
         perMessageDeflate: false,
         clientTracking: false,
         ...(noServer ? {} : { server: this.http! }),
+        ...verifyClient,
         ...wsOpts
       })
       const httpServer = this.http
@@ -462,6 +513,19 @@ export class Server extends EventEmitter {
     return this.listening && !this.destroyed && (this.store.ready === undefined || this.store.ready())
   }
 
+  /**
+   * Loads the TLS certificate and key again (from `tls.certFile`/`keyFile`, or the PEM given
+   * here) for connections made from now on. Throws, keeping the current ones, if they do not
+   * load or do not match.
+   */
+  reloadTls (tls?: TlsOptions): void {
+    const server = this.http
+    if (this.tlsOpts === undefined || !(server instanceof https.Server)) throw new Error('TLS is not enabled on this server')
+    const next = tls ?? this.tlsOpts
+    server.setSecureContext(loadTls(next))
+    this.tlsOpts = next
+  }
+
   private handleHttp (req: IncomingMessage, res: ServerResponse): void {
     if (this.admin !== undefined && this.admin.handle(req, res)) return
     if (this.serveHttpTracker && this.httpFrontend.handle(req, res)) return
@@ -553,7 +617,8 @@ export class Server extends EventEmitter {
       core: this.core,
       signalling: this.signalling,
       metrics: this.metrics,
-      trustProxy: opts.trustProxy === true,
+      trustsProxy: trustFunction(opts.trustProxy),
+      limits: limitsFor(opts),
       acceptClientIp: opts.acceptClientIp === true,
       passkeys: this.passkeys,
       now: () => this.nowS,
@@ -845,4 +910,52 @@ const literalLookup: NonNullable<dgram.SocketOptions['lookup']> = (hostname, opt
   const family = isIP(hostname)
   if (family !== 0) return callback(null, hostname, family)
   dnsLookup(hostname, options, callback)
+}
+
+function trustFunction (trust: ServerOptions['trustProxy']): (ip: string) => boolean {
+  if (Array.isArray(trust)) return cidrMatcher(trust)
+  const all = trust === true
+  return () => all
+}
+
+function limitsFor (opts: ServerOptions): FrontendLimits {
+  const r = opts.rateLimit
+  const size = r?.maxAddresses ?? RATE_LIMIT_MAX_ADDRESSES
+  const table = (l: RateLimit | false | undefined): RateLimiter | undefined => isObject(l) ? new RateLimiter(l, size) : undefined
+  const bad = opts.udpBadIdLimit
+  return {
+    http: table(r?.http),
+    udp: table(r?.udp),
+    ws: table(r?.ws),
+    udpBadIds: isObject(bad) ? new StrikeTable(bad, bad.maxAddresses ?? RATE_LIMIT_MAX_ADDRESSES) : undefined
+  }
+}
+
+/**
+ * Reads and checks TLS material, naming what is wrong: an unreadable file, a certificate or key
+ * that does not parse, or a key that does not belong to the certificate.
+ */
+function loadTls (t: TlsOptions): { cert: string | Buffer, key: string | Buffer } {
+  const read = (data: string | Uint8Array | undefined, file: string | undefined, what: string): string | Buffer => {
+    if (data !== undefined) return typeof data === 'string' ? data : Buffer.from(data)
+    if (file === undefined) throw new Error(`TLS: no ${what} given`)
+    try {
+      return readFileSync(file)
+    } catch (err) {
+      throw new Error(`TLS: cannot read ${what} file ${file}: ${(err as Error).message}`)
+    }
+  }
+  const cert = read(t.cert, t.certFile, 'certificate')
+  const key = read(t.key, t.keyFile, 'private key')
+  const where = (file: string | undefined): string => file === undefined ? '' : ` (${file})`
+  try { new X509Certificate(cert) } catch (err) {
+    throw new Error(`TLS: the certificate${where(t.certFile)} is not a valid PEM certificate: ${(err as Error).message}`)
+  }
+  try { createPrivateKey(key) } catch (err) {
+    throw new Error(`TLS: the private key${where(t.keyFile)} is not a valid PEM key: ${(err as Error).message}`)
+  }
+  try { createSecureContext({ cert, key }) } catch (err) {
+    throw new Error(`TLS: the private key does not match the certificate: ${(err as Error).message}`)
+  }
+  return { cert, key }
 }

@@ -111,6 +111,7 @@ httpHostname = "127.0.0.1"
 udpHostname = "127.0.0.1"
 udp6Hostname = "::1"
 interval = 120_000
+intervalJitter = 0
 ws = false
 maxNumwant = 1
 `)

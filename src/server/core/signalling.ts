@@ -9,6 +9,7 @@ import { encodeAnnounceResponse, encodeAnswer, encodeOffer } from '../../protoco
 import type { WsAnswer, WsOffer } from '../../protocol/ws/codec.js'
 import { KIND_WS, WANT_WS } from '../store/store.js'
 import type { SwarmStore } from '../store/store.js'
+import { jitterInterval } from './jitter.js'
 import { then } from './maybe.js'
 import type { Maybe } from './maybe.js'
 
@@ -79,7 +80,7 @@ export class Signalling {
 
   constructor (
     private readonly store: SwarmStore,
-    private readonly opts: { wsInterval: number, maxOffers?: number, maxSwarms?: number, bus?: SignalBus }
+    private readonly opts: { wsInterval: number, maxOffers?: number, maxSwarms?: number, intervalJitter?: number, bus?: SignalBus }
   ) {
     this.node = opts.bus?.node ?? 0
     this.nextConn = this.node * CONN_NODE_FACTOR + 1
@@ -152,7 +153,7 @@ export class Signalling {
     }, now)
     return then(res, r => {
       const deliveries: Delivery[] = [[conn, encodeAnnounceResponse({
-        infoHash: req.infoHash, interval: this.opts.wsInterval, complete: r.complete, incomplete: r.incomplete
+        infoHash: req.infoHash, interval: jitterInterval(this.opts.wsInterval, this.opts.intervalJitter ?? 0), complete: r.complete, incomplete: r.incomplete
       })]]
       const expires = now * 1000 + WS_OFFER_TTL_MS
       for (let i = 0; i < r.peers.length && i < numOffers; i++) {

@@ -2,6 +2,7 @@ import { MAX_UDP_PEERS } from '../../constants.js'
 import type { AnnounceRequest, BinaryString, ScrapeEntry } from '../../protocol/common/types.js'
 import { KIND_V4, KIND_V6, WANT_V4, WANT_V6 } from '../store/store.js'
 import type { StoreAnnounceResult, SwarmStore } from '../store/store.js'
+import { jitterInterval } from './jitter.js'
 import type { Maybe } from './maybe.js'
 
 export interface CoreOptions {
@@ -15,6 +16,8 @@ export interface CoreOptions {
   maxNumwant: number
   /** Most torrents in a full scrape; 0 disables full scrape. */
   fullScrapeLimit: number
+  /** Random spread of the interval told to clients, as a fraction (0: none). */
+  intervalJitter?: number
 }
 
 /**
@@ -23,6 +26,11 @@ export interface CoreOptions {
  */
 export class TrackerCore {
   constructor (readonly store: SwarmStore, readonly opts: CoreOptions) {}
+
+  /** The interval to tell one HTTP/UDP client, seconds (jittered if configured). */
+  announceInterval (): number {
+    return jitterInterval(this.opts.interval, this.opts.intervalJitter ?? 0)
+  }
 
   /** Clamps a client's numwant: absent (-1) → default, never above `cap`. */
   numwant (requested: number, cap: number): number {

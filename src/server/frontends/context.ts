@@ -6,6 +6,7 @@ import type { Passkeys } from '../core/passkeys.js'
 import type { Signalling } from '../core/signalling.js'
 import type { TrackerCore } from '../core/tracker.js'
 import type { RequestMetrics } from '../stats/metrics.js'
+import type { RateLimiter, StrikeTable } from './abuse.js'
 
 /**
  * The request parameters handed to `filter` and to the announce events, in the reference
@@ -32,13 +33,24 @@ export interface RequestParams {
   [extra: string]: unknown
 }
 
+export interface FrontendLimits {
+  http?: RateLimiter
+  udp?: RateLimiter
+  ws?: RateLimiter
+  /** Sources of bad UDP connection ids, ignored for a while once they send too many. */
+  udpBadIds?: StrikeTable
+}
+
 /** What a frontend needs from the server: the core, the policy hooks and the event sinks. */
 export interface FrontendContext {
   readonly core: TrackerCore
   readonly signalling: Signalling
   /** Request counters: each frontend counts every request it finishes, once. */
   readonly metrics: RequestMetrics
-  readonly trustProxy: boolean
+  /** Whether a request that came from this socket address may name its client in X-Forwarded-For. */
+  trustsProxy (socketIp: string): boolean
+  /** Per-address abuse controls in force (absent: off). */
+  readonly limits: FrontendLimits
   /** Use the address a client claims (HTTP `ip`, UDP `ip` field) instead of the source's. */
   readonly acceptClientIp: boolean
   /** Private tracker mode: the valid passkeys and their accounting; undefined when open. */

@@ -10,6 +10,7 @@ import { isPromise } from '../core/maybe.js'
 import { A_ANNOUNCE, A_SCRAPE, P_HTTP, R_ERROR, R_OK } from '../stats/metrics.js'
 import type { Action } from '../stats/metrics.js'
 import type { StoreAnnounceResult } from '../store/store.js'
+import { addressKey } from './abuse.js'
 import { announceParams, passkeyInPath } from './context.js'
 import type { FrontendContext, RequestParams } from './context.js'
 
@@ -47,6 +48,16 @@ export class HttpFrontend {
     if (action === undefined) action = keyed?.action
     if (action === undefined) return false
     const t0 = this.ctx.metrics.start()
+    const limiter = this.ctx.limits.http
+    // A scrape needs the address only for the rate limit.
+    const client = limiter === undefined && action === 'scrape' ? undefined : this.clientIp(req, opts)
+    if (limiter !== undefined) {
+      const key = client === undefined ? undefined : addressKey(client)
+      if (key !== undefined && !limiter.allow(key, Date.now())) {
+        this.fail(res, trackerError('RATE_LIMITED'), action === 'announce' ? A_ANNOUNCE : A_SCRAPE, t0)
+        return true
+      }
+    }
     if (url.length > MAX_URL_LENGTH) {
       this.fail(res, trackerError('URL_TOO_LONG'), action === 'announce' ? A_ANNOUNCE : A_SCRAPE, t0)
       return true
@@ -59,17 +70,17 @@ export class HttpFrontend {
       }
     }
     const query = q === -1 ? '' : url.slice(q + 1)
-    if (action === 'announce') this.announce(req, res, query, t0, opts, passkey)
+    if (action === 'announce') this.announce(req, res, query, t0, client, passkey)
     else this.scrape(res, query, t0)
     return true
   }
 
-  private announce (req: IncomingMessage, res: ServerResponse, query: string, t0: number, opts: HttpRequestOptions | undefined, passkey: string | undefined): void {
+  private announce (req: IncomingMessage, res: ServerResponse, query: string, t0: number, client: string | undefined, passkey: string | undefined): void {
     const ctx = this.ctx
     const decoded = decodeAnnounceQuery(query)
     if (!decoded.ok) return this.fail(res, decoded.error, A_ANNOUNCE, t0)
     const a = decoded.value
-    const ip = this.peerIp(req, a, opts)
+    const ip = this.peerIp(a, client)
     const addr = ip === undefined ? undefined : compactAddr(ip, a.port)
     if (ip === undefined || addr === undefined) return this.fail(res, trackerError('INVALID_QUERY', 'unusable peer address'), A_ANNOUNCE, t0)
     const params = ctx.needsParams() ? httpParams(req, a, ip) : undefined
@@ -95,7 +106,7 @@ export class HttpFrontend {
     const done = (r: StoreAnnounceResult): void => {
       const o = ctx.core.opts
       send(res, encodeAnnounceResponse({
-        interval: o.interval,
+        interval: ctx.core.announceInterval(),
         minInterval: o.minInterval,
         complete: r.complete,
         incomplete: r.incomplete,
@@ -136,17 +147,18 @@ export class HttpFrontend {
     else done(result)
   }
 
-  /** The peer's address: the socket's, a trusted proxy's header, or (if allowed) the `ip` param. */
-  private peerIp (req: IncomingMessage, a: HttpAnnounce, opts?: HttpRequestOptions): string | undefined {
+  /** The peer's address: the client's (see clientIp) or, if allowed, the `ip` param. */
+  private peerIp (a: HttpAnnounce, client: string | undefined): string | undefined {
     if (this.ctx.acceptClientIp && a.ip !== undefined) {
       const claimed = canonicalIp(a.ip)
       if (claimed !== undefined) return claimed
     }
-    if (opts?.trustProxy ?? this.ctx.trustProxy) {
-      const fwd = forwardedFor(req)
-      if (fwd !== undefined) return fwd
-    }
-    return canonicalIp(stripZone(req.socket.remoteAddress ?? ''))
+    return client
+  }
+
+  /** The address the request came from: the socket's, or what a trusted proxy reports. */
+  private clientIp (req: IncomingMessage, opts?: HttpRequestOptions): string | undefined {
+    return requestIp(req, this.ctx, opts?.trustProxy)
   }
 
   private fail (res: ServerResponse, err: TrackerError, action: Action, t0: number): void {
@@ -172,6 +184,20 @@ export function forwardedFor (req: IncomingMessage): string | undefined {
   const all = Array.isArray(h) ? h.join(',') : h
   const last = all.slice(all.lastIndexOf(',') + 1).trim()
   return canonicalIp(stripZone(last))
+}
+
+/**
+ * The client address of a request (HTTP or a WebSocket upgrade): the last X-Forwarded-For entry
+ * when the socket's peer is a trusted proxy (`override` decides instead when given), else the
+ * socket's own address.
+ */
+export function requestIp (req: IncomingMessage, ctx: FrontendContext, override?: boolean): string | undefined {
+  const socketIp = canonicalIp(stripZone(req.socket.remoteAddress ?? ''))
+  if (override ?? (socketIp !== undefined && ctx.trustsProxy(socketIp))) {
+    const fwd = forwardedFor(req)
+    if (fwd !== undefined) return fwd
+  }
+  return socketIp
 }
 
 export function stripZone (ip: string): string {

@@ -11,6 +11,8 @@ import { A_ANNOUNCE, A_CONNECT, A_INVALID, A_SCRAPE, P_UDP, R_DROPPED, R_ERROR, 
 import type { Action } from '../stats/metrics.js'
 import type { StoreAnnounceResult } from '../store/store.js'
 import type { ScrapeEntry } from '../../protocol/common/types.js'
+import { addressKey } from './abuse.js'
+import type { AddressKey } from './abuse.js'
 import { ConnectionIds } from './connection-id.js'
 import { announceParams, passkeyInPath } from './context.js'
 import type { FrontendContext, RequestParams } from './context.js'
@@ -56,8 +58,17 @@ export class UdpFrontend {
     }
     const source = canonicalIp(stripZone(rinfo.address))
     if (source === undefined) return metrics.done(P_UDP, A_INVALID, R_DROPPED, t0)
-    const decoded = decodeUdpRequest(msg)
     const nowMs = Date.now()
+    const limits = ctx.limits
+    let key: AddressKey | undefined
+    if (limits.udp !== undefined || limits.udpBadIds !== undefined) {
+      // Dropped without a word: an answer would let a spoofed source aim our replies at a victim.
+      key = addressKey(source)
+      if (key === undefined) return metrics.done(P_UDP, A_INVALID, R_DROPPED, t0)
+      if (limits.udpBadIds !== undefined && limits.udpBadIds.banned(key, nowMs)) return metrics.done(P_UDP, A_INVALID, R_DROPPED, t0)
+      if (limits.udp !== undefined && !limits.udp.allow(key, nowMs)) return metrics.done(P_UDP, A_INVALID, R_DROPPED, t0)
+    }
+    const decoded = decodeUdpRequest(msg)
     if (!decoded.ok) {
       ctx.warning(decoded.error)
       // Answer only a source that proved it receives our packets (a valid connection id). The
@@ -70,6 +81,7 @@ export class UdpFrontend {
         send(socket, encodeError(tid, decoded.error.clientMessage), rinfo)
         metrics.done(P_UDP, action, R_ERROR, t0)
       } else {
+        if (tid !== undefined && id !== undefined) this.badId(key, source, nowMs)
         metrics.done(P_UDP, action, R_DROPPED, t0)
       }
       return
@@ -83,6 +95,7 @@ export class UdpFrontend {
       metrics.udpBadConnectionId++
       metrics.done(P_UDP, m.action === 'scrape' ? A_SCRAPE : A_ANNOUNCE, R_DROPPED, t0)
       ctx.warning(trackerError('INVALID_PACKET', 'unknown or expired connection id'))
+      this.badId(key, source, nowMs)
       return
     }
     if (m.action === 'scrape') {
@@ -90,6 +103,16 @@ export class UdpFrontend {
       if (ctx.passkeys !== undefined) return this.fail(socket, rinfo, m.transactionId, trackerError('UDP_SCRAPE_PRIVATE'), A_SCRAPE, t0)
       this.scrape(socket, rinfo, m.transactionId, m.infoHashes, t0)
     } else this.announce(socket, rinfo, source, m.transactionId, m.request, m.urlData, t0)
+  }
+
+  /** Counts a bad connection id against its source; says so once when the source gets banned. */
+  private badId (key: AddressKey | undefined, source: string, nowMs: number): void {
+    const table = this.ctx.limits.udpBadIds
+    if (table === undefined || key === undefined) return
+    if (table.strike(key, nowMs)) {
+      const who = source.indexOf(':') === -1 ? source : `${source} (its /64)`
+      this.ctx.warning(new Error(`ignoring UDP from ${who} for a while: too many bad connection ids`))
+    }
   }
 
   private announce (socket: Socket, rinfo: RemoteInfo, source: string, tid: number, a: AnnounceRequest, urlData: string, t0: number): void {
@@ -130,7 +153,7 @@ export class UdpFrontend {
       return this.fail(socket, rinfo, tid, internalError(err), A_ANNOUNCE, t0)
     }
     const done = (r: StoreAnnounceResult): void => {
-      send(socket, encodeAnnounceResponse(tid, ctx.core.opts.interval, r.incomplete, r.complete, r.peers), rinfo)
+      send(socket, encodeAnnounceResponse(tid, ctx.core.announceInterval(), r.incomplete, r.complete, r.peers), rinfo)
       if (passkey !== undefined) ctx.passkeys?.account(passkey, a.infoHash, addr, a.event, a.uploaded, a.downloaded, ctx.now())
       ctx.metrics.done(P_UDP, A_ANNOUNCE, R_OK, t0)
       ctx.announced(a.event, formatAddr(ip, a.port), params)

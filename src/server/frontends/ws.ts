@@ -3,16 +3,18 @@ import type { Socket } from 'node:net'
 import type { RawData, WebSocket } from 'ws'
 import { WS_MAX_BUFFERED } from '../../constants.js'
 import { internalError, TrackerError, trackerError } from '../../errors.js'
-import { canonicalIp, compactAddr, formatAddr } from '../../protocol/common/address.js'
+import { compactAddr, formatAddr } from '../../protocol/common/address.js'
 import type { AnnounceRequest, BinaryString, ScrapeEntry } from '../../protocol/common/types.js'
 import { decodeWsRequest, encodeFailure, encodeScrapeResponse } from '../../protocol/ws/codec.js'
 import type { WsAction, WsAnnounceMessage } from '../../protocol/ws/codec.js'
 import { isPromise } from '../core/maybe.js'
 import type { Delivery, SignalResult } from '../core/signalling.js'
 import { A_ANNOUNCE, A_INVALID, A_SCRAPE, P_WS, R_ERROR, R_OK } from '../stats/metrics.js'
+import { addressKey } from './abuse.js'
+import type { AddressKey } from './abuse.js'
 import { announceParams, passkeyInPath } from './context.js'
 import type { FrontendContext, RequestParams } from './context.js'
-import { forwardedFor, stripZone } from './http.js'
+import { requestIp } from './http.js'
 
 export interface WsConnectionOptions {
   trustProxy?: boolean
@@ -33,6 +35,8 @@ interface Conn {
   corked: boolean
   /** Private mode: the passkey of the upgrade request path (`ws://host/<passkey>`). */
   passkey: string | undefined
+  /** Rate-limit table key of `ip`, when WS messages are rate limited. */
+  limitKey: AddressKey | undefined
 }
 
 /**
@@ -52,19 +56,34 @@ export class WsFrontend {
   /** Adopts an open WebSocket (from our server or one the user runs). */
   onConnection (socket: WebSocket, req?: IncomingMessage, opts?: WsConnectionOptions, tcp?: Socket): void {
     const ctx = this.ctx
-    const raw = canonicalIp(stripZone(req?.socket.remoteAddress ?? '')) ?? '0.0.0.0'
-    const ip = req !== undefined && (opts?.trustProxy ?? ctx.trustProxy) ? (forwardedFor(req) ?? raw) : raw
+    const ip = (req === undefined ? undefined : requestIp(req, ctx, opts?.trustProxy)) ?? '0.0.0.0'
     const port = req?.socket.remotePort ?? 0
     const conn = ctx.signalling.open(compactAddr(ip, port === 0 ? 1 : port) ?? '')
     const state: Conn = {
       socket, ip, port, alive: true, headers: req?.headers, addr: formatAddr(ip, port), tcp, corked: false,
-      passkey: ctx.passkeys === undefined ? undefined : wsPasskey(req?.url)
+      passkey: ctx.passkeys === undefined ? undefined : wsPasskey(req?.url),
+      limitKey: ctx.limits.ws === undefined ? undefined : addressKey(ip)
     }
     this.conns.set(conn, state)
     socket.on('message', (data: RawData, isBinary: boolean) => this.onMessage(conn, state, data, isBinary))
     socket.on('pong', () => { state.alive = true })
     socket.on('error', (err: Error) => { ctx.warning(err); socket.terminate() })
     socket.on('close', () => this.onClose(conn))
+  }
+
+  /**
+   * Whether a WebSocket upgrade from this request's address is within the WS rate limit (an
+   * upgrade costs one message's worth), checked before the handshake so a connection flood is
+   * refused before any per-socket state exists.
+   */
+  allowConnection (req: IncomingMessage): boolean {
+    const limiter = this.ctx.limits.ws
+    if (limiter === undefined) return true
+    const ip = requestIp(req, this.ctx)
+    const key = ip === undefined ? undefined : addressKey(ip)
+    if (key === undefined || limiter.allow(key, Date.now())) return true
+    this.ctx.warning(trackerError('RATE_LIMITED'))
+    return false
   }
 
   /** Called by the server's heartbeat timer: closes sockets that missed the previous ping. */
@@ -120,6 +139,10 @@ export class WsFrontend {
       return this.reply(conn, c, decoded.error, t0, decoded.action, decoded.infoHash)
     }
     const m = decoded.value
+    // Decoded first so the refusal names the torrent (clients match failures by info_hash).
+    if (c.limitKey !== undefined && !ctx.limits.ws!.allow(c.limitKey, Date.now())) {
+      return this.reply(conn, c, trackerError('RATE_LIMITED'), t0, m.action, m.action === 'scrape' ? m.infoHashes[0] : m.request.infoHash)
+    }
     // Private mode: checked on every message, so a key revoked by the admin API stops at once.
     if (ctx.passkeys !== undefined) {
       const refused = ctx.passkeys.check(c.passkey)
