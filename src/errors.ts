@@ -28,6 +28,7 @@ export const ERRORS = {
   FULL_SCRAPE_DISABLED: 'scrape requires info_hash',
   TORRENT_DISALLOWED: 'disallowed torrent',
   FILTER_FAILED: 'torrent filter failed',
+  STORE_UNAVAILABLE: 'tracker storage unavailable, try again later',
   NOT_FOUND: 'not found',
   INTERNAL: 'internal tracker error'
 } as const
