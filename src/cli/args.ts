@@ -19,6 +19,8 @@ export const HELP = `  bittorrent-tracker - Start a bittorrent tracker server
         --ws                      enable websocket server
         --stats                   enable web-based statistics [default: true]
         --no-stats                disable web-based statistics
+        --redis [url]             keep swarms in Redis, shared with other instances (redis://host:port)
+        --udp-secret [hex]        UDP connection-id key (32+ hex digits), the same on every instance
     -q, --quiet                   only show error output
     -s, --silent                  show no output
     -v, --version                 print the current version
@@ -34,6 +36,8 @@ export interface CliOptions {
   udp6Hostname?: string
   trustProxy: boolean
   interval?: number
+  redis?: string
+  udpSecret?: Uint8Array
   http: boolean
   udp: boolean
   ws: boolean
@@ -62,7 +66,7 @@ const BOOLEANS: Record<string, keyof CliOptions> = {
   '--help': 'help'
 }
 
-const VALUES = new Set(['-p', '--port', '--interval', '--http-hostname', '--udp-hostname', '--udp6-hostname'])
+const VALUES = new Set(['-p', '--port', '--interval', '--http-hostname', '--udp-hostname', '--udp6-hostname', '--redis', '--udp-secret'])
 
 export function parseArgs (argv: readonly string[]): ParseResult {
   const o: CliOptions = {
@@ -90,6 +94,12 @@ export function parseArgs (argv: readonly string[]): ParseResult {
       const ms = Number(value)
       if (!Number.isInteger(ms) || ms < 1000) return { ok: false, error: `invalid interval (ms, at least 1000): ${value}` }
       o.interval = ms
+    } else if (arg === '--redis') {
+      if (!/^rediss?:\/\/[^\s]+$/.test(value)) return { ok: false, error: `invalid redis URL (redis://host:port): ${value}` }
+      o.redis = value
+    } else if (arg === '--udp-secret') {
+      if (!/^(?:[0-9a-fA-F]{2}){16,}$/.test(value)) return { ok: false, error: 'invalid udp secret (an even number of hex digits, at least 32)' }
+      o.udpSecret = Buffer.from(value, 'hex')
     } else if (arg === '--http-hostname') o.httpHostname = value
     else if (arg === '--udp-hostname') o.udpHostname = value
     else o.udp6Hostname = value

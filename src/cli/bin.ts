@@ -28,7 +28,9 @@ const server = new Server({
   ws: o.ws,
   stats: o.stats,
   trustProxy: o.trustProxy,
-  interval: o.interval
+  interval: o.interval,
+  redis: o.redis,
+  udpSecret: o.udpSecret
 })
 
 server.on('error', (err: Error) => {

@@ -10,13 +10,14 @@ import { WebSocketServer } from 'ws'
 import type { ServerOptions as WsServerOptions, WebSocket } from 'ws'
 import {
   DEFAULT_ANNOUNCE_INTERVAL_MS, DEFAULT_NUMWANT, FILTER_TIMEOUT_MS, HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, MAX_FULL_SCRAPE, MAX_NUMWANT,
-  MIN_INTERVAL_DIVISOR, PEER_EXPIRY_INTERVALS, SWEEP_BUDGET, SWEEP_INTERVAL_MS, WS_HEARTBEAT_MS,
+  MIN_INTERVAL_DIVISOR, PEER_EXPIRY_INTERVALS, REDIS_VIEW_REFRESH_MS, SWEEP_BUDGET, SWEEP_INTERVAL_MS, WS_HEARTBEAT_MS,
   WS_INTERVAL_DIVISOR, WS_MAX_OFFERS, WS_MAX_PAYLOAD, WS_MAX_SWARMS_PER_SOCKET
 } from '../constants.js'
 import { TrackerError, trackerError } from '../errors.js'
 import { parseCompactAddr } from '../protocol/common/address.js'
 import { binaryToHex, hexToBinary } from '../protocol/common/binary.js'
 import type { AnnounceEvent, BinaryString } from '../protocol/common/types.js'
+import { RedisSignalBus } from './core/redis-signal-bus.js'
 import { Signalling } from './core/signalling.js'
 import type { RemoteSignal, SignalBus } from './core/signalling.js'
 import { TrackerCore } from './core/tracker.js'
@@ -31,6 +32,7 @@ import { PeerStats } from './stats/peer-stats.js'
 import type { TrackerStats } from './stats/peer-stats.js'
 import { renderStatsHtml } from './stats/render.js'
 import { MemoryStore } from './store/memory/memory-store.js'
+import { RedisStore } from './store/redis/redis-store.js'
 import { KIND_WS } from './store/store.js'
 import type { SwarmStore } from './store/store.js'
 
@@ -67,8 +69,14 @@ export interface ServerOptions {
   wsMaxSwarms?: number
   /** Secret for UDP connection ids (16+ bytes) so several processes accept each other's ids. */
   udpSecret?: Uint8Array
-  /** Swarm storage. Default: in memory. */
+  /** Swarm storage. Default: in memory (or Redis with `redis`). */
   store?: SwarmStore
+  /**
+   * `redis://host:port`: keep the swarms in this Redis, shared with every other instance given
+   * the same URL (give them the same `udpSecret` too). WebSocket signals between instances go
+   * over Redis pub/sub unless `signalBus` is given. `listen` waits for the connection.
+   */
+  redis?: string
   /**
    * Carries WebSocket offers and answers to peers connected to other nodes sharing the store
    * (other instances on one Redis, other worker threads); signals arriving from them go to
@@ -107,6 +115,11 @@ export class Server extends EventEmitter {
   readonly torrents: Record<string, TorrentView>
 
   private readonly store: SwarmStore
+  /** Connecting to the store (and the bus) before binding; undefined for in-process stores. */
+  private starting: (() => Promise<void>) | undefined
+  private redisBus: RedisSignalBus | undefined
+  private refreshing = false
+  private nextRefresh = 0
   private readonly peerStats: PeerStats | undefined
   private readonly core: TrackerCore
   private readonly signalling: Signalling
@@ -133,8 +146,18 @@ export class Server extends EventEmitter {
     this.serveHttpTracker = opts.http !== false
     this.serveStats = opts.stats !== false
 
+    let bus = opts.signalBus
     if (opts.store !== undefined) {
       this.store = opts.store
+    } else if (typeof opts.redis === 'string' && opts.redis !== '') {
+      const store = new RedisStore({ url: opts.redis, peerTtl: PEER_EXPIRY_INTERVALS * interval })
+      this.store = store
+      if (bus === undefined) bus = this.redisBus = new RedisSignalBus(store.redis, store.prefix, signal => this.receiveSignal(signal))
+      const redisBus = this.redisBus
+      this.starting = async () => {
+        await store.connect()
+        await redisBus?.start()
+      }
     } else {
       this.peerStats = this.serveStats ? new PeerStats() : undefined
       this.store = new MemoryStore({ peerTtl: PEER_EXPIRY_INTERVALS * interval, listener: this.peerStats })
@@ -151,7 +174,7 @@ export class Server extends EventEmitter {
       wsInterval: this.core.opts.wsInterval,
       maxOffers: opts.wsMaxOffers ?? WS_MAX_OFFERS,
       maxSwarms: opts.wsMaxSwarms ?? WS_MAX_SWARMS_PER_SOCKET,
-      bus: opts.signalBus
+      bus
     })
     const ctx = this.context(opts)
     this.httpFrontend = new HttpFrontend(ctx)
@@ -226,7 +249,19 @@ export class Server extends EventEmitter {
     const httpPort = toPort(isObject(p) ? p.http : p)
     const udpPort = isObject(p) ? toPort(p.udp) : undefined
     const hosts = hostsFor(h)
-    this.bindAll(httpPort, udpPort, hosts, 5)
+    const starting = this.starting ?? (this.store.connect !== undefined ? () => this.store.connect!() : undefined)
+    if (starting === undefined) return this.bindAll(httpPort, udpPort, hosts, 5)
+    // A networked store first: without it the tracker could only refuse requests.
+    starting().then(() => {
+      if (!this.destroyed) this.bindAll(httpPort, udpPort, hosts, 5)
+    }, (err: unknown) => {
+      if (!this.destroyed) this.emit('error', err instanceof Error ? err : new Error(String(err)))
+    })
+  }
+
+  /** Whether the tracker can serve requests: its store is reachable (always, in memory). */
+  ready (): boolean {
+    return this.store.ready === undefined || this.store.ready()
   }
 
   close (cb?: (err?: Error | null) => void): void {
@@ -242,6 +277,7 @@ export class Server extends EventEmitter {
       try { s?.close() } catch { /* not bound */ }
     }
     this.wsFrontend.closeAll()
+    this.redisBus?.close()
     try { this.ws?.close() } catch { /* already closed */ }
     const done = (): void => {
       try {
@@ -371,6 +407,13 @@ export class Server extends EventEmitter {
   /** Refreshes the clock and advances the incremental expiry sweep. */
   private tick (): void {
     this.nowS = Math.floor(Date.now() / 1000)
+    if (this.store.refresh !== undefined && !this.refreshing && Date.now() >= this.nextRefresh) {
+      // The snapshot behind counts and server.torrents (networked stores), one reload at a time.
+      this.refreshing = true
+      this.nextRefresh = Date.now() + REDIS_VIEW_REFRESH_MS
+      this.store.refresh().catch(() => { /* unreachable: ready() says so; next tick retries */ })
+        .finally(() => { this.refreshing = false })
+    }
     if (this.nowS < this.nextSweep) return
     try {
       const r = this.store.sweep(this.nowS, SWEEP_BUDGET)
