@@ -67,6 +67,8 @@ export class RedisStore implements SwarmStore {
   private sweeping = false
   private refreshing: Promise<void> | undefined
   private closed = false
+  /** The last call failed (a hung Redis keeps its connection open but answers nothing). */
+  private failing = false
   /** WS announces being re-sent after NOSCRIPT, and removes that overtook them (see `retry`). */
   private readonly retrying = new Map<string, boolean>()
 
@@ -100,7 +102,7 @@ export class RedisStore implements SwarmStore {
 
   /** Connected to Redis (the tracker answers requests only then). */
   ready (): boolean {
-    return !this.closed && this.redis.status === 'ready'
+    return !this.closed && !this.failing && this.redis.status === 'ready'
   }
 
   async announce (a: StoreAnnounce, now: number): Promise<StoreAnnounceResult> {
@@ -269,9 +271,11 @@ export class RedisStore implements SwarmStore {
   private async run (s: Script, infoHash: BinaryString, args: Array<string | Buffer | number>, wsId?: string): Promise<unknown> {
     const keys = this.keys(infoHash)
     try {
-      return await this.redis.callBuffer('EVALSHA', [s.sha, 11, ...keys, ...args])
+      const r = await this.redis.callBuffer('EVALSHA', [s.sha, 11, ...keys, ...args])
+      this.failing = false
+      return r
     } catch (err) {
-      if (!isNoScript(err)) throw storeError(err)
+      if (!isNoScript(err)) throw this.failed(err)
     }
     // The retry goes after any remove sent meanwhile (a WebSocket closing): the removal must win.
     if (wsId !== undefined) this.retrying.set(wsId, false)
@@ -291,7 +295,16 @@ export class RedisStore implements SwarmStore {
   }
 
   private async call<T> (fn: () => Promise<T>): Promise<T> {
-    try { return await fn() } catch (err) { throw storeError(err) }
+    try {
+      const r = await fn()
+      this.failing = false
+      return r
+    } catch (err) { throw this.failed(err) }
+  }
+
+  private failed (err: unknown): TrackerError {
+    this.failing = true
+    return storeError(err)
   }
 
   private async exec (p: ReturnType<Redis['pipeline']>): Promise<Array<[Error | null, unknown]>> {
