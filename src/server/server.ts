@@ -150,9 +150,10 @@ export class Server extends EventEmitter {
     if (opts.store !== undefined) {
       this.store = opts.store
     } else if (typeof opts.redis === 'string' && opts.redis !== '') {
-      const store = new RedisStore({ url: opts.redis, peerTtl: PEER_EXPIRY_INTERVALS * interval })
+      const ownBus = bus === undefined
+      const store = new RedisStore({ url: opts.redis, peerTtl: PEER_EXPIRY_INTERVALS * interval, reapDeadNodes: ownBus })
       this.store = store
-      if (bus === undefined) bus = this.redisBus = new RedisSignalBus(store.redis, store.prefix, signal => this.receiveSignal(signal))
+      if (ownBus) bus = this.redisBus = new RedisSignalBus(store.redis, n => store.signalChannel(n), store.prefix, signal => this.receiveSignal(signal))
       const redisBus = this.redisBus
       this.starting = async () => {
         await store.connect()

@@ -59,6 +59,9 @@ const instances: Instance[] = []
 let a: Instance
 let b: Instance
 
+const loopbackArgs = (): string[] => ['-p', '0', '--http-hostname', '127.0.0.1', '--udp-hostname', '127.0.0.1', '--udp6-hostname', '::1',
+  '--redis', redis.url, '--udp-secret', SECRET]
+
 before(async () => {
   redis = await RedisServer.start()
   const args = ['-p', '0', '--http-hostname', '127.0.0.1', '--udp-hostname', '127.0.0.1', '--udp6-hostname', '::1',
@@ -137,5 +140,33 @@ describe('two tracker processes sharing one Redis', () => {
       assert.deepEqual([last.complete, last.incomplete], [0, 1])
       assert.equal(hex(ih).length, 40)
     } finally { await x.close(); await y.close() }
+  })
+
+  it('WS peers of an instance that died (SIGKILL) are removed by the sweep of another', async () => {
+    const ih = id20(104)
+    // c sweeps every second (--interval 1000); d is killed
+    const c = new Instance([...loopbackArgs(), '--interval', '1000'])
+    const d = new Instance(loopbackArgs())
+    instances.push(c, d)
+    await Promise.all([c.started(), d.started()])
+    const onD = await wsClient(`ws://127.0.0.1:${d.port}`)
+    const onC = await wsClient(`ws://127.0.0.1:${c.port}`)
+    try {
+      onD.send(encodeAnnounceRequest({ infoHash: ih, peerId: id20(21), uploaded: 0, downloaded: 0, left: 0, event: EVENT_STARTED, numwant: 0 }))
+      assert.deepEqual([(await onD.next()).complete], [1])
+      const announceOnC = async (): Promise<Record<string, unknown>> => {
+        onC.send(encodeAnnounceRequest({ infoHash: ih, peerId: id20(22), uploaded: 0, downloaded: 0, left: 5, numwant: 0 }))
+        return await onC.next()
+      }
+      const first = await announceOnC()
+      assert.deepEqual([first.complete, first.incomplete], [1, 1])
+      d.kill()
+      let last = first
+      for (let i = 0; i < 100 && last.complete !== 0; i++) {
+        await new Promise(resolve => setTimeout(resolve, 100))
+        last = await announceOnC()
+      }
+      assert.deepEqual([last.complete, last.incomplete], [0, 1], 'the dead instance\'s seeder is gone, the live leecher stays')
+    } finally { await onD.close(); await onC.close() }
   })
 })

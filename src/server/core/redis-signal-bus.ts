@@ -5,7 +5,7 @@ import type { RemoteSignal, SignalBus } from './signalling.js'
 const NODE_LIMIT = 2 ** 20
 
 /**
- * A SignalBus over Redis pub/sub: one channel per node, `<prefix>sig:<node>`, carrying a
+ * A SignalBus over Redis pub/sub: one channel per node (`channel(node)`), carrying a
  * RemoteSignal as JSON (binary strings pass through JSON unchanged). Node numbers come from one
  * shared counter (INCR at start), so instances sharing a Redis never collide while fewer than
  * 2^20 - 1 start between two wraps. Best effort, like WebRTC signalling: a signal published while
@@ -18,6 +18,8 @@ export class RedisSignalBus implements SignalBus {
 
   constructor (
     private readonly pub: Redis,
+    /** Channel name of a node (the store's `signalChannel`, so its sweeper sees who is alive). */
+    private readonly channel: (node: number) => string,
     private readonly prefix: string,
     private readonly onSignal: (signal: RemoteSignal) => void
   ) {}
@@ -48,6 +50,4 @@ export class RedisSignalBus implements SignalBus {
     this.closed = true
     this.sub?.disconnect()
   }
-
-  private channel (node: number): string { return `${this.prefix}sig:${node}` }
 }

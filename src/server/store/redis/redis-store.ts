@@ -22,6 +22,12 @@ export interface RedisStoreOptions {
   viewMaxSwarms?: number
   /** Per-command bound, ms (default REDIS_COMMAND_TIMEOUT_MS). */
   commandTimeout?: number
+  /**
+   * Remove, while sweeping, the WebSocket peers of nodes (instances) that are gone: a node is
+   * alive while it is subscribed to its signal channel (`signalChannel`). For trackers that run a
+   * signal bus on this store; off by default.
+   */
+  reapDeadNodes?: boolean
 }
 
 interface Script { src: string, sha: string }
@@ -64,6 +70,10 @@ export class RedisStore implements SwarmStore {
   private sweepCursor = '0'
   private sweepStarted = false
   private sweepQueue: Buffer[] = []
+  private readonly reapDeadNodes: boolean
+  /** Nodes seen alive at the start of this sweep pass and of the one before (a blip is not death). */
+  private liveNodes: string[] = []
+  private liveBefore: string[] = []
   private sweeping = false
   private refreshing: Promise<void> | undefined
   private closed = false
@@ -76,6 +86,7 @@ export class RedisStore implements SwarmStore {
     this.peerTtl = opts.peerTtl
     this.prefix = opts.prefix ?? 'bt:'
     this.viewMax = opts.viewMaxSwarms ?? REDIS_VIEW_MAX_SWARMS
+    this.reapDeadNodes = opts.reapDeadNodes === true
     this.countsKey = `${this.prefix}counts`
     this.registryKey = `${this.prefix}swarms`
     this.redis = new Redis(opts.url, redisOptions(opts.commandTimeout))
@@ -169,6 +180,7 @@ export class RedisStore implements SwarmStore {
         if (visited >= budget) return false
         if (this.sweepQueue.length === 0) {
           if (this.sweepStarted && this.sweepCursor === '0') { this.sweepStarted = false; return true }
+          if (!this.sweepStarted && this.reapDeadNodes) await this.loadLiveNodes()
           const [next, members] = await this.call(() => this.redis.sscanBuffer(this.registryKey, this.sweepCursor, 'COUNT', 128))
           this.sweepStarted = true
           this.sweepCursor = next.toString()
@@ -176,13 +188,26 @@ export class RedisStore implements SwarmStore {
           continue
         }
         const ih = this.sweepQueue[this.sweepQueue.length - 1].toString('latin1')
-        const [before, removed, more] = await this.run(SWEEP, ih, [bin(ih), cutoff, REDIS_SWEEP_BATCH]) as number[]
+        const reap = this.reapDeadNodes ? ['1', ...this.liveNodes, ...this.liveBefore] : ['0']
+        const [before, removed, more] = await this.run(SWEEP, ih, [bin(ih), cutoff, REDIS_SWEEP_BATCH, ...reap]) as number[]
         if (more === 0) this.sweepQueue.pop()
         visited += Math.max(1, more === 0 ? before : removed)
       }
     } finally {
       this.sweeping = false
     }
+  }
+
+  /** The pub/sub channel of node `node`'s signals; a node is alive while subscribed to it. */
+  signalChannel (node: number): string {
+    return `${this.prefix}sig:${node}`
+  }
+
+  private async loadLiveNodes (): Promise<void> {
+    const channels = await this.call(() => this.redis.pubsub('CHANNELS', `${this.prefix}sig:*`)) as string[]
+    const base = `${this.prefix}sig:`
+    this.liveBefore = this.liveNodes
+    this.liveNodes = channels.map(c => c.slice(base.length)).filter(n => /^[0-9]+$/.test(n))
   }
 
   swarmInfo (infoHash: BinaryString): SwarmInfo | undefined {

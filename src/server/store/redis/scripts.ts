@@ -149,19 +149,37 @@ return 1
 `
 
 /**
- * ARGV: 1 info hash, 2 cutoff (peers with lastSeen < cutoff go), 3 batch size.
+ * ARGV: 1 info hash, 2 cutoff (peers with lastSeen < cutoff go), 3 batch size, 4 '1' to also
+ * remove WebSocket peers of nodes that are gone, 5… the nodes alive.
  * Returns { peers before, removed, more stale left }.
  */
 export const SWEEP_LUA = COMMON + `
 local before = redis.call('HLEN', P)
 local stale = redis.call('ZRANGEBYSCORE', T, '-inf', '(' .. ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+local removed = #stale
 for _, key in ipairs(stale) do
   local rec = redis.call('HGET', P, key)
   if rec then drop(key, rec) else redis.call('ZREM', T, key) end
 end
 local more = 0
 if #stale == tonumber(ARGV[3]) and redis.call('ZCOUNT', T, '-inf', '(' .. ARGV[2]) > 0 then more = 1 end
-return { before, #stale, more }
+-- A WebSocket peer lives as long as its socket; a node (instance) that died cannot remove its
+-- peers, so they go when their node (high bits of conn) is not among the live ones.
+if ARGV[4] == '1' then
+  local live = {}
+  for i = 5, #ARGV do live[tonumber(ARGV[i])] = true end
+  for _, sk in ipairs({ KEYS[8], KEYS[9] }) do
+    for _, key in ipairs(redis.call('SMEMBERS', sk)) do
+      local rec = redis.call('HGET', P, key)
+      if rec then
+        local _, _, conn = struct.unpack('>BBd', rec)
+        local node = math.floor(conn / 4294967296)
+        if node ~= 0 and not live[node] then drop(key, rec); removed = removed + 1 end
+      end
+    end
+  end
+end
+return { before, removed, more }
 `
 
 /** ARGV: 1 info hash. Returns { complete, incomplete, downloaded }. */
