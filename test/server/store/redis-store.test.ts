@@ -30,7 +30,7 @@ describe('RedisStore specifics', () => {
       for (const k of keys.slice(0, 9)) assert.ok(k.startsWith(`${s.prefix}${tag}:`), k)
       await s.announce(req(hash(1), httpV4(1), { event: EVENT_STARTED }), 1)
       const stored = (await s.redis.keys(`${s.prefix}*`)).sort()
-      assert.deepEqual(stored, [`${s.prefix}counts`, `${s.prefix}swarms`, `${s.prefix}${tag}:p`, `${s.prefix}${tag}:s0`, `${s.prefix}${tag}:t`].sort())
+      assert.deepEqual(stored, [`${s.prefix}counts`, `${s.prefix}swarms`, `${s.prefix}${tag}:p`, `${s.prefix}${tag}:a0`, `${s.prefix}${tag}:t`].sort())
     } finally { await s.close() }
   })
 

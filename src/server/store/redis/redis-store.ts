@@ -37,16 +37,16 @@ const REMOVE = script(REMOVE_LUA)
 const SWEEP = script(SWEEP_LUA)
 const SCRAPE = script(SCRAPE_LUA)
 
-/** Record layout (scripts.ts): kind u8, seeder u8, conn f64, lastSeen f64, peer id length u8. */
-const REC_HEADER = 19
+/** Record layout (scripts.ts): kind u8, seeder u8, conn f64, lastSeen f64, position u32, peer id length u8. */
+const REC_HEADER = 23
 
 /**
  * SwarmStore on a shared Redis: several tracker instances serve the same swarms.
  *
  * Every announce, remove and scrape is ONE script call (EVALSHA; EVAL when Redis lost its
  * script cache) that runs atomically on the swarm's keys, all tagged `{<hex info hash>}` (see
- * scripts.ts for the layout). Peer selection happens in the script: SRANDMEMBER over per-kind
- * seeder/leecher sets, with the share of each set drawn so every eligible peer is equally likely.
+ * scripts.ts for the layout). Peer selection happens in the script: Floyd's sampling over dense
+ * per-kind seeder/leecher arrays, as in the memory store, so every eligible peer is equally likely.
  *
  * The synchronous members (`counts`, `swarmInfo`, `infoHashes`) cannot ask Redis: they show
  * the snapshot taken by the last `refresh()` — the global counters, which the scripts keep
@@ -240,7 +240,7 @@ export class RedisStore implements SwarmStore {
     const base = `${this.prefix}{${binaryToHex(infoHash)}}:`
     return [
       base + 'p', base + 't', base + 'd',
-      base + 's0', base + 's1', base + 's2', base + 's3', base + 's4', base + 's5',
+      base + 'a0', base + 'a1', base + 'a2', base + 'a3', base + 'a4', base + 'a5',
       this.countsKey, this.registryKey
     ]
   }
@@ -355,7 +355,7 @@ export function redisOptions (commandTimeout = REDIS_COMMAND_TIMEOUT_MS): RedisO
 function bin (s: BinaryString): Buffer { return Buffer.from(s, 'latin1') }
 
 function decode (rec: Buffer): PeerView {
-  const idLen = rec[18]
+  const idLen = rec[22]
   return {
     kind: rec[0] as PeerKind,
     seeder: rec[1] === 1,
