@@ -116,6 +116,8 @@ export const REDIS_COMMAND_TIMEOUT_MS = 1_000
 export const REDIS_CONNECT_TIMEOUT_MS = 2_000
 /** Cap of the exponential back-off between reconnection attempts, in ms. */
 export const REDIS_RECONNECT_MAX_MS = 1_000
+/** Removes (WebSocket closes) remembered while Redis is away, to send once it is back. */
+export const REDIS_MAX_FAILED_REMOVES = 100_000
 /** Stale peers removed per sweep script call, so one huge swarm never blocks Redis for long. */
 export const REDIS_SWEEP_BATCH = 1_000
 /** Period of the reload of the synchronous view (/stats counters, `server.torrents`), in ms. */

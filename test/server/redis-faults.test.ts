@@ -116,4 +116,27 @@ describe('Redis store faults', () => {
     assert.ok(r.peers.some(p => p.addr === loopback(9101)))
     assert.ok(await waitFor(() => server.ready(), 5000))
   })
+
+  it('a WebSocket that closes while Redis is away leaves no peer behind once Redis is back', async () => {
+    const ih = id20(502)
+    assert.ok(await waitFor(() => server.ready(), 10_000))
+    const gone = await wsClient(`ws://127.0.0.1:${port}`)
+    gone.send(encodeAnnounceRequest({ infoHash: ih, peerId: id20(31), uploaded: 0, downloaded: 0, left: 0, event: EVENT_STARTED, numwant: 0 }))
+    assert.deepEqual([(await gone.next()).complete], [1])
+    await redis.kill()
+    await gone.close()
+    await redis.launch()
+    assert.ok(await waitFor(() => server.ready(), 10_000), 'ready again')
+    const other = await wsClient(`ws://127.0.0.1:${port}`)
+    try {
+      let r: Record<string, unknown> = {}
+      for (let i = 0; i < 50; i++) {
+        other.send(encodeAnnounceRequest({ infoHash: ih, peerId: id20(32), uploaded: 0, downloaded: 0, left: 3, event: EVENT_STARTED, numwant: 0 }))
+        r = await other.next()
+        if (r.complete === 0) break
+        await new Promise(resolve => setTimeout(resolve, 100))
+      }
+      assert.deepEqual([r.complete, r.incomplete], [0, 1], 'the closed seeder is gone (it survived the restart on disk)')
+    } finally { await other.close() }
+  })
 })

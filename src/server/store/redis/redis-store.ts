@@ -2,7 +2,7 @@ import { createHash, randomInt } from 'node:crypto'
 import { Redis } from 'ioredis'
 import type { RedisOptions } from 'ioredis'
 import {
-  REDIS_COMMAND_TIMEOUT_MS, REDIS_CONNECT_TIMEOUT_MS, REDIS_RECONNECT_MAX_MS, REDIS_SWEEP_BATCH, REDIS_VIEW_MAX_SWARMS
+  REDIS_COMMAND_TIMEOUT_MS, REDIS_CONNECT_TIMEOUT_MS, REDIS_MAX_FAILED_REMOVES, REDIS_RECONNECT_MAX_MS, REDIS_SWEEP_BATCH, REDIS_VIEW_MAX_SWARMS
 } from '../../../constants.js'
 import { TrackerError, trackerError } from '../../../errors.js'
 import { binaryToHex } from '../../../protocol/common/binary.js'
@@ -79,6 +79,11 @@ export class RedisStore implements SwarmStore {
   private closed = false
   /** The last call failed (a hung Redis keeps its connection open but answers nothing). */
   private failing = false
+  /**
+   * Removes that failed while Redis was away (a WebSocket closed meanwhile), sent again once it
+   * is back: the peer's node is alive, so the sweep would never drop it. Bounded.
+   */
+  private readonly failedRemoves = new Map<string, [BinaryString, BinaryString]>()
   /** WS announces being re-sent after NOSCRIPT, and removes that overtook them (see `retry`). */
   private readonly retrying = new Map<string, boolean>()
 
@@ -94,7 +99,7 @@ export class RedisStore implements SwarmStore {
     this.redis.on('error', () => {})
     // Scripts are loaded first on every (re)connection, so calls after it never see NOSCRIPT
     // (a restarted Redis has an empty script cache).
-    this.redis.on('ready', () => { this.loadScripts().catch(() => {}) })
+    this.redis.on('ready', () => { this.loadScripts().then(() => this.retryRemoves()).catch(() => {}) })
   }
 
   /** Connects (bounded by the connect timeout); rejects when Redis cannot be reached. */
@@ -122,6 +127,8 @@ export class RedisStore implements SwarmStore {
       a.numwant, a.want, now, randomInt(1, 2 ** 31 - 1)
     ]
     const r = await this.run(ANNOUNCE, a.infoHash, args, a.kind === 2 ? a.infoHash + a.key : undefined) as Array<number | Buffer>
+    // Announced again since a remove failed: it is alive, the remove is stale.
+    if (this.failedRemoves.size > 0) this.failedRemoves.delete(a.infoHash + a.key)
     const peers: StorePeer[] = []
     for (let i = 3; i < r.length; i++) peers.push(decode(r[i] as Buffer))
     return { complete: r[0] as number, incomplete: r[1] as number, downloaded: r[2] as number, peers }
@@ -161,7 +168,19 @@ export class RedisStore implements SwarmStore {
   async remove (infoHash: BinaryString, key: BinaryString): Promise<boolean> {
     const id = infoHash + key
     if (this.retrying.has(id)) this.retrying.set(id, true)
-    return await this.run(REMOVE, infoHash, [bin(infoHash), bin(key)]) === 1
+    try {
+      return await this.run(REMOVE, infoHash, [bin(infoHash), bin(key)]) === 1
+    } catch (err) {
+      if (this.failedRemoves.size < REDIS_MAX_FAILED_REMOVES) this.failedRemoves.set(id, [infoHash, key])
+      throw err
+    }
+  }
+
+  private async retryRemoves (): Promise<void> {
+    for (const [id, [infoHash, key]] of this.failedRemoves) {
+      this.failedRemoves.delete(id)
+      await this.remove(infoHash, key)
+    }
   }
 
   /**
