@@ -415,7 +415,8 @@ export class Server extends EventEmitter {
       this.store.refresh().catch(() => { /* unreachable: ready() says so; next tick retries */ })
         .finally(() => { this.refreshing = false })
     }
-    if (this.nowS < this.nextSweep) return
+    // A store that is away is not swept (its own reconnection and refresh tell when it is back).
+    if (this.nowS < this.nextSweep || (this.store.ready !== undefined && !this.store.ready())) return
     try {
       const r = this.store.sweep(this.nowS, SWEEP_BUDGET)
       // At most one announce interval between passes, so a peer goes after about two intervals

@@ -218,7 +218,11 @@ describe('CLI: flags that print and exit', { concurrency: CONCURRENCY }, () => {
     [['-p', '65536'], 'invalid port: 65536'],
     [['--port'], '--port needs a value'],
     [['--interval', 'soon'], 'invalid interval (ms, at least 1000): soon'],
-    [['--http=yes'], 'unknown option: --http=yes']
+    [['--http=yes'], 'unknown option: --http=yes'],
+    [['--redis', 'localhost:6379'], 'invalid redis URL (redis://host:port): localhost:6379'],
+    [['--redis'], '--redis needs a value'],
+    [['--udp-secret', 'abcd'], 'invalid udp secret (an even number of hex digits, at least 32)'],
+    [['--udp-secret', 'x'.repeat(32)], 'invalid udp secret (an even number of hex digits, at least 32)']
   ]
   for (const [args, message] of bad) {
     it(`${args.join(' ')} exits 2 with "${message}"`, async () => {

@@ -169,4 +169,15 @@ describe('two tracker processes sharing one Redis', () => {
       assert.deepEqual([last.complete, last.incomplete], [0, 1], 'the dead instance\'s seeder is gone, the live leecher stays')
     } finally { await onD.close(); await onC.close() }
   })
+
+  it('a tracker whose Redis cannot be reached at start exits 1 with an ERROR line', async () => {
+    const dead = await RedisServer.start()
+    const url = dead.url
+    await dead.stop() // nothing listens on that port now
+    const t = new Instance(['-p', '0', '--http-hostname', '127.0.0.1', '--udp-hostname', '127.0.0.1', '--udp6-hostname', '::1', '--redis', url])
+    instances.push(t)
+    const code = await withTimeout(new Promise<number | null>(resolve => t.child.once('exit', c => resolve(c))), START_MS, 'exit')
+    assert.equal(code, 1)
+    assert.equal(t.out, `ERROR: cannot reach Redis at 127.0.0.1:${new URL(url).port} within 2000 ms\n`)
+  })
 })

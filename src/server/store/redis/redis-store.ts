@@ -108,7 +108,11 @@ export class RedisStore implements SwarmStore {
     if (this.redis.status === 'wait') await this.redis.connect().catch(() => {})
     await new Promise<void>((resolve, reject) => {
       if (this.redis.status === 'ready') return resolve()
-      const timer = setTimeout(() => { cleanup(); reject(unavailable()) }, REDIS_CONNECT_TIMEOUT_MS)
+      const timer = setTimeout(() => {
+        cleanup()
+        // For the operator (the CLI prints it): where, never the URL's credentials.
+        reject(new Error(`cannot reach Redis at ${this.redis.options.host ?? ''}:${this.redis.options.port ?? ''} within ${REDIS_CONNECT_TIMEOUT_MS} ms`))
+      }, REDIS_CONNECT_TIMEOUT_MS)
       const onReady = (): void => { cleanup(); resolve() }
       const cleanup = (): void => { clearTimeout(timer); this.redis.off('ready', onReady) }
       this.redis.on('ready', onReady)
