@@ -127,6 +127,8 @@ export const REDIS_VIEW_REFRESH_MS = 2_000
  * store is bounded in memory and in Redis work per refresh.
  */
 export const REDIS_VIEW_MAX_SWARMS = 1_000
+/** Peers (over all its swarms) the synchronous view holds at most: swarms beyond it are left out. */
+export const REDIS_VIEW_MAX_PEERS = 100_000
 /** A filter that has not answered after this long refuses the request, in ms. */
 export const FILTER_TIMEOUT_MS = 10_000
 /** WebSocket heartbeat: a socket that has not answered the previous ping is closed, in ms. */

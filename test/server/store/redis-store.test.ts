@@ -12,8 +12,8 @@ before(async () => { redis = await RedisServer.start() })
 after(async () => { await redis?.stop() })
 
 /** A store on the test's redis-server, under a key prefix of its own (a fresh, empty store). */
-async function makeStore (peerTtl: number): Promise<RedisStore> {
-  const s = new RedisStore({ url: redis.url, peerTtl, prefix: `t${randomBytes(6).toString('hex')}:` })
+async function makeStore (peerTtl: number, viewMaxSwarms?: number): Promise<RedisStore> {
+  const s = new RedisStore({ url: redis.url, peerTtl, prefix: `t${randomBytes(6).toString('hex')}:`, viewMaxSwarms })
   await s.connect()
   return s
 }
@@ -60,5 +60,29 @@ describe('RedisStore specifics', () => {
       await s.redis.script('FLUSH')
       assert.deepEqual(await s.scrape([hash(3)]), [{ infoHash: hash(3), complete: 1, incomplete: 0, downloaded: 1 }])
     } finally { await s.close() }
+  })
+
+  it('the synchronous view is a bounded snapshot: exact counts, at most viewMaxSwarms swarms', async () => {
+    const s = await makeStore(100, 2)
+    try {
+      for (let i = 0; i < 5; i++) await s.announce(req(hash(10 + i), httpV4(i), { event: EVENT_STARTED, seeder: i === 0 }), 1)
+      assert.deepEqual(s.counts, { torrents: 0, retired: 0, peers: 0, seeders: 0, leechers: 0 }, 'nothing before a refresh')
+      await s.refresh()
+      assert.deepEqual(s.counts, { torrents: 5, retired: 0, peers: 5, seeders: 1, leechers: 4 })
+      const shown = [...s.infoHashes()]
+      assert.equal(shown.length, 2)
+      for (const ih of shown) {
+        const info = s.swarmInfo(ih)!
+        assert.equal(info.complete + info.incomplete, 1)
+        assert.equal([...info.peers()].length, 1)
+      }
+    } finally { await s.close() }
+  })
+
+  it('ready() is false once closed', async () => {
+    const s = await makeStore(100)
+    assert.equal(s.ready(), true)
+    await s.close()
+    assert.equal(s.ready(), false)
   })
 })

@@ -2,7 +2,8 @@ import { createHash, randomInt } from 'node:crypto'
 import { Redis } from 'ioredis'
 import type { RedisOptions } from 'ioredis'
 import {
-  REDIS_COMMAND_TIMEOUT_MS, REDIS_CONNECT_TIMEOUT_MS, REDIS_MAX_FAILED_REMOVES, REDIS_RECONNECT_MAX_MS, REDIS_SWEEP_BATCH, REDIS_VIEW_MAX_SWARMS
+  REDIS_COMMAND_TIMEOUT_MS, REDIS_CONNECT_TIMEOUT_MS, REDIS_MAX_FAILED_REMOVES, REDIS_RECONNECT_MAX_MS, REDIS_SWEEP_BATCH,
+  REDIS_VIEW_MAX_PEERS, REDIS_VIEW_MAX_SWARMS
 } from '../../../constants.js'
 import { TrackerError, trackerError } from '../../../errors.js'
 import { binaryToHex } from '../../../protocol/common/binary.js'
@@ -50,7 +51,8 @@ const REC_HEADER = 23
  *
  * The synchronous members (`counts`, `swarmInfo`, `infoHashes`) cannot ask Redis: they show
  * the snapshot taken by the last `refresh()` — the global counters, which the scripts keep
- * exact, and the peers of at most `viewMaxSwarms` swarms. The server refreshes every
+ * exact, and the peers of at most `viewMaxSwarms` swarms holding at most REDIS_VIEW_MAX_PEERS
+ * peers together. The server refreshes every
  * REDIS_VIEW_REFRESH_MS, so `/stats` and `server.torrents` lag by that much at most.
  *
  * Faults: no offline queue and a per-command timeout, so while Redis is away every call
@@ -282,7 +284,18 @@ export class RedisStore implements SwarmStore {
       cursor = next.toString()
       for (const m of members) if (swarms.size < this.viewMax) swarms.add(m.toString('latin1'))
     } while (cursor !== '0' && swarms.size < this.viewMax)
-    const list = [...swarms]
+    // Peers too are bounded: sizes first, then the peers of the swarms that fit.
+    const candidates = [...swarms]
+    const sizes = this.redis.pipeline()
+    for (const ih of candidates) sizes.hlen(this.keys(ih)[0])
+    const sized = await this.exec(sizes)
+    const list: BinaryString[] = []
+    let room = REDIS_VIEW_MAX_PEERS
+    for (let i = 0; i < candidates.length; i++) {
+      const n = sized[i][1] as number
+      if (sized[i][0] !== null) throw unavailable()
+      if (n > 0 && n <= room) { list.push(candidates[i]); room -= n }
+    }
     const p = this.redis.pipeline()
     for (const ih of list) {
       const k = this.keys(ih)
