@@ -4,9 +4,10 @@
 //
 //   node bench/redis.mjs [--duration 3] [--warmup 1] [--torrents 10000] [--peers 10]
 //
-// Placement on a 2-CPU machine: trackers on CPU 1, generators and redis-server on CPU 0. Two
-// instances therefore share one CPU: the 2-instance row shows what sharing costs, not scaling
-// (on a larger machine give every instance and Redis their own cores). Every run is bounded.
+// Placement on a 2-CPU machine: the server side (trackers and redis-server) on CPU 1, the
+// generators on CPU 0 (they poll busily: a redis-server beside them starves). Two instances and
+// Redis therefore share one CPU: the rows show what Redis and sharing cost, not scaling (on a
+// larger machine give every instance and Redis their own cores). Every run is bounded.
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { randomBytes } from 'node:crypto'
@@ -100,7 +101,7 @@ async function setup (store, instances) {
   if (store === 'redis') {
     dir = mkdtempSync(join(tmpdir(), 'bench-redis-'))
     const port = await freePort()
-    redis = start('taskset', ['-c', GEN_CPU, REDIS, '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir])
+    redis = start('taskset', ['-c', TRACKER_CPU, REDIS, '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir])
     await waitFor(redis, /Ready to accept connections/, 10000)
     extra.push('--redis', `redis://127.0.0.1:${port}`, '--udp-secret', randomBytes(32).toString('hex'))
   }

@@ -116,7 +116,7 @@ export class Server extends EventEmitter {
 
   private readonly store: SwarmStore
   /** Connecting to the store (and the bus) before binding; undefined for in-process stores. */
-  private starting: (() => Promise<void>) | undefined
+  private starting: Promise<void> | undefined
   private redisBus: RedisSignalBus | undefined
   private refreshing = false
   private nextRefresh = 0
@@ -155,10 +155,12 @@ export class Server extends EventEmitter {
       this.store = store
       if (ownBus) bus = this.redisBus = new RedisSignalBus(store.redis, n => store.signalChannel(n), store.prefix, signal => this.receiveSignal(signal))
       const redisBus = this.redisBus
-      this.starting = async () => {
+      // Connecting starts now (a tracker mounted with onHttpRequest never listens); listen waits for it.
+      this.starting = (async () => {
         await store.connect()
         await redisBus?.start()
-      }
+      })()
+      this.starting.catch(() => { /* reported by listen() */ })
     } else {
       this.peerStats = this.serveStats ? new PeerStats() : undefined
       this.store = new MemoryStore({ peerTtl: PEER_EXPIRY_INTERVALS * interval, listener: this.peerStats })
@@ -250,10 +252,10 @@ export class Server extends EventEmitter {
     const httpPort = toPort(isObject(p) ? p.http : p)
     const udpPort = isObject(p) ? toPort(p.udp) : undefined
     const hosts = hostsFor(h)
-    const starting = this.starting ?? (this.store.connect !== undefined ? () => this.store.connect!() : undefined)
+    const starting = this.starting ?? this.store.connect?.()
     if (starting === undefined) return this.bindAll(httpPort, udpPort, hosts, 5)
     // A networked store first: without it the tracker could only refuse requests.
-    starting().then(() => {
+    starting.then(() => {
       if (!this.destroyed) this.bindAll(httpPort, udpPort, hosts, 5)
     }, (err: unknown) => {
       if (!this.destroyed) this.emit('error', err instanceof Error ? err : new Error(String(err)))

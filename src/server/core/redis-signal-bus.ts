@@ -28,6 +28,7 @@ export class RedisSignalBus implements SignalBus {
   async start (): Promise<void> {
     const n = await this.pub.incr(`${this.prefix}nodes`)
     this.node = ((n - 1) % (NODE_LIMIT - 1)) + 1
+    if (this.closed) return // the server closed while starting
     const sub = this.pub.duplicate()
     this.sub = sub
     sub.on('error', () => {}) // reconnects by itself and resubscribes
@@ -39,6 +40,7 @@ export class RedisSignalBus implements SignalBus {
     })
     if (sub.status === 'wait') await sub.connect()
     await sub.subscribe(this.channel(this.node))
+    if (this.closed) sub.disconnect()
   }
 
   send (node: number, signal: RemoteSignal): void {
