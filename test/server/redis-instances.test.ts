@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 
 import { EVENT_STARTED } from '../../src/protocol/common/types.js'
 import { encodeAnnounceRequest, encodeAnswerRequest } from '../../src/protocol/ws/codec.js'
+import { Redis } from 'ioredis'
 import { RedisServer } from '../helpers/redis.js'
 import { hex, httpAnnounce, httpScrape, id20, udpClient, withTimeout, wsClient } from '../helpers/tracker-clients.js'
 
@@ -114,6 +115,17 @@ describe('two tracker processes sharing one Redis', () => {
     const ih = id20(103)
     const x = await wsClient(`ws://127.0.0.1:${a.port}`)
     const y = await wsClient(`ws://127.0.0.1:${b.port}`)
+    // hostile messages on the instances' signal channels are ignored (neither crashes)
+    const raw = new Redis(redis.url)
+    try {
+      const channels = await raw.pubsub('CHANNELS', 'bt:sig:*') as string[]
+      assert.equal(channels.length, 2)
+      for (const ch of channels) {
+        for (const m of ['not json', 'null', '{"t":"answer","conn":"1","message":3}', '{"t":"offer","conn":1}', JSON.stringify({ t: 'answer', conn: 2 ** 40, message: 'x' })]) {
+          assert.equal(await raw.publish(ch, m), 1)
+        }
+      }
+    } finally { raw.disconnect() }
     try {
       const px = id20(11)
       const py = id20(12)

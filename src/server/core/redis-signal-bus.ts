@@ -35,8 +35,7 @@ export class RedisSignalBus implements SignalBus {
     sub.on('message', (_channel: string, message: string) => {
       let signal: RemoteSignal
       try { signal = JSON.parse(message) as RemoteSignal } catch { return }
-      if (typeof signal !== 'object' || signal === null || typeof signal.conn !== 'number' || typeof signal.message !== 'string') return
-      this.onSignal(signal)
+      if (isSignal(signal)) this.onSignal(signal)
     })
     if (sub.status === 'wait') await sub.connect()
     await sub.subscribe(this.channel(this.node))
@@ -52,4 +51,14 @@ export class RedisSignalBus implements SignalBus {
     this.closed = true
     this.sub?.disconnect()
   }
+}
+
+/** Only what another instance could have sent (the channel is open to anyone with Redis access). */
+function isSignal (v: unknown): v is RemoteSignal {
+  if (typeof v !== 'object' || v === null) return false
+  const s = v as Record<string, unknown>
+  if (typeof s.conn !== 'number' || typeof s.message !== 'string') return false
+  if (s.t === 'answer') return true
+  return s.t === 'offer' && typeof s.fromConn === 'number' && typeof s.expires === 'number' &&
+    typeof s.fromPeerId === 'string' && typeof s.toPeerId === 'string' && typeof s.infoHash === 'string' && typeof s.offerId === 'string'
 }
