@@ -1,4 +1,4 @@
-import { createHash, randomInt } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { Redis } from 'ioredis'
 import type { RedisOptions } from 'ioredis'
 import {
@@ -86,7 +86,7 @@ export class RedisStore implements SwarmStore {
    * is back: the peer's node is alive, so the sweep would never drop it. Bounded.
    */
   private readonly failedRemoves = new Map<string, [BinaryString, BinaryString]>()
-  /** WS announces being re-sent after NOSCRIPT, and removes that overtook them (see `retry`). */
+  /** WS announces being re-sent after NOSCRIPT, and removes that overtook them (see `run`). */
   private readonly retrying = new Map<string, boolean>()
 
   constructor (opts: RedisStoreOptions) {
@@ -101,7 +101,9 @@ export class RedisStore implements SwarmStore {
     this.redis.on('error', () => {})
     // Scripts are loaded first on every (re)connection, so calls after it never see NOSCRIPT
     // (a restarted Redis has an empty script cache).
-    this.redis.on('ready', () => { this.loadScripts().then(() => this.retryRemoves()).catch(() => {}) })
+    this.redis.on('ready', () => {
+      this.loadScripts().then(async () => { this.failing = false; await this.retryRemoves() }).catch(() => {})
+    })
   }
 
   /** Connects (bounded by the connect timeout); rejects when Redis cannot be reached. */
@@ -130,7 +132,8 @@ export class RedisStore implements SwarmStore {
   async announce (a: StoreAnnounce, now: number): Promise<StoreAnnounceResult> {
     const args: Array<string | Buffer | number> = [
       bin(a.infoHash), bin(a.key), bin(a.peerId), bin(a.addr), a.kind, a.conn, a.event, a.seeder ? 1 : 0,
-      a.numwant, a.want, now, randomInt(1, 2 ** 31 - 1)
+      // Seed of the script's generator, so picks never depend on how Redis seeds it per call.
+      a.numwant, a.want, now, 1 + Math.floor(Math.random() * 0x7ffffffe)
     ]
     const r = await this.run(ANNOUNCE, a.infoHash, args, a.kind === 2 ? a.infoHash + a.key : undefined) as Array<number | Buffer>
     // Announced again since a remove failed: it is alive, the remove is stale.
