@@ -3,7 +3,7 @@
 // `--no-stats`. Binds loopback only, prints one JSON line with the bound ports once it listens,
 // and on SIGTERM prints the counts of 'warning' and 'error' events to stderr and exits.
 //
-//   node bench/tracker.mjs ours|reference [--no-stats]
+//   node bench/tracker.mjs ours|reference [--no-stats] [--redis URL --udp-secret HEX] (ours only)
 import { pathToFileURL } from 'node:url'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
@@ -22,7 +22,10 @@ if (which === 'ours') {
   process.exit(2)
 }
 
-const server = new Server({ stats })
+const arg = name => { const i = process.argv.indexOf(name); return i < 0 ? undefined : process.argv[i + 1] }
+const redis = arg('--redis')
+const secret = arg('--udp-secret')
+const server = new Server({ stats, ...(redis !== undefined ? { redis } : {}), ...(secret !== undefined ? { udpSecret: Buffer.from(secret, 'hex') } : {}) })
 const counts = { warning: 0, error: 0, firstWarning: '', firstError: '' }
 server.on('warning', err => {
   if (counts.warning++ === 0) counts.firstWarning = String(err?.message ?? err)

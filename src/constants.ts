@@ -104,6 +104,31 @@ export const MAX_FULL_SCRAPE = 1000
 export const MAX_RETIRED_TORRENTS = 1_000_000
 /** Peers the sweeper visits per tick, so expiry never blocks announces for long. */
 export const SWEEP_BUDGET = 20_000
+
+// ---- Redis store ----
+
+/**
+ * Longest wait for one Redis reply, in ms: past it the request fails with STORE_UNAVAILABLE
+ * (a client retries; a hung request would hold its socket and the client's announce).
+ */
+export const REDIS_COMMAND_TIMEOUT_MS = 1_000
+/** Longest wait for the first connection at start, and per reconnection attempt, in ms. */
+export const REDIS_CONNECT_TIMEOUT_MS = 2_000
+/** Cap of the exponential back-off between reconnection attempts, in ms. */
+export const REDIS_RECONNECT_MAX_MS = 1_000
+/** Removes (WebSocket closes) remembered while Redis is away, to send once it is back. */
+export const REDIS_MAX_FAILED_REMOVES = 100_000
+/** Stale peers removed per sweep script call, so one huge swarm never blocks Redis for long. */
+export const REDIS_SWEEP_BATCH = 1_000
+/** Period of the reload of the synchronous view (/stats counters, `server.torrents`), in ms. */
+export const REDIS_VIEW_REFRESH_MS = 2_000
+/**
+ * Swarms whose peers the synchronous view holds (`server.torrents`): a snapshot of a shared
+ * store is bounded in memory and in Redis work per refresh.
+ */
+export const REDIS_VIEW_MAX_SWARMS = 1_000
+/** Peers (over all its swarms) the synchronous view holds at most: swarms beyond it are left out. */
+export const REDIS_VIEW_MAX_PEERS = 100_000
 /** A filter that has not answered after this long refuses the request, in ms. */
 export const FILTER_TIMEOUT_MS = 10_000
 /** WebSocket heartbeat: a socket that has not answered the previous ping is closed, in ms. */

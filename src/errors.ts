@@ -34,6 +34,7 @@ export const ERRORS = {
   PASSKEY_REQUIRED: 'this tracker is private: announce with your passkey in the URL (/announce/<passkey>)',
   UNKNOWN_PASSKEY: 'unknown passkey',
   UDP_SCRAPE_PRIVATE: 'this tracker is private: a UDP scrape cannot carry a passkey, scrape over HTTP at /scrape/<passkey>',
+  STORE_UNAVAILABLE: 'tracker storage unavailable, try again later',
   NOT_FOUND: 'not found',
   INTERNAL: 'internal tracker error'
 } as const

@@ -89,6 +89,7 @@ try {
     wsMaxSwarms: o.wsMaxSwarms,
     udpSecret: o.udpSecret === undefined ? undefined : Buffer.from(o.udpSecret, 'hex'),
     accessList,
+    redis: o.redis,
     ...(o.private ? { private: { keysFile: o.keysFile, adminToken: o.adminToken } } : {}),
     ...(o.stateFile !== undefined ? { stateFile: o.stateFile, stateSaveInterval: o.stateInterval } : {})
   })

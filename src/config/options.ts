@@ -163,6 +163,12 @@ export function rate<K extends string> (key: K, c: Common<string> & { default: s
   return spec(key, 'string', c, { default: c.default, expects: 'N/s, N/s:BURST or off', fromValue: ok, fromText: ok })
 }
 
+/** A Redis URL (`redis://` or `rediss://`, host and optional port, db and credentials). */
+export function redisUrl<K extends string> (key: K, c: Common<string | undefined>): OptionSpec<K, string | undefined> {
+  const ok = (v: unknown): string | undefined => typeof v === 'string' && /^rediss?:\/\/\S+$/.test(v) ? v : undefined
+  return spec(key, 'string', c, { default: undefined, expects: 'a redis:// URL', fromValue: ok, fromText: ok })
+}
+
 const rateText = (l: readonly [number, number]): string => `${l[0]}/s:${l[1]}`
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const
@@ -317,6 +323,11 @@ export const OPTIONS = [
     flags: ['--udp-secret'], arg: '[hex]', minBytes: 16, secret: true,
     help: 'key of the UDP connection ids, to share between processes [default: random]',
     doc: 'Key of the UDP connection-id MAC; give several processes behind one address the same key. Unset: random per process.'
+  }),
+  redisUrl('redis', {
+    flags: ['--redis'], arg: '[url]', secret: true,
+    help: 'keep swarms in Redis, shared with other instances (redis://host:port)',
+    doc: 'Redis URL: swarms live in Redis, shared by every instance pointed at it (give them the same `udpSecret`); WebSocket signals cross instances over Redis pub/sub.'
   }),
   path('allowlist', {
     flags: ['--allowlist'], arg: '[file]',

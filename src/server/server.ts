@@ -14,7 +14,7 @@ import { WebSocketServer } from 'ws'
 import type { ServerOptions as WsServerOptions, WebSocket } from 'ws'
 import {
   DEFAULT_ANNOUNCE_INTERVAL_MS, DEFAULT_NUMWANT, DRAIN_POLL_MS, DRAIN_TIMEOUT_MS, FILTER_TIMEOUT_MS, HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS, MAX_FULL_SCRAPE, MAX_NUMWANT,
-  MAX_INTERVAL_JITTER, MIN_INTERVAL_DIVISOR, PEER_EXPIRY_INTERVALS, RATE_LIMIT_MAX_ADDRESSES, STATE_SAVE_INTERVAL_MS, SWEEP_BUDGET, SWEEP_INTERVAL_MS, WS_HEARTBEAT_MS,
+  MAX_INTERVAL_JITTER, MIN_INTERVAL_DIVISOR, PEER_EXPIRY_INTERVALS, RATE_LIMIT_MAX_ADDRESSES, REDIS_VIEW_REFRESH_MS, STATE_SAVE_INTERVAL_MS, SWEEP_BUDGET, SWEEP_INTERVAL_MS, WS_HEARTBEAT_MS,
   WS_INTERVAL_DIVISOR, WS_MAX_OFFERS, WS_MAX_PAYLOAD, WS_MAX_SWARMS_PER_SOCKET
 } from '../constants.js'
 import { TrackerError, trackerError } from '../errors.js'
@@ -23,6 +23,7 @@ import { binaryToHex, hexToBinary } from '../protocol/common/binary.js'
 import type { AnnounceEvent, BinaryString } from '../protocol/common/types.js'
 import { AccessList } from './access/access-list.js'
 import { Passkeys, isValidPasskey } from './core/passkeys.js'
+import { RedisSignalBus } from './core/redis-signal-bus.js'
 import { Signalling } from './core/signalling.js'
 import type { RemoteSignal, SignalBus } from './core/signalling.js'
 import { TrackerCore } from './core/tracker.js'
@@ -47,6 +48,7 @@ import { createRegistry } from './stats/prometheus.js'
 import { renderStatsHtml } from './stats/render.js'
 import type { StatsDocument } from './stats/render.js'
 import { MemoryStore } from './store/memory/memory-store.js'
+import { RedisStore } from './store/redis/redis-store.js'
 import { KIND_WS } from './store/store.js'
 import type { SwarmStore } from './store/store.js'
 
@@ -95,8 +97,14 @@ export interface ServerOptions {
   wsMaxSwarms?: number
   /** Secret for UDP connection ids (16+ bytes) so several processes accept each other's ids. */
   udpSecret?: Uint8Array
-  /** Swarm storage. Default: in memory. */
+  /** Swarm storage. Default: in memory (or Redis with `redis`). */
   store?: SwarmStore
+  /**
+   * `redis://host:port`: keep the swarms in this Redis, shared with every other instance given
+   * the same URL (give them the same `udpSecret` too). WebSocket signals between instances go
+   * over Redis pub/sub unless `signalBus` is given. `listen` waits for the connection.
+   */
+  redis?: string
   /**
    * Carries WebSocket offers and answers to peers connected to other nodes sharing the store
    * (other instances on one Redis, other worker threads); signals arriving from them go to
@@ -198,6 +206,11 @@ export class Server extends EventEmitter {
   readonly torrents: Record<string, TorrentView>
 
   private readonly store: SwarmStore
+  /** Connecting to the store (and the bus) before binding; undefined for in-process stores. */
+  private starting: Promise<void> | undefined
+  private redisBus: RedisSignalBus | undefined
+  private refreshing = false
+  private nextRefresh = 0
   private readonly peerStats: PeerStats | undefined
   private readonly core: TrackerCore
   private readonly signalling: Signalling
@@ -252,8 +265,21 @@ export class Server extends EventEmitter {
     this.guard = new AccessGuard({ token: opts.statsToken, allow: opts.statsAllow })
 
     this.peerTtl = PEER_EXPIRY_INTERVALS * interval
+    let bus = opts.signalBus
     if (opts.store !== undefined) {
       this.store = opts.store
+    } else if (typeof opts.redis === 'string' && opts.redis !== '') {
+      const ownBus = bus === undefined
+      const store = new RedisStore({ url: opts.redis, peerTtl: PEER_EXPIRY_INTERVALS * interval, reapDeadNodes: ownBus })
+      this.store = store
+      if (ownBus) bus = this.redisBus = new RedisSignalBus(store.redis, n => store.signalChannel(n), store.prefix, signal => this.receiveSignal(signal))
+      const redisBus = this.redisBus
+      // Connecting starts now (a tracker mounted with onHttpRequest never listens); listen waits for it.
+      this.starting = (async () => {
+        await store.connect()
+        await redisBus?.start()
+      })()
+      this.starting.catch(() => { /* reported by listen() */ })
     } else {
       this.peerStats = this.serveStats ? new PeerStats() : undefined
       this.store = new MemoryStore({ peerTtl: this.peerTtl, listener: this.peerStats })
@@ -281,7 +307,7 @@ export class Server extends EventEmitter {
       wsInterval: this.core.opts.wsInterval,
       maxOffers: opts.wsMaxOffers ?? WS_MAX_OFFERS,
       maxSwarms: opts.wsMaxSwarms ?? WS_MAX_SWARMS_PER_SOCKET,
-      bus: opts.signalBus,
+      bus,
       intervalJitter: jitter
     })
     const ctx = this.context(opts)
@@ -429,7 +455,19 @@ export class Server extends EventEmitter {
     const httpPort = toPort(isObject(p) ? p.http : p)
     const udpPort = isObject(p) ? toPort(p.udp) : undefined
     const hosts = hostsFor(h)
-    this.bindAll(httpPort, udpPort, hosts, 5)
+    const starting = this.starting ?? this.store.connect?.()
+    if (starting === undefined) return this.bindAll(httpPort, udpPort, hosts, 5)
+    // A networked store first: without it the tracker could only refuse requests.
+    starting.then(() => {
+      if (!this.destroyed) this.bindAll(httpPort, udpPort, hosts, 5)
+    }, (err: unknown) => {
+      if (!this.destroyed) this.emit('error', err instanceof Error ? err : new Error(String(err)))
+    })
+  }
+
+  /** Whether the tracker can serve requests: its store is reachable (always, in memory). */
+  ready (): boolean {
+    return this.store.ready === undefined || this.store.ready()
   }
 
   close (cb?: (err?: Error | null) => void): void {
@@ -447,6 +485,7 @@ export class Server extends EventEmitter {
       try { s?.close() } catch { /* not bound */ }
     }
     this.wsFrontend.closeAll()
+    this.redisBus?.close()
     try { this.ws?.close() } catch { /* already closed */ }
     const closeStore = (err: Error | null): void => {
       try {
@@ -508,10 +547,6 @@ export class Server extends EventEmitter {
     return { ...this.getStats(), ...collector.extras() }
   }
 
-  /** Ready to serve: listening, not closing, and the store (if it can tell) is ready. */
-  get ready (): boolean {
-    return this.listening && !this.destroyed && (this.store.ready === undefined || this.store.ready())
-  }
 
   /**
    * Loads the TLS certificate and key again (from `tls.certFile`/`keyFile`, or the PEM given
@@ -570,8 +605,8 @@ export class Server extends EventEmitter {
 
   /** 200 with `{ status: 'ok' }` when ready, else 503: for load balancers and orchestrators. */
   private sendHealth (res: ServerResponse): void {
-    const storeReady = this.store.ready === undefined || this.store.ready()
-    const ok = this.ready
+    const storeReady = this.ready()
+    const ok = this.listening && !this.destroyed && storeReady
     res.writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' })
     res.end(JSON.stringify({
       status: ok ? 'ok' : 'unavailable',
@@ -692,7 +727,15 @@ export class Server extends EventEmitter {
   /** Refreshes the clock and advances the incremental expiry sweep. */
   private tick (): void {
     this.nowS = Math.floor(Date.now() / 1000)
-    if (this.nowS < this.nextSweep) return
+    if (this.store.refresh !== undefined && !this.refreshing && Date.now() >= this.nextRefresh) {
+      // The snapshot behind counts and server.torrents (networked stores), one reload at a time.
+      this.refreshing = true
+      this.nextRefresh = Date.now() + REDIS_VIEW_REFRESH_MS
+      this.store.refresh().catch(() => { /* unreachable: ready() says so; next tick retries */ })
+        .finally(() => { this.refreshing = false })
+    }
+    // A store that is away is not swept (its own reconnection and refresh tell when it is back).
+    if (this.nowS < this.nextSweep || (this.store.ready !== undefined && !this.store.ready())) return
     // Accounting entries go with their peers (cheap: stops at the first fresh entry).
     this.passkeys?.expire(this.nowS - this.peerTtl)
     try {

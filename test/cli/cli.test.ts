@@ -249,7 +249,11 @@ describe('CLI: flags that print and exit', { concurrency: CONCURRENCY }, () => {
     [['--stats-token='], 'invalid stats-token (a non-empty string): '],
     [['--stats-allow', ' , '], 'invalid stats-allow (a list of strings of 1 to 64 characters):  , '],
     [['--stats-allow', '10.0.0.0/8,10.0.0.0/33'], 'invalid address range: 10.0.0.0/33'],
-    [['--metrics=no'], 'unknown option: --metrics=no']
+    [['--metrics=no'], 'unknown option: --metrics=no'],
+    [['--redis', 'localhost:6379'], 'invalid redis (a redis:// URL): localhost:6379'],
+    [['--redis'], '--redis needs a value'],
+    [['--udp-secret', 'abcd'], 'invalid udp-secret (hex, at least 16 bytes (32 characters)): abcd'],
+    [['--udp-secret', 'x'.repeat(32)], `invalid udp-secret (hex, at least 16 bytes (32 characters)): ${'x'.repeat(32)}`]
   ]
   for (const [args, message] of bad) {
     it(`${args.join(' ')} exits 2 with "${message}"`, async () => {

@@ -75,21 +75,20 @@ interface Binding { conn: number, refs: number }
 export class Signalling {
   private readonly sessions = new Map<number, Session>()
   private readonly bindings = new Map<BinaryString, Binding>()
-  private nextConn: number
-  private readonly node: number
+  private nextSeq = 1
 
   constructor (
     private readonly store: SwarmStore,
     private readonly opts: { wsInterval: number, maxOffers?: number, maxSwarms?: number, intervalJitter?: number, bus?: SignalBus }
-  ) {
-    this.node = opts.bus?.node ?? 0
-    this.nextConn = this.node * CONN_NODE_FACTOR + 1
-  }
+  ) {}
+
+  /** Read when used: a bus may learn its node number after construction (from Redis, at start). */
+  private get node (): number { return this.opts.bus?.node ?? 0 }
 
   get size (): number { return this.sessions.size }
 
   open (addr: BinaryString): number {
-    const conn = this.nextConn++
+    const conn = this.node * CONN_NODE_FACTOR + this.nextSeq++
     this.sessions.set(conn, { addr, memberships: new Set(), pending: new Map() })
     return conn
   }

@@ -21,6 +21,13 @@ import type { AnnounceEvent, BinaryString, ScrapeEntry } from '../../protocol/co
  * - HTTP/UDP peers silent for longer than `peerTtl` seconds are removed by `sweep`; WebSocket
  *   peers live as long as their connection (the WS frontend removes them when it closes).
  * - Time is integer seconds, passed in, so tests never sleep.
+ * - A store may reject (networked stores, when their backend is away): the rejection is a
+ *   TrackerError fit for clients (STORE_UNAVAILABLE), never a hang (calls are time-bounded).
+ *
+ * Stores whose state lives elsewhere (Redis, shared by several instances) cannot answer the
+ * synchronous members (`counts`, `swarmInfo`, `infoHashes`) from the source: they serve a
+ * snapshot, reloaded by `refresh()`, which the server calls periodically. Their counts are
+ * exact as of the last refresh; their swarm view may be partial (a bounded number of swarms).
  */
 export interface SwarmStore {
   announce (a: StoreAnnounce, now: number): StoreAnnounceResult | Promise<StoreAnnounceResult>
@@ -59,6 +66,11 @@ export interface SwarmStore {
   restorePeer? (infoHash: BinaryString, key: BinaryString, peer: Omit<PeerView, 'conn'>): void
   /** Sets the `downloaded` count of a torrent, live or retired (a retired one is remembered). */
   setDownloaded? (infoHash: BinaryString, downloaded: number): void
+
+  /** Reloads the snapshot behind the synchronous members (stores that keep one). */
+  refresh? (): Promise<void>
+  /** Connects; the server awaits it before listening. Rejects when the backend is unreachable. */
+  connect? (): Promise<void>
 }
 
 /** Peer kinds: announces only ever see peers of the kinds they ask for. */

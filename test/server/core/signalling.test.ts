@@ -446,6 +446,16 @@ describe('Signalling across nodes (SignalBus)', () => {
     assert.equal(nodeOfConn(setup().sig.open(v4(3))), 0)
   })
 
+  it('a bus that learns its node number after construction (from Redis) numbers later connections with it', () => {
+    const bus: SignalBus & { node: number } = { node: 0, send () {} }
+    const sig = new Signalling(new MemoryStore({ peerTtl: 1200 }), { wsInterval: WS_INTERVAL, bus })
+    assert.equal(nodeOfConn(sig.open(v4(1))), 0)
+    bus.node = 7
+    const c = sig.open(v4(2))
+    assert.equal(c, 7 * CONN_NODE_FACTOR + 2)
+    assert.equal(sig.isOpen(c), true)
+  })
+
   it('an offer to a peer on another node goes over the bus; its answer comes back over the bus', () => {
     const { sigs, sent } = nodes(2)
     const [A, B] = sigs

@@ -126,6 +126,22 @@ export function behindPromises (inner: SwarmStore): SwarmStore {
   }
 }
 
+/** `inner` with `refresh()` awaited after every call that may change it. */
+function refreshing (inner: SwarmStore): SwarmStore {
+  const after = async <T>(v: T | Promise<T>): Promise<T> => { const r = await v; await inner.refresh!(); return r }
+  return {
+    announce: (a: StoreAnnounce, now: number) => after(inner.announce(a, now)),
+    scrape: (hs: readonly BinaryString[]) => inner.scrape(hs),
+    scrapeAll: (limit: number) => inner.scrapeAll(limit),
+    remove: (ih: BinaryString, key: BinaryString) => after(inner.remove(ih, key)),
+    sweep: (now: number, budget: number) => after(inner.sweep(now, budget)),
+    swarmInfo: (ih: BinaryString) => inner.swarmInfo(ih),
+    infoHashes: () => inner.infoHashes(),
+    get counts () { return inner.counts },
+    close: () => inner.close()
+  }
+}
+
 // ---- recount --------------------------------------------------------------------------------
 
 interface Recount { torrents: number, peers: number, seeders: number, leechers: number }
@@ -213,10 +229,13 @@ const T0 = 1_000_000
 export function runStoreConformance (name: string, makeStore: StoreFactory, options: ConformanceOptions = {}): void {
   const withListener = options.listener !== false
 
-  /** Runs `fn` on a fresh store and closes it whatever happens. */
+  /**
+   * Runs `fn` on a fresh store and closes it whatever happens. A store with a snapshot view
+   * (`refresh`) is refreshed after every call, before the test reads the synchronous members.
+   */
   async function withStore (fn: (s: SwarmStore) => Promise<void>, listener?: StoreListener): Promise<void> {
     const store = await makeStore({ peerTtl: TTL, listener })
-    try { await fn(store) } finally { await store.close() }
+    try { await fn(store.refresh === undefined ? store : refreshing(store)) } finally { await store.close() }
   }
 
   const announce = async (s: SwarmStore, infoHash: BinaryString, who: Who, o: AnnounceOpts = {}, now = T0): Promise<StoreAnnounceResult> =>
