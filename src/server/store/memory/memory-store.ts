@@ -1,21 +1,51 @@
 import { MAX_RETIRED_TORRENTS } from '../../../constants.js'
 import { EVENT_COMPLETED, EVENT_STOPPED } from '../../../protocol/common/types.js'
 import type { BinaryString, ScrapeEntry } from '../../../protocol/common/types.js'
-import { KIND_WS } from '../store.js'
+import { KIND_V4, KIND_WS } from '../store.js'
 import type {
   PeerKind, PeerView, StoreAnnounce, StoreAnnounceResult, StoreCounts, StoreListener,
   StorePeer, SwarmInfo, SwarmStore
 } from '../store.js'
+import { Arena, RECORD_BYTES } from './arena.js'
+import type { Chunk } from './arena.js'
 
 /**
  * In-memory SwarmStore.
  *
- * Layout: `swarms` maps info hash → Swarm. A Swarm keeps its peers twice: in `byKey` (identity
- * → Peer, for O(1) announce) and in one of six dense arrays, one per (kind, seeder) pair, where
- * each Peer knows its own index. Random selection therefore samples indices of a virtual
- * concatenation of the wanted arrays (no copying, no per-request shuffle), removal is a
- * swap-with-last, and "seeders get only leechers" is just a choice of arrays. Arrays are created
- * on first use, so the common one- or two-peer swarm holds one small array.
+ * Layout. `swarms` maps info hash (20-char binary string) → Swarm, a small object of numbers.
+ * HTTP/UDP IPv4 peers — nearly all peers — are not objects: each is one 32-byte record in a shared
+ * arena of large Buffers (arena.ts), byte by byte:
+ *
+ *     0..3   IPv4 address (uint32, first octet in the low byte)
+ *     4..5   port (uint16, first wire byte in the low byte)
+ *     6..25  peer id (up to 20 bytes; its length in byte 26)
+ *     26     peer id length
+ *     27     unused
+ *     28..31 lastSeen, store seconds (uint32)
+ *
+ * A swarm owns one block of 2^k records: leechers fill it from the front, seeders from the back,
+ * so "seeders get only leechers" and "leechers get everyone" are each one or two contiguous
+ * ranges to sample from, and a leecher ↔ seeder change is a move between the ends. Removal moves
+ * the last record of its range into the hole. A full block moves to one twice the size; a block
+ * at most a quarter full moves to one half the size (so a shrunk swarm gives its memory back).
+ * Seeder-ness is the record's position, the key is its address (the contract keys HTTP/UDP peers
+ * by compact address), so nothing else is stored per peer.
+ *
+ * Finding a peer: blocks of up to 8 records are scanned (two integer compares per record);
+ * larger blocks have an open-addressing index (Int32Array of 2 slots per record, linear probing,
+ * slot = position + 1, deletion by backward shift) rebuilt when the block moves.
+ *
+ * IPv6 and WebSocket peers (few, and WS peers carry a connection number) use the object layout:
+ * per swarm an `Extra` with a Map key → Peer and six dense arrays, one per (kind, seeder) pair,
+ * each Peer knowing its index. So do the unusual HTTP/UDP IPv4 peers the record cannot hold
+ * (a key other than the address, a peer id over 20 bytes, a non-zero conn).
+ *
+ * Random selection samples indices of a virtual concatenation of the wanted ranges and arrays
+ * (Floyd's algorithm over a reusable scratch set: no copying, no per-request shuffle).
+ *
+ * Costs: a record is 32 B (blocks average ~3/4 full while growing, fuller at a steady size), an
+ * indexed block adds 8 B per record; a swarm costs its Map entry, info hash string and Swarm
+ * object (~200 B), which dominates one-peer torrents. bench/memory.mjs measures it.
  *
  * `downloaded` survives the swarm: when the last peer leaves, a non-zero count moves to
  * `completedOnly` so scrape stays truthful without keeping empty swarms.
@@ -27,6 +57,7 @@ export class MemoryStore implements SwarmStore {
   private readonly peerTtl: number
   private readonly listener: StoreListener | undefined
   private readonly maxRetired: number
+  private readonly arena = new Arena()
   private sweepCursor: IterableIterator<Swarm> | undefined
 
   /** `maxRetired`: most peerless torrents remembered for their `downloaded` (default MAX_RETIRED_TORRENTS). */
@@ -38,11 +69,9 @@ export class MemoryStore implements SwarmStore {
 
   announce (a: StoreAnnounce, now: number): StoreAnnounceResult {
     let swarm = this.swarms.get(a.infoHash)
+    const record = isRecordPeer(a)
     if (a.event === EVENT_STOPPED) {
-      if (swarm !== undefined) {
-        const peer = swarm.byKey.get(a.key)
-        if (peer !== undefined) this.removePeer(swarm, peer)
-      }
+      if (swarm !== undefined && this.removeKey(swarm, a.key)) this.dropIfEmpty(swarm)
       return swarm === undefined
         ? { complete: 0, incomplete: 0, downloaded: this.completedOnly.get(a.infoHash) ?? 0, peers: [] }
         : { complete: swarm.complete, incomplete: swarm.incomplete, downloaded: swarm.downloaded, peers: [] }
@@ -60,47 +89,55 @@ export class MemoryStore implements SwarmStore {
       this.counts.torrents++
     }
 
-    let peer = swarm.byKey.get(a.key)
-    if (peer === undefined) {
-      peer = new Peer(a.key, a.peerId, a.addr, a.kind, a.conn, a.seeder, now)
-      swarm.insert(peer)
-      if (a.seeder) { swarm.complete++; this.counts.seeders++ } else { swarm.incomplete++; this.counts.leechers++ }
-      this.counts.peers++
-      // A peer that joins already complete through a `completed` event did download it.
-      if (a.seeder && a.event === EVENT_COMPLETED) swarm.downloaded++
-      this.listener?.peerChanged(a.peerId, a.kind, a.addr, -1, a.seeder ? 1 : 0)
+    let was: -1 | 0 | 1 = -1
+    let selfPos = -1
+    let selfPeer: Peer | undefined
+    if (record) {
+      const ip = keyIp(a.key)
+      const port = keyPort(a.key)
+      const p = swarm.cls >= 0 ? findRecord(swarm, ip, port) : -1
+      if (p >= 0) {
+        selfPos = this.refreshRecord(swarm, p, a, now)
+        was = this.lastWas
+      } else {
+        // Not a record yet; it may be an object peer from an unusual earlier announce: replace it.
+        const ep = swarm.extra?.byKey.get(a.key)
+        if (ep !== undefined) { was = ep.seeder ? 1 : 0; this.detachExtra(swarm, ep) }
+        selfPos = this.insertRecord(swarm, a.seeder, ip, port, a.peerId, now)
+        this.added(swarm, a.seeder)
+        this.listener?.peerChanged(a.peerId, KIND_V4, a.addr, -1, a.seeder ? 1 : 0)
+      }
     } else {
-      peer.lastSeen = now
-      if (peer.peerId !== a.peerId || peer.addr !== a.addr || peer.conn !== a.conn) {
-        // Same identity, new details (client restarted with a new peer id): re-register for stats.
-        this.listener?.peerChanged(peer.peerId, peer.kind, peer.addr, peer.seeder ? 1 : 0, -1)
-        peer.peerId = a.peerId
-        peer.addr = a.addr
-        peer.conn = a.conn
-        this.listener?.peerChanged(peer.peerId, peer.kind, peer.addr, -1, peer.seeder ? 1 : 0)
+      let ep = swarm.extra?.byKey.get(a.key)
+      if (ep === undefined && a.kind === KIND_V4 && a.key.length === 6 && swarm.cls >= 0) {
+        const p = findRecord(swarm, keyIp(a.key), keyPort(a.key))
+        if (p >= 0) { was = p >= (1 << swarm.cls) - swarm.nS ? 1 : 0; this.detachRecord(swarm, p) }
       }
-      if (peer.seeder !== a.seeder) {
-        swarm.remove(peer)
-        const was = peer.seeder
-        peer.seeder = a.seeder
-        swarm.insert(peer)
-        if (a.seeder) {
-          swarm.complete++; swarm.incomplete--; this.counts.seeders++; this.counts.leechers--
-          if (a.event === EVENT_COMPLETED) swarm.downloaded++
-        } else {
-          swarm.complete--; swarm.incomplete++; this.counts.seeders--; this.counts.leechers++
-        }
-        this.listener?.peerChanged(peer.peerId, peer.kind, peer.addr, was ? 1 : 0, a.seeder ? 1 : 0)
+      if (ep === undefined) {
+        ep = new Peer(a.key, a.peerId, a.addr, a.kind, a.conn, a.seeder, now)
+        if (swarm.extra === undefined) swarm.extra = new Extra()
+        swarm.extra.insert(ep)
+        this.added(swarm, a.seeder)
+        this.listener?.peerChanged(a.peerId, a.kind, a.addr, -1, a.seeder ? 1 : 0)
+      } else {
+        was = ep.seeder ? 1 : 0
+        this.refreshExtra(swarm, ep, a, now)
       }
+      selfPeer = ep
     }
+    // A `completed` that makes a seeder of a leecher, or brings in a finished peer, is a download.
+    if (a.seeder && a.event === EVENT_COMPLETED && was !== 1) swarm.downloaded++
 
     return {
       complete: swarm.complete,
       incomplete: swarm.incomplete,
       downloaded: swarm.downloaded,
-      peers: a.numwant > 0 ? swarm.pick(peer, a.numwant, a.want) : []
+      peers: a.numwant > 0 ? pick(swarm, selfPos, selfPeer, a.seeder, a.numwant, a.want) : []
     }
   }
+
+  /** Seeder state before the last refresh (set by refreshRecord / refreshExtra). */
+  private lastWas: -1 | 0 | 1 = -1
 
   scrape (infoHashes: readonly BinaryString[]): ScrapeEntry[] {
     const out: ScrapeEntry[] = new Array(infoHashes.length)
@@ -125,9 +162,19 @@ export class MemoryStore implements SwarmStore {
 
   remove (infoHash: BinaryString, key: BinaryString): boolean {
     const swarm = this.swarms.get(infoHash)
-    const peer = swarm?.byKey.get(key)
-    if (swarm === undefined || peer === undefined) return false
-    this.removePeer(swarm, peer)
+    if (swarm === undefined || !this.removeKey(swarm, key)) return false
+    this.dropIfEmpty(swarm)
+    return true
+  }
+
+  /** Removes the peer with this key, if there, keeping the swarm (even empty). */
+  private removeKey (swarm: Swarm, key: BinaryString): boolean {
+    const ep = swarm.extra?.byKey.get(key)
+    if (ep !== undefined) { this.detachExtra(swarm, ep); return true }
+    if (key.length !== 6 || swarm.cls < 0) return false
+    const p = findRecord(swarm, keyIp(key), keyPort(key))
+    if (p < 0) return false
+    this.detachRecord(swarm, p)
     return true
   }
 
@@ -144,15 +191,27 @@ export class MemoryStore implements SwarmStore {
       // The swarm may have been dropped since the cursor was made; its peers are gone then.
       if (swarm.complete + swarm.incomplete === 0) continue
       visited += swarm.complete + swarm.incomplete
-      for (let l = 0; l < swarm.lists.length; l++) {
-        const list = swarm.lists[l]
-        if (list === undefined || (l >> 1) === KIND_WS) continue
-        // Walk backwards: removal swaps the last element into the hole.
-        for (let i = list.length - 1; i >= 0; i--) {
-          const peer = list[i]
-          if (peer.lastSeen < cutoff) this.removePeer(swarm, peer)
+      // Walk each range backwards: removal moves the range's last record into the hole, and a
+      // shrink keeps every record's place within its range.
+      for (let i = swarm.nL - 1; i >= 0; i--) {
+        if (swarm.chunk!.u32[(swarm.off + i) * WORDS + W_SEEN] < cutoff) this.detachRecord(swarm, i)
+      }
+      for (let j = swarm.nS - 1; j >= 0; j--) {
+        const p = (1 << swarm.cls) - 1 - j
+        if (swarm.chunk!.u32[(swarm.off + p) * WORDS + W_SEEN] < cutoff) this.detachRecord(swarm, p)
+      }
+      const extra = swarm.extra
+      if (extra !== undefined) {
+        for (let l = 0; l < extra.lists.length; l++) {
+          const list = extra.lists[l]
+          if (list === undefined || (l >> 1) === KIND_WS) continue
+          for (let i = list.length - 1; i >= 0; i--) {
+            const peer = list[i]
+            if (peer.lastSeen < cutoff) this.detachExtra(swarm, peer)
+          }
         }
       }
+      this.dropIfEmpty(swarm)
     }
   }
 
@@ -163,7 +222,7 @@ export class MemoryStore implements SwarmStore {
       complete: swarm.complete,
       incomplete: swarm.incomplete,
       downloaded: swarm.downloaded,
-      peers: () => swarm.byKey.entries() as IterableIterator<[BinaryString, PeerView]>
+      peers: () => swarmPeers(swarm)
     }
   }
 
@@ -174,33 +233,484 @@ export class MemoryStore implements SwarmStore {
   close (): void {
     this.swarms.clear()
     this.completedOnly.clear()
+    this.arena.clear()
+    this.sweepCursor = undefined
     this.counts.torrents = this.counts.retired = this.counts.peers = this.counts.seeders = this.counts.leechers = 0
   }
 
-  private removePeer (swarm: Swarm, peer: Peer): void {
-    swarm.remove(peer)
-    swarm.byKey.delete(peer.key)
-    if (peer.seeder) { swarm.complete--; this.counts.seeders-- } else { swarm.incomplete--; this.counts.leechers-- }
+  // ---- counts -------------------------------------------------------------------------------
+
+  private added (swarm: Swarm, seeder: boolean): void {
+    if (seeder) { swarm.complete++; this.counts.seeders++ } else { swarm.incomplete++; this.counts.leechers++ }
+    this.counts.peers++
+  }
+
+  private removed (swarm: Swarm, seeder: boolean): void {
+    if (seeder) { swarm.complete--; this.counts.seeders-- } else { swarm.incomplete--; this.counts.leechers-- }
     this.counts.peers--
-    this.listener?.peerChanged(peer.peerId, peer.kind, peer.addr, peer.seeder ? 1 : 0, -1)
-    if (swarm.complete + swarm.incomplete === 0) {
-      this.swarms.delete(swarm.infoHash)
-      if (swarm.downloaded > 0) {
-        this.completedOnly.set(swarm.infoHash, swarm.downloaded)
-        this.counts.retired++
-        if (this.completedOnly.size > this.maxRetired) {
-          // Map iteration order is insertion order: forget the longest-retired torrent.
-          this.completedOnly.delete(this.completedOnly.keys().next().value!)
-          this.counts.retired--
-        }
-      }
-      this.counts.torrents--
+  }
+
+  private flipped (swarm: Swarm, seeder: boolean): void {
+    if (seeder) {
+      swarm.complete++; swarm.incomplete--; this.counts.seeders++; this.counts.leechers--
+    } else {
+      swarm.complete--; swarm.incomplete++; this.counts.seeders--; this.counts.leechers++
     }
+  }
+
+  /** Drops an empty swarm, keeping its `downloaded` among the retired. */
+  private dropIfEmpty (swarm: Swarm): void {
+    if (swarm.complete + swarm.incomplete !== 0) return
+    if (this.swarms.get(swarm.infoHash) !== swarm) return
+    this.swarms.delete(swarm.infoHash)
+    if (swarm.downloaded > 0) {
+      this.completedOnly.set(swarm.infoHash, swarm.downloaded)
+      this.counts.retired++
+      if (this.completedOnly.size > this.maxRetired) {
+        // Map iteration order is insertion order: forget the longest-retired torrent.
+        this.completedOnly.delete(this.completedOnly.keys().next().value!)
+        this.counts.retired--
+      }
+    }
+    this.counts.torrents--
+  }
+
+  // ---- record peers (HTTP/UDP IPv4) ---------------------------------------------------------
+
+  /** Adds a record; returns its position in the block. */
+  private insertRecord (swarm: Swarm, seeder: boolean, ip: number, port: number, peerId: BinaryString, now: number): number {
+    if (swarm.cls < 0) this.moveBlock(swarm, 0)
+    else if (swarm.nL + swarm.nS === 1 << swarm.cls) this.moveBlock(swarm, swarm.cls + 1)
+    const p = seeder ? (1 << swarm.cls) - 1 - swarm.nS++ : swarm.nL++
+    const chunk = swarm.chunk!
+    const r = swarm.off + p
+    const w = r * WORDS
+    chunk.u32[w] = ip
+    chunk.u16[w * 2 + 2] = port
+    writeId(chunk.u8, r * RECORD_BYTES, peerId)
+    chunk.u32[w + W_SEEN] = now
+    if (swarm.index !== undefined) indexAdd(swarm, ip, port, p)
+    return p
+  }
+
+  /** An announce from a known record peer; returns its position afterwards. */
+  private refreshRecord (swarm: Swarm, p: number, a: StoreAnnounce, now: number): number {
+    let chunk = swarm.chunk!
+    const seederNow = p >= (1 << swarm.cls) - swarm.nS
+    this.lastWas = seederNow ? 1 : 0
+    const b = (swarm.off + p) * RECORD_BYTES
+    chunk.u32[(swarm.off + p) * WORDS + W_SEEN] = now
+    if (!sameId(chunk.u8, b, a.peerId)) {
+      // Same address, new peer id (client restarted): re-register for stats.
+      if (this.listener !== undefined) this.listener.peerChanged(readId(chunk.u8, b), KIND_V4, a.addr, this.lastWas, -1)
+      writeId(chunk.u8, b, a.peerId)
+      this.listener?.peerChanged(a.peerId, KIND_V4, a.addr, -1, this.lastWas)
+    }
+    if (seederNow === a.seeder) return p
+    // Move between the leecher and seeder ends: take the record out, put it back at the other end.
+    const w = (swarm.off + p) * WORDS
+    for (let i = 0; i < WORDS; i++) tmpRecord[i] = chunk.u32[w + i]
+    this.unlinkRecord(swarm, p, false)
+    if (swarm.nL + swarm.nS === 1 << swarm.cls) this.moveBlock(swarm, swarm.cls + 1)
+    chunk = swarm.chunk!
+    const q = a.seeder ? (1 << swarm.cls) - 1 - swarm.nS++ : swarm.nL++
+    const wq = (swarm.off + q) * WORDS
+    for (let i = 0; i < WORDS; i++) chunk.u32[wq + i] = tmpRecord[i]
+    if (swarm.index !== undefined) indexAdd(swarm, tmpRecord[0], chunk.u16[wq * 2 + 2], q)
+    this.flipped(swarm, a.seeder)
+    this.listener?.peerChanged(a.peerId, KIND_V4, a.addr, this.lastWas, a.seeder ? 1 : 0)
+    return q
+  }
+
+  /** Removes the record at `p` with its counts and listener call (the swarm is not dropped). */
+  private detachRecord (swarm: Swarm, p: number): void {
+    const seeder = p >= (1 << swarm.cls) - swarm.nS
+    if (this.listener !== undefined) {
+      const chunk = swarm.chunk!
+      const r = swarm.off + p
+      this.listener.peerChanged(readId(chunk.u8, r * RECORD_BYTES), KIND_V4, readAddr(chunk, r), seeder ? 1 : 0, -1)
+    }
+    this.unlinkRecord(swarm, p, true)
+    this.removed(swarm, seeder)
+  }
+
+  /**
+   * Takes the record at `p` out of its range (the range's last record fills the hole). With
+   * `mayShrink` false the block stays as it is (the record is about to come back).
+   */
+  private unlinkRecord (swarm: Swarm, p: number, mayShrink: boolean): void {
+    const cap = 1 << swarm.cls
+    const chunk = swarm.chunk!
+    const u32 = chunk.u32
+    const seeder = p >= cap - swarm.nS
+    const last = seeder ? cap - swarm.nS : swarm.nL - 1
+    if (swarm.index !== undefined) {
+      const w = (swarm.off + p) * WORDS
+      indexDelete(swarm, u32[w], chunk.u16[w * 2 + 2], p)
+    }
+    if (last !== p) {
+      const from = (swarm.off + last) * WORDS
+      const to = (swarm.off + p) * WORDS
+      for (let i = 0; i < WORDS; i++) u32[to + i] = u32[from + i]
+      if (swarm.index !== undefined) indexMove(swarm, u32[to], chunk.u16[to * 2 + 2], last, p)
+    }
+    if (seeder) swarm.nS--; else swarm.nL--
+    const n = swarm.nL + swarm.nS
+    if (!mayShrink) return
+    if (n === 0) {
+      this.arena.free(chunk, swarm.off, swarm.cls)
+      swarm.chunk = undefined
+      swarm.cls = -1
+      swarm.off = 0
+      swarm.index = undefined
+    } else if (swarm.cls > 0 && n <= cap >> 2) {
+      this.moveBlock(swarm, swarm.cls - 1)
+    }
+  }
+
+  /** Moves the swarm's records to a block of 2^cls records (leechers first, seeders last). */
+  private moveBlock (swarm: Swarm, cls: number): void {
+    const arena = this.arena
+    arena.alloc(cls)
+    const to = arena.chunk!
+    const toOff = arena.off
+    const from = swarm.chunk
+    if (from !== undefined) {
+      const cap = 1 << swarm.cls
+      const ncap = 1 << cls
+      const B = RECORD_BYTES
+      to.u8.set(from.u8.subarray(swarm.off * B, (swarm.off + swarm.nL) * B), toOff * B)
+      to.u8.set(from.u8.subarray((swarm.off + cap - swarm.nS) * B, (swarm.off + cap) * B), (toOff + ncap - swarm.nS) * B)
+      arena.free(from, swarm.off, swarm.cls)
+    }
+    swarm.chunk = to
+    swarm.off = toOff
+    swarm.cls = cls
+    if (cls >= INDEX_MIN_CLS) rebuildIndex(swarm)
+    else swarm.index = undefined
+  }
+
+  // ---- object peers (IPv6, WebSocket, unusual IPv4) -----------------------------------------
+
+  private refreshExtra (swarm: Swarm, peer: Peer, a: StoreAnnounce, now: number): void {
+    this.lastWas = peer.seeder ? 1 : 0
+    peer.lastSeen = now
+    if (peer.peerId !== a.peerId || peer.addr !== a.addr || peer.conn !== a.conn) {
+      // Same identity, new details (client restarted with a new peer id): re-register for stats.
+      this.listener?.peerChanged(peer.peerId, peer.kind, peer.addr, peer.seeder ? 1 : 0, -1)
+      peer.peerId = a.peerId
+      peer.addr = a.addr
+      peer.conn = a.conn
+      this.listener?.peerChanged(peer.peerId, peer.kind, peer.addr, -1, peer.seeder ? 1 : 0)
+    }
+    if (peer.seeder !== a.seeder) {
+      const extra = swarm.extra!
+      extra.remove(peer)
+      const was = peer.seeder
+      peer.seeder = a.seeder
+      extra.insert(peer)
+      this.flipped(swarm, a.seeder)
+      this.listener?.peerChanged(peer.peerId, peer.kind, peer.addr, was ? 1 : 0, a.seeder ? 1 : 0)
+    }
+  }
+
+  private detachExtra (swarm: Swarm, peer: Peer): void {
+    const extra = swarm.extra!
+    extra.remove(peer)
+    extra.byKey.delete(peer.key)
+    if (extra.byKey.size === 0) swarm.extra = undefined
+    this.removed(swarm, peer.seeder)
+    this.listener?.peerChanged(peer.peerId, peer.kind, peer.addr, peer.seeder ? 1 : 0, -1)
   }
 }
 
+/** 32-bit words per record, and the word holding lastSeen. */
+const WORDS = RECORD_BYTES >> 2
+const W_SEEN = 7
+const ID_OFF = 6
+const ID_LEN = 26
+/** Blocks of 2^3 = 8 records or fewer are scanned; larger ones get a hash index. */
+const INDEX_MIN_CLS = 4
+const tmpRecord = new Uint32Array(WORDS)
+
+/** Whether an announce's peer fits a record: HTTP/UDP IPv4, keyed by its address. */
+function isRecordPeer (a: StoreAnnounce): boolean {
+  return a.kind === KIND_V4 && a.conn === 0 && a.addr.length === 6 && a.peerId.length <= 20 && a.key === a.addr
+}
+
+function keyIp (k: string): number {
+  return (k.charCodeAt(0) | k.charCodeAt(1) << 8 | k.charCodeAt(2) << 16 | k.charCodeAt(3) << 24) >>> 0
+}
+
+function keyPort (k: string): number {
+  return k.charCodeAt(4) | k.charCodeAt(5) << 8
+}
+
+function writeId (u8: Buffer, b: number, id: string): void {
+  const n = id.length
+  for (let i = 0; i < n; i++) u8[b + ID_OFF + i] = id.charCodeAt(i)
+  u8[b + ID_LEN] = n
+}
+
+function sameId (u8: Buffer, b: number, id: string): boolean {
+  const n = id.length
+  if (u8[b + ID_LEN] !== n) return false
+  for (let i = 0; i < n; i++) if (u8[b + ID_OFF + i] !== id.charCodeAt(i)) return false
+  return true
+}
+
+function readId (u8: Buffer, b: number): BinaryString {
+  return u8.toString('latin1', b + ID_OFF, b + ID_OFF + u8[b + ID_LEN])
+}
+
+function readAddr (chunk: Chunk, r: number): BinaryString {
+  const ip = chunk.u32[r * WORDS]
+  const port = chunk.u16[r * WORDS * 2 + 2]
+  return String.fromCharCode(ip & 0xff, ip >>> 8 & 0xff, ip >>> 16 & 0xff, ip >>> 24, port & 0xff, port >>> 8)
+}
+
+/** Position of the record with this address in the swarm's block, or -1. */
+function findRecord (swarm: Swarm, ip: number, port: number): number {
+  const u32 = swarm.chunk!.u32
+  const u16 = swarm.chunk!.u16
+  const off = swarm.off
+  const index = swarm.index
+  if (index !== undefined) {
+    const mask = index.length - 1
+    for (let s = slotOf(ip, port, mask); ; s = (s + 1) & mask) {
+      const v = index[s]
+      if (v === 0) return -1
+      const w = (off + v - 1) * WORDS
+      if (u32[w] === ip && u16[w * 2 + 2] === port) return v - 1
+    }
+  }
+  const cap = 1 << swarm.cls
+  for (let p = 0; p < swarm.nL; p++) {
+    const w = (off + p) * WORDS
+    if (u32[w] === ip && u16[w * 2 + 2] === port) return p
+  }
+  for (let p = cap - swarm.nS; p < cap; p++) {
+    const w = (off + p) * WORDS
+    if (u32[w] === ip && u16[w * 2 + 2] === port) return p
+  }
+  return -1
+}
+
+function slotOf (ip: number, port: number, mask: number): number {
+  const h = Math.imul(ip ^ Math.imul(port + 0x7f4a7c15, 0x85ebca6b), 0x9e3779b1)
+  return (h ^ h >>> 15) & mask
+}
+
+function indexAdd (swarm: Swarm, ip: number, port: number, p: number): void {
+  const index = swarm.index!
+  const mask = index.length - 1
+  let s = slotOf(ip, port, mask)
+  while (index[s] !== 0) s = (s + 1) & mask
+  index[s] = p + 1
+}
+
+/** The index slot holding position `p` (which has this address). */
+function indexSlot (index: Int32Array, ip: number, port: number, p: number): number {
+  const mask = index.length - 1
+  let s = slotOf(ip, port, mask)
+  while (index[s] !== p + 1) s = (s + 1) & mask
+  return s
+}
+
+function indexMove (swarm: Swarm, ip: number, port: number, from: number, to: number): void {
+  const index = swarm.index!
+  index[indexSlot(index, ip, port, from)] = to + 1
+}
+
+/** Backward-shift deletion keeps every probe chain unbroken without tombstones. */
+function indexDelete (swarm: Swarm, ip: number, port: number, p: number): void {
+  const index = swarm.index!
+  const u32 = swarm.chunk!.u32
+  const u16 = swarm.chunk!.u16
+  const mask = index.length - 1
+  let hole = indexSlot(index, ip, port, p)
+  let s = hole
+  for (;;) {
+    s = (s + 1) & mask
+    const v = index[s]
+    if (v === 0) break
+    const w = (swarm.off + v - 1) * WORDS
+    const home = slotOf(u32[w], u16[w * 2 + 2], mask)
+    // Move v into the hole unless its home lies cyclically in (hole, s].
+    if (((s - home) & mask) >= ((s - hole) & mask)) {
+      index[hole] = v
+      hole = s
+    }
+  }
+  index[hole] = 0
+}
+
+function rebuildIndex (swarm: Swarm): void {
+  const cap = 1 << swarm.cls
+  // 2 slots per record keeps linear-probing chains short.
+  if (swarm.index === undefined || swarm.index.length !== cap * 2) swarm.index = new Int32Array(cap * 2)
+  else swarm.index.fill(0)
+  const u32 = swarm.chunk!.u32
+  const u16 = swarm.chunk!.u16
+  for (let p = 0; p < swarm.nL; p++) {
+    const w = (swarm.off + p) * WORDS
+    indexAdd(swarm, u32[w], u16[w * 2 + 2], p)
+  }
+  for (let p = cap - swarm.nS; p < cap; p++) {
+    const w = (swarm.off + p) * WORDS
+    indexAdd(swarm, u32[w], u16[w * 2 + 2], p)
+  }
+}
+
+// ---- selection --------------------------------------------------------------------------------
+
+/** Up to 6 candidate ranges per pick: record ranges (start position) or object arrays. */
+const segLen = new Int32Array(8)
+const segStart = new Int32Array(8)
+const segList: Array<Peer[] | undefined> = new Array(8).fill(undefined)
+/** Reusable set of chosen indices for Floyd's sampling: open addressing, stamped by generation. */
+let setKeys = new Int32Array(1024)
+let setGen = new Int32Array(1024)
+let gen = 0
+
+/**
+ * Up to `n` distinct random peers of the wanted kinds, never the asker (record at `selfPos` or
+ * object `selfPeer`); seeders get only leechers.
+ */
+function pick (swarm: Swarm, selfPos: number, selfPeer: Peer | undefined, seeder: boolean, n: number, want: number): StorePeer[] {
+  let segs = 0
+  let total = 0
+  let selfAt = -1
+  if ((want & 1 << KIND_V4) !== 0 && swarm.cls >= 0) {
+    const cap = 1 << swarm.cls
+    if (swarm.nL > 0) {
+      if (selfPos >= 0 && selfPos < swarm.nL) selfAt = selfPos
+      segLen[segs] = swarm.nL; segStart[segs] = 0; segList[segs] = undefined; segs++
+      total += swarm.nL
+    }
+    if (!seeder && swarm.nS > 0) {
+      const start = cap - swarm.nS
+      if (selfPos >= start) selfAt = total + selfPos - start
+      segLen[segs] = swarm.nS; segStart[segs] = start; segList[segs] = undefined; segs++
+      total += swarm.nS
+    }
+  }
+  const extra = swarm.extra
+  if (extra !== undefined) {
+    for (let kind = 0; kind < 3; kind++) {
+      if ((want & (1 << kind)) === 0) continue
+      for (let s = 0; s < (seeder ? 1 : 2); s++) {
+        const list = extra.lists[kind * 2 + s]
+        if (list === undefined || list.length === 0) continue
+        if (selfPeer !== undefined && list[selfPeer.idx] === selfPeer) selfAt = total + selfPeer.idx
+        segLen[segs] = list.length; segStart[segs] = 0; segList[segs] = list; segs++
+        total += list.length
+      }
+    }
+  }
+  const others = selfAt < 0 ? total : total - 1
+  const out: StorePeer[] = []
+  if (others <= n) {
+    // Everyone fits: take all but the asker.
+    for (let v = 0; v < total; v++) if (v !== selfAt) out.push(peerAt(swarm, segs, v))
+    for (let i = 0; i < segs; i++) segList[i] = undefined
+    return out
+  }
+  // Floyd's sampling of n distinct indices among the others; indices from the asker's on shift by one.
+  if (setKeys.length < n * 2) {
+    let size = setKeys.length
+    while (size < n * 2) size *= 2
+    setKeys = new Int32Array(size)
+    setGen = new Int32Array(size)
+    gen = 0
+  }
+  if (++gen === 0x7fffffff) { setGen.fill(0); gen = 1 }
+  const mask = setKeys.length - 1
+  for (let j = others - n; j < others; j++) {
+    const t = Math.floor(Math.random() * (j + 1))
+    const idx = setHas(t, mask) ? j : t
+    setAdd(idx, mask)
+    out.push(peerAt(swarm, segs, selfAt >= 0 && idx >= selfAt ? idx + 1 : idx))
+  }
+  for (let i = 0; i < segs; i++) segList[i] = undefined
+  return out
+}
+
+function setHas (k: number, mask: number): boolean {
+  for (let s = Math.imul(k, 0x9e3779b1) >>> 0 & mask; setGen[s] === gen; s = (s + 1) & mask) {
+    if (setKeys[s] === k) return true
+  }
+  return false
+}
+
+function setAdd (k: number, mask: number): void {
+  let s = Math.imul(k, 0x9e3779b1) >>> 0 & mask
+  while (setGen[s] === gen) {
+    if (setKeys[s] === k) return
+    s = (s + 1) & mask
+  }
+  setGen[s] = gen
+  setKeys[s] = k
+}
+
+function peerAt (swarm: Swarm, segs: number, v: number): StorePeer {
+  for (let i = 0; i < segs; i++) {
+    if (v < segLen[i]) {
+      const list = segList[i]
+      if (list !== undefined) return list[v]
+      const chunk = swarm.chunk!
+      const r = swarm.off + segStart[i] + v
+      return new RecordPeer(readId(chunk.u8, r * RECORD_BYTES), readAddr(chunk, r))
+    }
+    v -= segLen[i]
+  }
+  throw new RangeError('index outside candidate ranges')
+}
+
+/** A returned HTTP/UDP IPv4 peer (a copy: the record may move after the announce). */
+class RecordPeer implements StorePeer {
+  readonly kind: PeerKind = KIND_V4
+  readonly conn = 0
+  constructor (readonly peerId: BinaryString, readonly addr: BinaryString) {}
+}
+
+function * swarmPeers (swarm: Swarm): IterableIterator<[BinaryString, PeerView]> {
+  if (swarm.cls >= 0) {
+    // Snapshot first: the caller may announce while iterating.
+    const chunk = swarm.chunk!
+    const cap = 1 << swarm.cls
+    const views: Array<[BinaryString, PeerView]> = []
+    const add = (p: number, seeder: boolean): void => {
+      const r = swarm.off + p
+      const addr = readAddr(chunk, r)
+      views.push([addr, {
+        peerId: readId(chunk.u8, r * RECORD_BYTES), addr, kind: KIND_V4, conn: 0, seeder, lastSeen: chunk.u32[r * WORDS + W_SEEN]
+      }])
+    }
+    for (let p = 0; p < swarm.nL; p++) add(p, false)
+    for (let p = cap - swarm.nS; p < cap; p++) add(p, true)
+    yield * views
+  }
+  if (swarm.extra !== undefined) yield * swarm.extra.byKey.entries()
+}
+
+class Swarm {
+  complete = 0
+  incomplete = 0
+  downloaded = 0
+  /** The block of records: chunk, first record, size class (-1: none), leecher and seeder counts. */
+  chunk: Chunk | undefined = undefined
+  off = 0
+  cls = -1
+  nL = 0
+  nS = 0
+  index: Int32Array | undefined = undefined
+  extra: Extra | undefined = undefined
+  constructor (readonly infoHash: BinaryString) {}
+}
+
 class Peer implements PeerView {
-  /** Index in its swarm list. */
+  /** Index in its list. */
   idx = -1
   constructor (
     readonly key: BinaryString,
@@ -213,15 +723,11 @@ class Peer implements PeerView {
   ) {}
 }
 
-class Swarm {
-  complete = 0
-  incomplete = 0
-  downloaded = 0
+/** Object peers of a swarm: by key, and in one dense array per (kind, seeder). */
+class Extra {
   readonly byKey = new Map<BinaryString, Peer>()
   /** Index kind * 2 + (seeder ? 1 : 0). */
   readonly lists: Array<Peer[] | undefined> = []
-
-  constructor (readonly infoHash: BinaryString) {}
 
   insert (peer: Peer): void {
     const l = peer.kind * 2 + (peer.seeder ? 1 : 0)
@@ -241,53 +747,4 @@ class Swarm {
     }
     peer.idx = -1
   }
-
-  /** Up to `n` distinct random peers of the wanted kinds, never `self`; seeders get leechers. */
-  pick (self: Peer, n: number, want: number): StorePeer[] {
-    // Gather the candidate arrays (at most 6) and their total length, noting where self is.
-    const sources: Peer[][] = []
-    const selfList = this.lists[self.kind * 2 + (self.seeder ? 1 : 0)]
-    let total = 0
-    let selfAt = -1
-    for (let kind = 0; kind < 3; kind++) {
-      if ((want & (1 << kind)) === 0) continue
-      const leechers = this.lists[kind * 2]
-      if (leechers !== undefined && leechers.length > 0) {
-        if (leechers === selfList) selfAt = total + self.idx
-        sources.push(leechers); total += leechers.length
-      }
-      if (!self.seeder) {
-        const seeders = this.lists[kind * 2 + 1]
-        if (seeders !== undefined && seeders.length > 0) {
-          if (seeders === selfList) selfAt = total + self.idx
-          sources.push(seeders); total += seeders.length
-        }
-      }
-    }
-    // Candidates are the virtual concatenation of the sources without self.
-    const others = selfAt < 0 ? total : total - 1
-    const out: StorePeer[] = []
-    if (others <= n) {
-      // Everyone fits: take all but self.
-      for (const list of sources) for (let i = 0; i < list.length; i++) if (list[i] !== self) out.push(list[i])
-      return out
-    }
-    // Floyd's sampling of n distinct indices among the others; indices from self's on shift by one.
-    const chosen = new Set<number>()
-    for (let j = others - n; j < others; j++) {
-      const t = Math.floor(Math.random() * (j + 1))
-      const idx = chosen.has(t) ? j : t
-      chosen.add(idx)
-      out.push(at(sources, selfAt >= 0 && idx >= selfAt ? idx + 1 : idx))
-    }
-    return out
-  }
-}
-
-function at (sources: Peer[][], idx: number): Peer {
-  for (const list of sources) {
-    if (idx < list.length) return list[idx]
-    idx -= list.length
-  }
-  throw new RangeError('index outside candidate lists')
 }
