@@ -18,9 +18,9 @@ import type { Chunk } from './arena.js'
  *
  *     0..3   IPv4 address (uint32, first octet in the low byte)
  *     4..5   port (uint16, first wire byte in the low byte)
- *     6..25  peer id (up to 20 bytes; its length in byte 26)
- *     26     peer id length
- *     27     unused
+ *     6      peer id length (≤ 20)
+ *     7      unused
+ *     8..27  peer id (4-byte aligned: copied as five uint32 words)
  *     28..31 lastSeen, store seconds (uint32)
  *
  * A swarm owns one block of 2^k records: leechers fill it from the front, seeders from the back,
@@ -427,8 +427,9 @@ export class MemoryStore implements SwarmStore {
 /** 32-bit words per record, and the word holding lastSeen. */
 const WORDS = RECORD_BYTES >> 2
 const W_SEEN = 7
-const ID_OFF = 6
-const ID_LEN = 26
+const ID_LEN = 6
+const ID_OFF = 8
+const W_ID = 2
 /** Blocks of 2^3 = 8 records or fewer are scanned; larger ones get a hash index. */
 const INDEX_MIN_CLS = 4
 const tmpRecord = new Uint32Array(WORDS)
@@ -660,19 +661,44 @@ function peerAt (swarm: Swarm, segs: number, v: number): StorePeer {
       if (list !== undefined) return list[v]
       const chunk = swarm.chunk!
       const r = swarm.off + segStart[i] + v
-      return new RecordPeer(readId(chunk.u8, r * RECORD_BYTES), readAddr(chunk, r))
+      const u32 = chunk.u32
+      const w = r * WORDS
+      return new RecordPeer(readAddr(chunk, r), chunk.u8[r * RECORD_BYTES + ID_LEN],
+        u32[w + W_ID] | 0, u32[w + W_ID + 1] | 0, u32[w + W_ID + 2] | 0, u32[w + W_ID + 3] | 0, u32[w + W_ID + 4] | 0)
     }
     v -= segLen[i]
   }
   throw new RangeError('index outside candidate ranges')
 }
 
-/** A returned HTTP/UDP IPv4 peer (a copy: the record may move after the announce). */
+/**
+ * A returned HTTP/UDP IPv4 peer. It copies its peer id as five int32 fields (the record may move
+ * or change after the announce; small integers live in the object, so no second allocation) and
+ * makes it a string only when read: compact answers (UDP, most HTTP) never read it.
+ */
 class RecordPeer implements StorePeer {
   readonly kind: PeerKind = KIND_V4
   readonly conn = 0
-  constructor (readonly peerId: BinaryString, readonly addr: BinaryString) {}
+  private id: BinaryString | undefined = undefined
+  constructor (
+    readonly addr: BinaryString,
+    private readonly len: number,
+    private readonly i0: number, private readonly i1: number, private readonly i2: number,
+    private readonly i3: number, private readonly i4: number
+  ) {}
+
+  get peerId (): BinaryString {
+    if (this.id === undefined) {
+      idWords[0] = this.i0; idWords[1] = this.i1; idWords[2] = this.i2; idWords[3] = this.i3; idWords[4] = this.i4
+      this.id = idBytes.toString('latin1', 0, this.len)
+    }
+    return this.id
+  }
 }
+
+/** Scratch for RecordPeer.peerId: the words written back in native order give the bytes back. */
+const idBytes = Buffer.alloc(20)
+const idWords = new Int32Array(idBytes.buffer, idBytes.byteOffset, 5)
 
 function * swarmPeers (swarm: Swarm): IterableIterator<[BinaryString, PeerView]> {
   if (swarm.cls >= 0) {
