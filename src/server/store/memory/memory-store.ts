@@ -191,15 +191,7 @@ export class MemoryStore implements SwarmStore {
       // The swarm may have been dropped since the cursor was made; its peers are gone then.
       if (swarm.complete + swarm.incomplete === 0) continue
       visited += swarm.complete + swarm.incomplete
-      // Walk each range backwards: removal moves the range's last record into the hole, and a
-      // shrink keeps every record's place within its range.
-      for (let i = swarm.nL - 1; i >= 0; i--) {
-        if (swarm.chunk!.u32[(swarm.off + i) * WORDS + W_SEEN] < cutoff) this.detachRecord(swarm, i)
-      }
-      for (let j = swarm.nS - 1; j >= 0; j--) {
-        const p = (1 << swarm.cls) - 1 - j
-        if (swarm.chunk!.u32[(swarm.off + p) * WORDS + W_SEEN] < cutoff) this.detachRecord(swarm, p)
-      }
+      if (swarm.cls >= 0) this.sweepRecords(swarm, cutoff)
       const extra = swarm.extra
       if (extra !== undefined) {
         for (let l = 0; l < extra.lists.length; l++) {
@@ -322,6 +314,63 @@ export class MemoryStore implements SwarmStore {
     return q
   }
 
+  /**
+   * Expires a swarm's stale records in one compacting pass over each range (order kept), then
+   * resizes the block or rebuilds its index once — not per removed peer.
+   */
+  private sweepRecords (swarm: Swarm, cutoff: number): void {
+    const chunk = swarm.chunk!
+    const u32 = chunk.u32
+    const cap = 1 << swarm.cls
+    const base = swarm.off * WORDS
+    const listener = this.listener
+    let keep = 0
+    for (let i = 0; i < swarm.nL; i++) {
+      const w = base + i * WORDS
+      if (u32[w + W_SEEN] >= cutoff) {
+        if (keep !== i) copyRecord(u32, w, base + keep * WORDS)
+        keep++
+      } else {
+        listener?.peerChanged(readId(chunk.u8, w * 4), KIND_V4, readAddr(chunk, swarm.off + i), 0, -1)
+      }
+    }
+    const goneL = swarm.nL - keep
+    swarm.nL = keep
+    keep = 0
+    // Seeders fill the block from its end: the k-th seeder sits at cap - 1 - k.
+    for (let k = 0; k < swarm.nS; k++) {
+      const w = base + (cap - 1 - k) * WORDS
+      if (u32[w + W_SEEN] >= cutoff) {
+        if (keep !== k) copyRecord(u32, w, base + (cap - 1 - keep) * WORDS)
+        keep++
+      } else {
+        listener?.peerChanged(readId(chunk.u8, w * 4), KIND_V4, readAddr(chunk, swarm.off + cap - 1 - k), 1, -1)
+      }
+    }
+    const goneS = swarm.nS - keep
+    swarm.nS = keep
+    if (goneL + goneS === 0) return
+    swarm.incomplete -= goneL
+    swarm.complete -= goneS
+    this.counts.leechers -= goneL
+    this.counts.seeders -= goneS
+    this.counts.peers -= goneL + goneS
+    const n = swarm.nL + swarm.nS
+    if (n === 0) {
+      this.arena.free(chunk, swarm.off, swarm.cls)
+      swarm.chunk = undefined
+      swarm.cls = -1
+      swarm.off = 0
+      swarm.index = undefined
+      return
+    }
+    // The smallest class at most half full after the pass, if smaller than the block.
+    let cls = 0
+    while (1 << cls < n * 2) cls++
+    if (cls < swarm.cls) this.moveBlock(swarm, cls)
+    else if (swarm.index !== undefined) rebuildIndex(swarm)
+  }
+
   /** Removes the record at `p` with its counts and listener call (the swarm is not dropped). */
   private detachRecord (swarm: Swarm, p: number): void {
     const seeder = p >= (1 << swarm.cls) - swarm.nS
@@ -433,6 +482,10 @@ const W_ID = 2
 /** Blocks of 2^3 = 8 records or fewer are scanned; larger ones get a hash index. */
 const INDEX_MIN_CLS = 4
 const tmpRecord = new Uint32Array(WORDS)
+
+function copyRecord (u32: Uint32Array, from: number, to: number): void {
+  for (let i = 0; i < WORDS; i++) u32[to + i] = u32[from + i]
+}
 
 /** Whether an announce's peer fits a record: HTTP/UDP IPv4, keyed by its address. */
 function isRecordPeer (a: StoreAnnounce): boolean {
