@@ -253,7 +253,6 @@ export class MemoryStore implements SwarmStore {
   /** Drops an empty swarm, keeping its `downloaded` among the retired. */
   private dropIfEmpty (swarm: Swarm): void {
     if (swarm.complete + swarm.incomplete !== 0) return
-    if (this.swarms.get(swarm.infoHash) !== swarm) return
     this.swarms.delete(swarm.infoHash)
     if (swarm.downloaded > 0) {
       this.completedOnly.set(swarm.infoHash, swarm.downloaded)
