@@ -95,4 +95,34 @@ describe('MemoryStore specifics', () => {
     for (let i = 0; i < 10; i++) s.announce(req(H, httpV4(i), { event: EVENT_STOPPED }), 3)
     assert.deepEqual(s.counts, { torrents: 0, retired: 0, peers: 0, seeders: 0, leechers: 0 })
   })
+
+  it('an IPv4 peer moves between the record and object layouts when its details need it, counted once', () => {
+    const events: string[] = []
+    const s = new MemoryStore({
+      peerTtl: 100,
+      listener: { peerChanged: (peerId, _kind, addr, before, after) => events.push(`${peerId.length}:${addr === v4(1) ? 'a' : '?'}:${before}>${after}`) }
+    })
+    const H = hash(3)
+    const long = pid(1) + 'xxxxx' // 25 bytes: too long for a record
+    s.announce(req(H, httpV4(1, long), { event: EVENT_STARTED }), 1)
+    s.announce(req(H, httpV4(2), { event: EVENT_STARTED }), 1)
+    assert.deepEqual(s.counts, { torrents: 1, retired: 0, peers: 2, seeders: 0, leechers: 2 })
+    // the same address with a 20-byte id completes: one peer, now a seeder, one download
+    let r = s.announce(req(H, httpV4(1), { event: EVENT_COMPLETED, seeder: true, numwant: 5 }), 2)
+    assert.deepEqual([r.complete, r.incomplete, r.downloaded, r.peers.map(p => p.addr)], [1, 1, 1, [v4(2)]])
+    // and back to the long id as a seeder repeating completed: no second download
+    r = s.announce(req(H, httpV4(1, long), { event: EVENT_COMPLETED, seeder: true }), 3)
+    assert.deepEqual([r.complete, r.incomplete, r.downloaded], [1, 1, 1])
+    const view = [...s.swarmInfo(H)!.peers()].map(([k, p]) => [k, p.peerId, p.seeder, p.lastSeen])
+    assert.deepEqual(view.sort(), [[v4(1), long, true, 3], [v4(2), pid(2), false, 1]])
+    // a peer asking as the other layout never gets itself back
+    r = s.announce(req(H, httpV4(2), { numwant: 5 }), 3)
+    assert.deepEqual(r.peers.map(p => [p.addr, p.peerId]), [[v4(1), long]])
+    assert.equal(s.remove(H, v4(1)), true)
+    assert.equal(s.remove(H, v4(1)), false)
+    assert.deepEqual(s.counts, { torrents: 1, retired: 0, peers: 1, seeders: 0, leechers: 1 })
+    assert.deepEqual(events.filter(e => e.endsWith('a') || e.includes(':a:')), [
+      '25:a:-1>0', '25:a:0>-1', '20:a:-1>1', '20:a:1>-1', '25:a:-1>1', '25:a:1>-1'
+    ])
+  })
 })
