@@ -1,8 +1,10 @@
 // One point of the memory probe, in its own process (run by bench/memory.mjs with --expose-gc):
 // fills a store with `--peers N` synthetic IPv4 peers, `--per-torrent K` to a torrent, and prints
-// one JSON line: heap used + external after a full GC, minus the same before the first announce.
+// one JSON line: heap used + array buffers after a full GC, minus the same before the first
+// announce (and RSS, the same way). With `--latency M` (ours only) it then times M announces
+// (numwant 50, random known peers) while the expiry sweep runs, as the server's timer would run it.
 //
-//   node --expose-gc bench/memory-point.mjs --store ours|reference --peers N --per-torrent K
+//   node --expose-gc bench/memory-point.mjs --store ours|reference --peers N --per-torrent K [--latency M]
 //
 // ours: the built MemoryStore (dist/server/store/memory/memory-store.js), driven directly with
 // the announces the UDP frontend would make: binary (latin1) strings for the info hash, peer id
@@ -26,6 +28,7 @@ function arg (name, fallback) {
 const which = arg('--store', 'ours')
 const peers = Number(arg('--peers', '100000'))
 const perTorrent = Number(arg('--per-torrent', '100'))
+const latencyAnnounces = Number(arg('--latency', '0'))
 if (typeof globalThis.gc !== 'function') throw new Error('run with node --expose-gc')
 if (!(peers > 0) || !(perTorrent > 0)) throw new Error('bad --peers / --per-torrent')
 const torrents = Math.ceil(peers / perTorrent)
@@ -39,6 +42,58 @@ function used () {
 }
 
 const scratch = Buffer.alloc(64)
+
+/**
+ * Announce latency while expiry runs. The store was filled at t = 1000 with peerTtl 1200; the
+ * clock is now past the TTL, so every peer not announcing again is stale and the sweep removes
+ * it. As the server does, the sweep advances by SWEEP_BUDGET peers per step; here one step every
+ * `every` announces (far more often than the server's once a second, to catch announces next to
+ * steps). Each announce refreshes (or re-adds) a random peer of the fill, numwant 50.
+ */
+async function timeAnnounces (store, n) {
+  const { EVENT_NONE } = await import(pathToFileURL(join(ROOT, 'dist', 'protocol', 'common', 'types.js')).href)
+  const { KIND_V4, WANT_V4 } = await import(pathToFileURL(join(ROOT, 'dist', 'server', 'store', 'store.js')).href)
+  const { SWEEP_BUDGET } = await import(pathToFileURL(join(ROOT, 'dist', 'constants.js')).href)
+  const every = 2000
+  const now = 1000 + 1200 + 1
+  const a = { infoHash: '', key: '', peerId: '', addr: '', kind: KIND_V4, conn: 0, event: EVENT_NONE, seeder: false, numwant: 50, want: WANT_V4 }
+  const times = new Float64Array(n)
+  const steps = []
+  let sink = 0
+  let passDone = false
+  let seed = 12345
+  const rand = () => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return seed }
+  for (let k = 0; k < n; k++) {
+    if (k % every === 0) {
+      const s0 = process.hrtime.bigint()
+      passDone = store.sweep(now, SWEEP_BUDGET) || passDone
+      steps.push(Number(process.hrtime.bigint() - s0) / 1e3)
+    }
+    const i = rand() % peers
+    writeHash(i % torrents); writePeerId(i); writeAddr(i)
+    a.infoHash = scratch.latin1Slice(0, 20)
+    a.peerId = scratch.latin1Slice(20, 40)
+    a.addr = a.key = scratch.latin1Slice(40, 46)
+    a.seeder = i % 10 === 0
+    const t0 = process.hrtime.bigint()
+    const r = store.announce(a, now)
+    times[k] = Number(process.hrtime.bigint() - t0) / 1e3
+    sink += r.peers.length
+  }
+  times.sort()
+  steps.sort((x, y) => x - y)
+  const q = (arr, p) => arr[Math.min(arr.length - 1, Math.floor(arr.length * p))]
+  return {
+    announces: n,
+    announceUs: { p50: q(times, 0.5), p99: q(times, 0.99), p999: q(times, 0.999), max: times[n - 1] },
+    sweepSteps: steps.length,
+    sweepBudget: SWEEP_BUDGET,
+    sweepStepUs: { p50: q(steps, 0.5), p99: q(steps, 0.99), max: steps[steps.length - 1] },
+    peersAfter: store.counts.peers,
+    passDone,
+    meanPeersReturned: sink / n
+  }
+}
 /** 20 bytes for torrent t (distinct per t) into scratch[0..20). */
 function writeHash (t) {
   scratch.writeUInt32BE(0x62656e63, 0)
@@ -83,7 +138,7 @@ async function fillOurs () {
   }
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9
   a.infoHash = a.peerId = a.addr = a.key = ''
-  return { store, before, seconds, counts: { ...store.counts } }
+  return { store, before, seconds, counts: { ...store.counts }, fill: i => { writeHash(i % torrents); writePeerId(i); writeAddr(i) } }
 }
 
 async function fillReference () {
@@ -126,7 +181,8 @@ async function fillReference () {
 const { store, before, seconds, counts } = which === 'ours' ? await fillOurs() : await fillReference()
 fullGc()
 const after = used()
-const bytes = (after.heapUsed + after.external) - (before.heapUsed + before.external)
+const bytes = (after.heapUsed + after.arrayBuffers) - (before.heapUsed + before.arrayBuffers)
+const latency = which === 'ours' && latencyAnnounces > 0 ? await timeAnnounces(store, latencyAnnounces) : undefined
 process.stdout.write(JSON.stringify({
   store: which,
   peers,
@@ -136,6 +192,8 @@ process.stdout.write(JSON.stringify({
   fillSeconds: seconds,
   bytes,
   bytesPerPeer: bytes / peers,
+  rssPerPeer: (after.rss - before.rss) / peers,
+  latency,
   heapUsed: after.heapUsed,
   external: after.external,
   rss: after.rss,

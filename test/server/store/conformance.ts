@@ -779,6 +779,20 @@ export function runStoreConformance (name: string, makeStore: StoreFactory, opti
           }, replay)
         }), { numRuns: 150 })
       })
+
+      it('the same with swarms of up to 48 peers (larger data structures, growing and shrinking)', async () => {
+        await fc.assert(fc.asyncProperty(fc.array(bigOpArb, { minLength: 50, maxLength: 400 }), async ops => {
+          const replay = withListener ? new ListenerReplay() : undefined
+          await withStore(async s => {
+            const m = new Model(T0)
+            for (const op of ops) {
+              await applyOp(s, m, op)
+              compare(s, m)
+              replay?.assertMatches(s)
+            }
+          }, replay)
+        }), { numRuns: 40 })
+      })
     })
   })
 }
@@ -811,6 +825,26 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({ t: fc.constant('tick' as const), by: fc.integer({ min: 0, max: 150 }) }), weight: 2 },
   { arbitrary: fc.record({ t: fc.constant('sweepStep' as const), budget: fc.integer({ min: 1, max: 4 }) }), weight: 2 },
   { arbitrary: fc.record({ t: fc.constant('fullSweep' as const), budget: fc.integer({ min: 1, max: 4 }) }), weight: 1 }
+)
+
+/** Mostly HTTP/UDP IPv4 peers, many per swarm, over two swarms; ticks make some of them stale. */
+const bigOpArb: fc.Arbitrary<Op> = fc.oneof(
+  { arbitrary: fc.record({
+    t: fc.constant('announce' as const),
+    h: fc.integer({ min: 0, max: 1 }),
+    kind: fc.constantFrom<PeerKind>(KIND_V4, KIND_V4, KIND_V4, KIND_V4, KIND_V6, KIND_WS),
+    slot: fc.integer({ min: 0, max: 47 }),
+    id: fc.integer({ min: 0, max: 1 }),
+    conn: fc.integer({ min: 1, max: 2 }),
+    event: fc.constantFrom<AnnounceEvent>(EVENT_NONE, EVENT_COMPLETED, EVENT_STARTED, EVENT_STARTED, EVENT_STOPPED),
+    seeder: fc.boolean(),
+    numwant: fc.integer({ min: 0, max: 60 }),
+    want: fc.integer({ min: 0, max: 7 })
+  }), weight: 30 },
+  { arbitrary: fc.record({ t: fc.constant('remove' as const), h: fc.integer({ min: 0, max: 1 }), kind: fc.constantFrom<PeerKind>(KIND_V4, KIND_V4, KIND_V6, KIND_WS), slot: fc.integer({ min: 0, max: 47 }) }), weight: 3 },
+  { arbitrary: fc.record({ t: fc.constant('tick' as const), by: fc.integer({ min: 0, max: 60 }) }), weight: 2 },
+  { arbitrary: fc.record({ t: fc.constant('sweepStep' as const), budget: fc.integer({ min: 1, max: 30 }) }), weight: 2 },
+  { arbitrary: fc.record({ t: fc.constant('fullSweep' as const), budget: fc.integer({ min: 1, max: 30 }) }), weight: 1 }
 )
 
 function whoOf (kind: PeerKind, slot: number, id: number, conn: number): Who {

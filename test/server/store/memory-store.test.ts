@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 
 import { EVENT_COMPLETED, EVENT_STARTED, EVENT_STOPPED } from '../../../src/protocol/common/types.js'
 import { MemoryStore } from '../../../src/server/store/memory/memory-store.js'
-import { behindPromises, hash, httpV4, req, runStoreConformance, wsPeer } from './conformance.js'
+import { behindPromises, hash, httpV4, pid, req, runStoreConformance, v4, wsPeer } from './conformance.js'
 
 runStoreConformance('MemoryStore', opts => new MemoryStore(opts))
 
@@ -57,5 +57,72 @@ describe('MemoryStore specifics', () => {
     assert.equal(typeof s.sweep(1, 10), 'boolean')
     assert.equal(typeof s.remove(hash(1), 'x'), 'boolean')
     assert.ok(Array.isArray(s.scrape([hash(1)])))
+  })
+
+  it('a returned peer keeps the peer id it had, after its record changes or moves', () => {
+    const s = new MemoryStore({ peerTtl: 100 })
+    const H = hash(1)
+    s.announce(req(H, httpV4(1), { event: EVENT_STARTED }), 1)
+    s.announce(req(H, httpV4(2), { event: EVENT_STARTED }), 1)
+    const r = s.announce(req(H, httpV4(1), { numwant: 5 }), 2)
+    assert.equal(r.peers.length, 1)
+    // peer 2 restarts with another peer id, becomes a seeder (its record moves), then leaves
+    s.announce(req(H, httpV4(2, pid(77)), { event: EVENT_COMPLETED, seeder: true }), 3)
+    s.announce(req(H, httpV4(2, pid(77)), { event: EVENT_STOPPED }), 3)
+    const p = r.peers[0]
+    assert.deepEqual({ addr: p.addr, peerId: p.peerId, kind: p.kind, conn: p.conn }, { addr: v4(2), peerId: pid(2), kind: 0, conn: 0 })
+  })
+
+  it('a swarm of 5000 HTTP peers: every one found again, 200 distinct picks, shrinks back when most leave', () => {
+    const s = new MemoryStore({ peerTtl: 100 })
+    const H = hash(2)
+    for (let i = 0; i < 5000; i++) s.announce(req(H, httpV4(i), { event: EVENT_STARTED, seeder: i % 3 === 0 }), 1)
+    assert.deepEqual(s.counts, { torrents: 1, retired: 0, peers: 5000, seeders: 1667, leechers: 3333 })
+    // re-announcing finds each peer (no new entry), flipping every leecher with i % 5 === 0 to seeder
+    for (let i = 0; i < 5000; i++) s.announce(req(H, httpV4(i), { seeder: i % 3 === 0 || i % 5 === 0 }), 2)
+    assert.deepEqual(s.counts, { torrents: 1, retired: 0, peers: 5000, seeders: 2333, leechers: 2667 })
+    const r = s.announce(req(H, httpV4(1), { numwant: 200 }), 2)
+    assert.equal(new Set(r.peers.map(p => p.addr)).size, 200)
+    assert.ok(r.peers.every(p => p.addr !== v4(1) && p.peerId === pid(p.addr.charCodeAt(2) << 8 | p.addr.charCodeAt(3))))
+    // a seeder gets leechers only
+    const rs = s.announce(req(H, httpV4(0), { seeder: true, numwant: 200 }), 2)
+    assert.ok(rs.peers.every(p => { const i = p.addr.charCodeAt(2) << 8 | p.addr.charCodeAt(3); return i % 3 !== 0 && i % 5 !== 0 }))
+    // all but 10 leave
+    for (let i = 10; i < 5000; i++) assert.equal(s.remove(H, v4(i)), true)
+    assert.deepEqual(s.counts, { torrents: 1, retired: 0, peers: 10, seeders: 5, leechers: 5 })
+    const view = [...s.swarmInfo(H)!.peers()].map(([k, p]) => [k, p.peerId, p.seeder]).sort()
+    assert.deepEqual(view, Array.from({ length: 10 }, (_, i) => [v4(i), pid(i), i % 3 === 0 || i % 5 === 0]).sort())
+    for (let i = 0; i < 10; i++) s.announce(req(H, httpV4(i), { event: EVENT_STOPPED }), 3)
+    assert.deepEqual(s.counts, { torrents: 0, retired: 0, peers: 0, seeders: 0, leechers: 0 })
+  })
+
+  it('an IPv4 peer moves between the record and object layouts when its details need it, counted once', () => {
+    const events: string[] = []
+    const s = new MemoryStore({
+      peerTtl: 100,
+      listener: { peerChanged: (peerId, _kind, addr, before, after) => events.push(`${peerId.length}:${addr === v4(1) ? 'a' : '?'}:${before}>${after}`) }
+    })
+    const H = hash(3)
+    const long = pid(1) + 'xxxxx' // 25 bytes: too long for a record
+    s.announce(req(H, httpV4(1, long), { event: EVENT_STARTED }), 1)
+    s.announce(req(H, httpV4(2), { event: EVENT_STARTED }), 1)
+    assert.deepEqual(s.counts, { torrents: 1, retired: 0, peers: 2, seeders: 0, leechers: 2 })
+    // the same address with a 20-byte id completes: one peer, now a seeder, one download
+    let r = s.announce(req(H, httpV4(1), { event: EVENT_COMPLETED, seeder: true, numwant: 5 }), 2)
+    assert.deepEqual([r.complete, r.incomplete, r.downloaded, r.peers.map(p => p.addr)], [1, 1, 1, [v4(2)]])
+    // and back to the long id as a seeder repeating completed: no second download
+    r = s.announce(req(H, httpV4(1, long), { event: EVENT_COMPLETED, seeder: true }), 3)
+    assert.deepEqual([r.complete, r.incomplete, r.downloaded], [1, 1, 1])
+    const view = [...s.swarmInfo(H)!.peers()].map(([k, p]) => [k, p.peerId, p.seeder, p.lastSeen])
+    assert.deepEqual(view.sort(), [[v4(1), long, true, 3], [v4(2), pid(2), false, 1]])
+    // a peer asking as the other layout never gets itself back
+    r = s.announce(req(H, httpV4(2), { numwant: 5 }), 3)
+    assert.deepEqual(r.peers.map(p => [p.addr, p.peerId]), [[v4(1), long]])
+    assert.equal(s.remove(H, v4(1)), true)
+    assert.equal(s.remove(H, v4(1)), false)
+    assert.deepEqual(s.counts, { torrents: 1, retired: 0, peers: 1, seeders: 0, leechers: 1 })
+    assert.deepEqual(events.filter(e => e.endsWith('a') || e.includes(':a:')), [
+      '25:a:-1>0', '25:a:0>-1', '20:a:-1>1', '20:a:1>-1', '25:a:-1>1', '25:a:1>-1'
+    ])
   })
 })

@@ -1,21 +1,57 @@
 import { MAX_RETIRED_TORRENTS } from '../../../constants.js'
 import { EVENT_COMPLETED, EVENT_STOPPED } from '../../../protocol/common/types.js'
 import type { BinaryString, ScrapeEntry } from '../../../protocol/common/types.js'
-import { KIND_WS } from '../store.js'
+import { KIND_V4, KIND_WS } from '../store.js'
 import type {
   PeerKind, PeerView, StoreAnnounce, StoreAnnounceResult, StoreCounts, StoreListener,
   StorePeer, SwarmInfo, SwarmStore
 } from '../store.js'
+import { Arena, RECORD_BYTES } from './arena.js'
+import type { Chunk } from './arena.js'
 
 /**
  * In-memory SwarmStore.
  *
- * Layout: `swarms` maps info hash → Swarm. A Swarm keeps its peers twice: in `byKey` (identity
- * → Peer, for O(1) announce) and in one of six dense arrays, one per (kind, seeder) pair, where
- * each Peer knows its own index. Random selection therefore samples indices of a virtual
- * concatenation of the wanted arrays (no copying, no per-request shuffle), removal is a
- * swap-with-last, and "seeders get only leechers" is just a choice of arrays. Arrays are created
- * on first use, so the common one- or two-peer swarm holds one small array.
+ * Layout. `swarms` maps info hash (20-char binary string) → Swarm, a small object of numbers.
+ * HTTP/UDP IPv4 peers — nearly all peers — are not objects: each is one 32-byte record in a shared
+ * arena of large Buffers (arena.ts), byte by byte:
+ *
+ *     0..3   IPv4 address (uint32, first octet in the low byte)
+ *     4..5   port (uint16, first wire byte in the low byte)
+ *     6      peer id length (≤ 20)
+ *     7      unused
+ *     8..27  peer id (4-byte aligned: copied as five uint32 words)
+ *     28..31 lastSeen, store seconds (uint32)
+ *
+ * A swarm owns one block of 2^k records: leechers fill it from the front, seeders from the back,
+ * so "seeders get only leechers" and "leechers get everyone" are each one or two contiguous
+ * ranges to sample from, and a leecher ↔ seeder change is a move between the ends. Removal moves
+ * the last record of its range into the hole. A full block moves to one twice the size; a block
+ * at most a quarter full moves to one half the size (so a shrunk swarm gives its memory back).
+ * Seeder-ness is the record's position, the key is its address (the contract keys HTTP/UDP peers
+ * by compact address), so nothing else is stored per peer.
+ *
+ * Finding a peer: blocks of up to 8 records are scanned (two integer compares per record);
+ * larger blocks have an open-addressing index (Int32Array of 2 slots per record, linear probing,
+ * slot = position + 1, deletion by backward shift) rebuilt when the block moves.
+ *
+ * IPv6 and WebSocket peers (few, and WS peers carry a connection number) use the object layout:
+ * per swarm an `Extra` with a Map key → Peer and six dense arrays, one per (kind, seeder) pair,
+ * each Peer knowing its index. So do the unusual HTTP/UDP IPv4 peers the record cannot hold
+ * (a key other than the address, a peer id over 20 bytes, a non-zero conn).
+ *
+ * Random selection samples indices of a virtual concatenation of the wanted ranges and arrays
+ * (Floyd's algorithm over a reusable scratch set: no copying, no per-request shuffle).
+ *
+ * Expiry compacts each swarm's ranges in one pass (order kept) and then resizes the block or
+ * rebuilds its index once, instead of paying index upkeep per removed peer.
+ *
+ * Costs per IPv4 peer (bench/memory.mjs, heap + array buffers): the record, 32 B, in a block
+ * 1/2 to 1 full (~40 B at 100 peers per torrent, 128-record blocks); the index, 8 B per block
+ * slot (~10 B); the arena's free-block byte per record (1 B); the swarm's share of its Map entry,
+ * info hash string and Swarm object (~200 B per swarm, 2 B per peer at 100 per torrent) — ≈ 57 B
+ * per peer at 100 peers per torrent. A one-peer torrent costs ~230 B, almost all of it the swarm
+ * (Map entry ~30 B, info hash string 40 B, Swarm object ~110 B, record 32 B).
  *
  * `downloaded` survives the swarm: when the last peer leaves, a non-zero count moves to
  * `completedOnly` so scrape stays truthful without keeping empty swarms.
@@ -27,6 +63,7 @@ export class MemoryStore implements SwarmStore {
   private readonly peerTtl: number
   private readonly listener: StoreListener | undefined
   private readonly maxRetired: number
+  private readonly arena = new Arena()
   private sweepCursor: IterableIterator<Swarm> | undefined
 
   /** `maxRetired`: most peerless torrents remembered for their `downloaded` (default MAX_RETIRED_TORRENTS). */
@@ -38,11 +75,9 @@ export class MemoryStore implements SwarmStore {
 
   announce (a: StoreAnnounce, now: number): StoreAnnounceResult {
     let swarm = this.swarms.get(a.infoHash)
+    const record = isRecordPeer(a)
     if (a.event === EVENT_STOPPED) {
-      if (swarm !== undefined) {
-        const peer = swarm.byKey.get(a.key)
-        if (peer !== undefined) this.removePeer(swarm, peer)
-      }
+      if (swarm !== undefined && this.removeKey(swarm, a.key)) this.dropIfEmpty(swarm)
       return swarm === undefined
         ? { complete: 0, incomplete: 0, downloaded: this.completedOnly.get(a.infoHash) ?? 0, peers: [] }
         : { complete: swarm.complete, incomplete: swarm.incomplete, downloaded: swarm.downloaded, peers: [] }
@@ -60,47 +95,55 @@ export class MemoryStore implements SwarmStore {
       this.counts.torrents++
     }
 
-    let peer = swarm.byKey.get(a.key)
-    if (peer === undefined) {
-      peer = new Peer(a.key, a.peerId, a.addr, a.kind, a.conn, a.seeder, now)
-      swarm.insert(peer)
-      if (a.seeder) { swarm.complete++; this.counts.seeders++ } else { swarm.incomplete++; this.counts.leechers++ }
-      this.counts.peers++
-      // A peer that joins already complete through a `completed` event did download it.
-      if (a.seeder && a.event === EVENT_COMPLETED) swarm.downloaded++
-      this.listener?.peerChanged(a.peerId, a.kind, a.addr, -1, a.seeder ? 1 : 0)
+    let was: -1 | 0 | 1 = -1
+    let selfPos = -1
+    let selfPeer: Peer | undefined
+    if (record) {
+      const ip = keyIp(a.key)
+      const port = keyPort(a.key)
+      const p = swarm.cls >= 0 ? findRecord(swarm, ip, port) : -1
+      if (p >= 0) {
+        selfPos = this.refreshRecord(swarm, p, a, now)
+        was = this.lastWas
+      } else {
+        // Not a record yet; it may be an object peer from an unusual earlier announce: replace it.
+        const ep = swarm.extra?.byKey.get(a.key)
+        if (ep !== undefined) { was = ep.seeder ? 1 : 0; this.detachExtra(swarm, ep) }
+        selfPos = this.insertRecord(swarm, a.seeder, ip, port, a.peerId, now)
+        this.added(swarm, a.seeder)
+        this.listener?.peerChanged(a.peerId, KIND_V4, a.addr, -1, a.seeder ? 1 : 0)
+      }
     } else {
-      peer.lastSeen = now
-      if (peer.peerId !== a.peerId || peer.addr !== a.addr || peer.conn !== a.conn) {
-        // Same identity, new details (client restarted with a new peer id): re-register for stats.
-        this.listener?.peerChanged(peer.peerId, peer.kind, peer.addr, peer.seeder ? 1 : 0, -1)
-        peer.peerId = a.peerId
-        peer.addr = a.addr
-        peer.conn = a.conn
-        this.listener?.peerChanged(peer.peerId, peer.kind, peer.addr, -1, peer.seeder ? 1 : 0)
+      let ep = swarm.extra?.byKey.get(a.key)
+      if (ep === undefined && a.kind === KIND_V4 && a.key.length === 6 && swarm.cls >= 0) {
+        const p = findRecord(swarm, keyIp(a.key), keyPort(a.key))
+        if (p >= 0) { was = p >= (1 << swarm.cls) - swarm.nS ? 1 : 0; this.detachRecord(swarm, p) }
       }
-      if (peer.seeder !== a.seeder) {
-        swarm.remove(peer)
-        const was = peer.seeder
-        peer.seeder = a.seeder
-        swarm.insert(peer)
-        if (a.seeder) {
-          swarm.complete++; swarm.incomplete--; this.counts.seeders++; this.counts.leechers--
-          if (a.event === EVENT_COMPLETED) swarm.downloaded++
-        } else {
-          swarm.complete--; swarm.incomplete++; this.counts.seeders--; this.counts.leechers++
-        }
-        this.listener?.peerChanged(peer.peerId, peer.kind, peer.addr, was ? 1 : 0, a.seeder ? 1 : 0)
+      if (ep === undefined) {
+        ep = new Peer(a.key, a.peerId, a.addr, a.kind, a.conn, a.seeder, now)
+        if (swarm.extra === undefined) swarm.extra = new Extra()
+        swarm.extra.insert(ep)
+        this.added(swarm, a.seeder)
+        this.listener?.peerChanged(a.peerId, a.kind, a.addr, -1, a.seeder ? 1 : 0)
+      } else {
+        was = ep.seeder ? 1 : 0
+        this.refreshExtra(swarm, ep, a, now)
       }
+      selfPeer = ep
     }
+    // A `completed` that makes a seeder of a leecher, or brings in a finished peer, is a download.
+    if (a.seeder && a.event === EVENT_COMPLETED && was !== 1) swarm.downloaded++
 
     return {
       complete: swarm.complete,
       incomplete: swarm.incomplete,
       downloaded: swarm.downloaded,
-      peers: a.numwant > 0 ? swarm.pick(peer, a.numwant, a.want) : []
+      peers: a.numwant > 0 ? pick(swarm, selfPos, selfPeer, a.seeder, a.numwant, a.want) : []
     }
   }
+
+  /** Seeder state before the last refresh (set by refreshRecord / refreshExtra). */
+  private lastWas: -1 | 0 | 1 = -1
 
   scrape (infoHashes: readonly BinaryString[]): ScrapeEntry[] {
     const out: ScrapeEntry[] = new Array(infoHashes.length)
@@ -125,9 +168,19 @@ export class MemoryStore implements SwarmStore {
 
   remove (infoHash: BinaryString, key: BinaryString): boolean {
     const swarm = this.swarms.get(infoHash)
-    const peer = swarm?.byKey.get(key)
-    if (swarm === undefined || peer === undefined) return false
-    this.removePeer(swarm, peer)
+    if (swarm === undefined || !this.removeKey(swarm, key)) return false
+    this.dropIfEmpty(swarm)
+    return true
+  }
+
+  /** Removes the peer with this key, if there, keeping the swarm (even empty). */
+  private removeKey (swarm: Swarm, key: BinaryString): boolean {
+    const ep = swarm.extra?.byKey.get(key)
+    if (ep !== undefined) { this.detachExtra(swarm, ep); return true }
+    if (key.length !== 6 || swarm.cls < 0) return false
+    const p = findRecord(swarm, keyIp(key), keyPort(key))
+    if (p < 0) return false
+    this.detachRecord(swarm, p)
     return true
   }
 
@@ -144,15 +197,19 @@ export class MemoryStore implements SwarmStore {
       // The swarm may have been dropped since the cursor was made; its peers are gone then.
       if (swarm.complete + swarm.incomplete === 0) continue
       visited += swarm.complete + swarm.incomplete
-      for (let l = 0; l < swarm.lists.length; l++) {
-        const list = swarm.lists[l]
-        if (list === undefined || (l >> 1) === KIND_WS) continue
-        // Walk backwards: removal swaps the last element into the hole.
-        for (let i = list.length - 1; i >= 0; i--) {
-          const peer = list[i]
-          if (peer.lastSeen < cutoff) this.removePeer(swarm, peer)
+      if (swarm.cls >= 0) this.sweepRecords(swarm, cutoff)
+      const extra = swarm.extra
+      if (extra !== undefined) {
+        for (let l = 0; l < extra.lists.length; l++) {
+          const list = extra.lists[l]
+          if (list === undefined || (l >> 1) === KIND_WS) continue
+          for (let i = list.length - 1; i >= 0; i--) {
+            const peer = list[i]
+            if (peer.lastSeen < cutoff) this.detachExtra(swarm, peer)
+          }
         }
       }
+      this.dropIfEmpty(swarm)
     }
   }
 
@@ -163,7 +220,7 @@ export class MemoryStore implements SwarmStore {
       complete: swarm.complete,
       incomplete: swarm.incomplete,
       downloaded: swarm.downloaded,
-      peers: () => swarm.byKey.entries() as IterableIterator<[BinaryString, PeerView]>
+      peers: () => swarmPeers(swarm)
     }
   }
 
@@ -177,17 +234,24 @@ export class MemoryStore implements SwarmStore {
 
   restorePeer (infoHash: BinaryString, key: BinaryString, p: Omit<PeerView, 'conn'>): void {
     let swarm = this.swarms.get(infoHash)
-    if (swarm?.byKey.has(key) === true) return
-    if (swarm === undefined) {
+    if (swarm !== undefined) {
+      // A live announce beats a saved one: a peer already there is left as it is.
+      if (swarm.extra?.byKey.has(key) === true) return
+      if (key.length === 6 && swarm.cls >= 0 && findRecord(swarm, keyIp(key), keyPort(key)) >= 0) return
+    } else {
       swarm = new Swarm(infoHash)
       const done = this.completedOnly.get(infoHash)
       if (done !== undefined) { swarm.downloaded = done; this.completedOnly.delete(infoHash); this.counts.retired-- }
       this.swarms.set(infoHash, swarm)
       this.counts.torrents++
     }
-    swarm.insert(new Peer(key, p.peerId, p.addr, p.kind, 0, p.seeder, p.lastSeen))
-    if (p.seeder) { swarm.complete++; this.counts.seeders++ } else { swarm.incomplete++; this.counts.leechers++ }
-    this.counts.peers++
+    if (p.kind === KIND_V4 && p.addr.length === 6 && p.peerId.length <= 20 && key === p.addr) {
+      this.insertRecord(swarm, p.seeder, keyIp(key), keyPort(key), p.peerId, p.lastSeen)
+    } else {
+      if (swarm.extra === undefined) swarm.extra = new Extra()
+      swarm.extra.insert(new Peer(key, p.peerId, p.addr, p.kind, 0, p.seeder, p.lastSeen))
+    }
+    this.added(swarm, p.seeder)
     this.listener?.peerChanged(p.peerId, p.kind, p.addr, -1, p.seeder ? 1 : 0)
   }
 
@@ -201,33 +265,570 @@ export class MemoryStore implements SwarmStore {
   close (): void {
     this.swarms.clear()
     this.completedOnly.clear()
+    this.arena.clear()
+    this.sweepCursor = undefined
     this.counts.torrents = this.counts.retired = this.counts.peers = this.counts.seeders = this.counts.leechers = 0
   }
 
-  private removePeer (swarm: Swarm, peer: Peer): void {
-    swarm.remove(peer)
-    swarm.byKey.delete(peer.key)
-    if (peer.seeder) { swarm.complete--; this.counts.seeders-- } else { swarm.incomplete--; this.counts.leechers-- }
+  // ---- counts -------------------------------------------------------------------------------
+
+  private added (swarm: Swarm, seeder: boolean): void {
+    if (seeder) { swarm.complete++; this.counts.seeders++ } else { swarm.incomplete++; this.counts.leechers++ }
+    this.counts.peers++
+  }
+
+  private removed (swarm: Swarm, seeder: boolean): void {
+    if (seeder) { swarm.complete--; this.counts.seeders-- } else { swarm.incomplete--; this.counts.leechers-- }
     this.counts.peers--
-    this.listener?.peerChanged(peer.peerId, peer.kind, peer.addr, peer.seeder ? 1 : 0, -1)
-    if (swarm.complete + swarm.incomplete === 0) {
-      this.swarms.delete(swarm.infoHash)
-      if (swarm.downloaded > 0) {
-        this.completedOnly.set(swarm.infoHash, swarm.downloaded)
-        this.counts.retired++
-        if (this.completedOnly.size > this.maxRetired) {
-          // Map iteration order is insertion order: forget the longest-retired torrent.
-          this.completedOnly.delete(this.completedOnly.keys().next().value!)
-          this.counts.retired--
-        }
-      }
-      this.counts.torrents--
+  }
+
+  private flipped (swarm: Swarm, seeder: boolean): void {
+    if (seeder) {
+      swarm.complete++; swarm.incomplete--; this.counts.seeders++; this.counts.leechers--
+    } else {
+      swarm.complete--; swarm.incomplete++; this.counts.seeders--; this.counts.leechers++
     }
+  }
+
+  /** Drops an empty swarm, keeping its `downloaded` among the retired. */
+  private dropIfEmpty (swarm: Swarm): void {
+    if (swarm.complete + swarm.incomplete !== 0) return
+    this.swarms.delete(swarm.infoHash)
+    if (swarm.downloaded > 0) {
+      this.completedOnly.set(swarm.infoHash, swarm.downloaded)
+      this.counts.retired++
+      if (this.completedOnly.size > this.maxRetired) {
+        // Map iteration order is insertion order: forget the longest-retired torrent.
+        this.completedOnly.delete(this.completedOnly.keys().next().value!)
+        this.counts.retired--
+      }
+    }
+    this.counts.torrents--
+  }
+
+  // ---- record peers (HTTP/UDP IPv4) ---------------------------------------------------------
+
+  /** Adds a record; returns its position in the block. */
+  private insertRecord (swarm: Swarm, seeder: boolean, ip: number, port: number, peerId: BinaryString, now: number): number {
+    if (swarm.cls < 0) this.moveBlock(swarm, 0)
+    else if (swarm.nL + swarm.nS === 1 << swarm.cls) this.moveBlock(swarm, swarm.cls + 1)
+    const p = seeder ? (1 << swarm.cls) - 1 - swarm.nS++ : swarm.nL++
+    const chunk = swarm.chunk!
+    const r = swarm.off + p
+    const w = r * WORDS
+    chunk.u32[w] = ip
+    chunk.u16[w * 2 + 2] = port
+    writeId(chunk.u8, r * RECORD_BYTES, peerId)
+    chunk.u32[w + W_SEEN] = now
+    if (swarm.index !== undefined) indexAdd(swarm, ip, port, p)
+    return p
+  }
+
+  /** An announce from a known record peer; returns its position afterwards. */
+  private refreshRecord (swarm: Swarm, p: number, a: StoreAnnounce, now: number): number {
+    let chunk = swarm.chunk!
+    const seederNow = p >= (1 << swarm.cls) - swarm.nS
+    this.lastWas = seederNow ? 1 : 0
+    const b = (swarm.off + p) * RECORD_BYTES
+    chunk.u32[(swarm.off + p) * WORDS + W_SEEN] = now
+    if (!sameId(chunk.u8, b, a.peerId)) {
+      // Same address, new peer id (client restarted): re-register for stats.
+      if (this.listener !== undefined) this.listener.peerChanged(readId(chunk.u8, b), KIND_V4, a.addr, this.lastWas, -1)
+      writeId(chunk.u8, b, a.peerId)
+      this.listener?.peerChanged(a.peerId, KIND_V4, a.addr, -1, this.lastWas)
+    }
+    if (seederNow === a.seeder) return p
+    // Move between the leecher and seeder ends: take the record out, put it back at the other end.
+    const w = (swarm.off + p) * WORDS
+    for (let i = 0; i < WORDS; i++) tmpRecord[i] = chunk.u32[w + i]
+    this.unlinkRecord(swarm, p, false)
+    if (swarm.nL + swarm.nS === 1 << swarm.cls) this.moveBlock(swarm, swarm.cls + 1)
+    chunk = swarm.chunk!
+    const q = a.seeder ? (1 << swarm.cls) - 1 - swarm.nS++ : swarm.nL++
+    const wq = (swarm.off + q) * WORDS
+    for (let i = 0; i < WORDS; i++) chunk.u32[wq + i] = tmpRecord[i]
+    if (swarm.index !== undefined) indexAdd(swarm, tmpRecord[0], chunk.u16[wq * 2 + 2], q)
+    this.flipped(swarm, a.seeder)
+    this.listener?.peerChanged(a.peerId, KIND_V4, a.addr, this.lastWas, a.seeder ? 1 : 0)
+    return q
+  }
+
+  /**
+   * Expires a swarm's stale records in one compacting pass over each range (order kept), then
+   * resizes the block or rebuilds its index once — not per removed peer.
+   */
+  private sweepRecords (swarm: Swarm, cutoff: number): void {
+    const chunk = swarm.chunk!
+    const u32 = chunk.u32
+    const cap = 1 << swarm.cls
+    const base = swarm.off * WORDS
+    const listener = this.listener
+    let keep = 0
+    for (let i = 0; i < swarm.nL; i++) {
+      const w = base + i * WORDS
+      if (u32[w + W_SEEN] >= cutoff) {
+        if (keep !== i) copyRecord(u32, w, base + keep * WORDS)
+        keep++
+      } else {
+        listener?.peerChanged(readId(chunk.u8, w * 4), KIND_V4, readAddr(chunk, swarm.off + i), 0, -1)
+      }
+    }
+    const goneL = swarm.nL - keep
+    swarm.nL = keep
+    keep = 0
+    // Seeders fill the block from its end: the k-th seeder sits at cap - 1 - k.
+    for (let k = 0; k < swarm.nS; k++) {
+      const w = base + (cap - 1 - k) * WORDS
+      if (u32[w + W_SEEN] >= cutoff) {
+        if (keep !== k) copyRecord(u32, w, base + (cap - 1 - keep) * WORDS)
+        keep++
+      } else {
+        listener?.peerChanged(readId(chunk.u8, w * 4), KIND_V4, readAddr(chunk, swarm.off + cap - 1 - k), 1, -1)
+      }
+    }
+    const goneS = swarm.nS - keep
+    swarm.nS = keep
+    if (goneL + goneS === 0) return
+    swarm.incomplete -= goneL
+    swarm.complete -= goneS
+    this.counts.leechers -= goneL
+    this.counts.seeders -= goneS
+    this.counts.peers -= goneL + goneS
+    const n = swarm.nL + swarm.nS
+    if (n === 0) {
+      this.arena.free(chunk, swarm.off, swarm.cls)
+      swarm.chunk = undefined
+      swarm.cls = -1
+      swarm.off = 0
+      swarm.index = undefined
+      return
+    }
+    // The smallest class at most half full after the pass, if smaller than the block.
+    let cls = 0
+    while (1 << cls < n * 2) cls++
+    if (cls < swarm.cls) this.moveBlock(swarm, cls)
+    else if (swarm.index !== undefined) rebuildIndex(swarm)
+  }
+
+  /** Removes the record at `p` with its counts and listener call (the swarm is not dropped). */
+  private detachRecord (swarm: Swarm, p: number): void {
+    const seeder = p >= (1 << swarm.cls) - swarm.nS
+    if (this.listener !== undefined) {
+      const chunk = swarm.chunk!
+      const r = swarm.off + p
+      this.listener.peerChanged(readId(chunk.u8, r * RECORD_BYTES), KIND_V4, readAddr(chunk, r), seeder ? 1 : 0, -1)
+    }
+    this.unlinkRecord(swarm, p, true)
+    this.removed(swarm, seeder)
+  }
+
+  /**
+   * Takes the record at `p` out of its range (the range's last record fills the hole). With
+   * `mayShrink` false the block stays as it is (the record is about to come back).
+   */
+  private unlinkRecord (swarm: Swarm, p: number, mayShrink: boolean): void {
+    const cap = 1 << swarm.cls
+    const chunk = swarm.chunk!
+    const u32 = chunk.u32
+    const seeder = p >= cap - swarm.nS
+    const last = seeder ? cap - swarm.nS : swarm.nL - 1
+    if (swarm.index !== undefined) {
+      const w = (swarm.off + p) * WORDS
+      indexDelete(swarm, u32[w], chunk.u16[w * 2 + 2], p)
+    }
+    if (last !== p) {
+      const from = (swarm.off + last) * WORDS
+      const to = (swarm.off + p) * WORDS
+      for (let i = 0; i < WORDS; i++) u32[to + i] = u32[from + i]
+      if (swarm.index !== undefined) indexMove(swarm, u32[to], chunk.u16[to * 2 + 2], last, p)
+    }
+    if (seeder) swarm.nS--; else swarm.nL--
+    const n = swarm.nL + swarm.nS
+    if (!mayShrink) return
+    if (n === 0) {
+      this.arena.free(chunk, swarm.off, swarm.cls)
+      swarm.chunk = undefined
+      swarm.cls = -1
+      swarm.off = 0
+      swarm.index = undefined
+    } else if (swarm.cls > 0 && n <= cap >> 2) {
+      this.moveBlock(swarm, swarm.cls - 1)
+    }
+  }
+
+  /** Moves the swarm's records to a block of 2^cls records (leechers first, seeders last). */
+  private moveBlock (swarm: Swarm, cls: number): void {
+    const arena = this.arena
+    arena.alloc(cls)
+    const to = arena.chunk!
+    const toOff = arena.off
+    const from = swarm.chunk
+    if (from !== undefined) {
+      const cap = 1 << swarm.cls
+      const ncap = 1 << cls
+      const B = RECORD_BYTES
+      to.u8.set(from.u8.subarray(swarm.off * B, (swarm.off + swarm.nL) * B), toOff * B)
+      to.u8.set(from.u8.subarray((swarm.off + cap - swarm.nS) * B, (swarm.off + cap) * B), (toOff + ncap - swarm.nS) * B)
+      arena.free(from, swarm.off, swarm.cls)
+    }
+    swarm.chunk = to
+    swarm.off = toOff
+    swarm.cls = cls
+    if (cls >= INDEX_MIN_CLS) rebuildIndex(swarm)
+    else swarm.index = undefined
+  }
+
+  // ---- object peers (IPv6, WebSocket, unusual IPv4) -----------------------------------------
+
+  private refreshExtra (swarm: Swarm, peer: Peer, a: StoreAnnounce, now: number): void {
+    this.lastWas = peer.seeder ? 1 : 0
+    peer.lastSeen = now
+    if (peer.peerId !== a.peerId || peer.addr !== a.addr || peer.conn !== a.conn) {
+      // Same identity, new details (client restarted with a new peer id): re-register for stats.
+      this.listener?.peerChanged(peer.peerId, peer.kind, peer.addr, peer.seeder ? 1 : 0, -1)
+      peer.peerId = a.peerId
+      peer.addr = a.addr
+      peer.conn = a.conn
+      this.listener?.peerChanged(peer.peerId, peer.kind, peer.addr, -1, peer.seeder ? 1 : 0)
+    }
+    if (peer.seeder !== a.seeder) {
+      const extra = swarm.extra!
+      extra.remove(peer)
+      const was = peer.seeder
+      peer.seeder = a.seeder
+      extra.insert(peer)
+      this.flipped(swarm, a.seeder)
+      this.listener?.peerChanged(peer.peerId, peer.kind, peer.addr, was ? 1 : 0, a.seeder ? 1 : 0)
+    }
+  }
+
+  private detachExtra (swarm: Swarm, peer: Peer): void {
+    const extra = swarm.extra!
+    extra.remove(peer)
+    extra.byKey.delete(peer.key)
+    if (extra.byKey.size === 0) swarm.extra = undefined
+    this.removed(swarm, peer.seeder)
+    this.listener?.peerChanged(peer.peerId, peer.kind, peer.addr, peer.seeder ? 1 : 0, -1)
   }
 }
 
+/** 32-bit words per record, and the word holding lastSeen. */
+const WORDS = RECORD_BYTES >> 2
+const W_SEEN = 7
+const ID_LEN = 6
+const ID_OFF = 8
+const W_ID = 2
+/** Blocks of 2^3 = 8 records or fewer are scanned; larger ones get a hash index. */
+const INDEX_MIN_CLS = 4
+const tmpRecord = new Uint32Array(WORDS)
+
+function copyRecord (u32: Uint32Array, from: number, to: number): void {
+  for (let i = 0; i < WORDS; i++) u32[to + i] = u32[from + i]
+}
+
+/** Whether an announce's peer fits a record: HTTP/UDP IPv4, keyed by its address. */
+function isRecordPeer (a: StoreAnnounce): boolean {
+  return a.kind === KIND_V4 && a.conn === 0 && a.addr.length === 6 && a.peerId.length <= 20 && a.key === a.addr
+}
+
+function keyIp (k: string): number {
+  return (k.charCodeAt(0) | k.charCodeAt(1) << 8 | k.charCodeAt(2) << 16 | k.charCodeAt(3) << 24) >>> 0
+}
+
+function keyPort (k: string): number {
+  return k.charCodeAt(4) | k.charCodeAt(5) << 8
+}
+
+function writeId (u8: Buffer, b: number, id: string): void {
+  const n = id.length
+  for (let i = 0; i < n; i++) u8[b + ID_OFF + i] = id.charCodeAt(i)
+  u8[b + ID_LEN] = n
+}
+
+function sameId (u8: Buffer, b: number, id: string): boolean {
+  const n = id.length
+  if (u8[b + ID_LEN] !== n) return false
+  for (let i = 0; i < n; i++) if (u8[b + ID_OFF + i] !== id.charCodeAt(i)) return false
+  return true
+}
+
+function readId (u8: Buffer, b: number): BinaryString {
+  return u8.toString('latin1', b + ID_OFF, b + ID_OFF + u8[b + ID_LEN])
+}
+
+function readAddr (chunk: Chunk, r: number): BinaryString {
+  const ip = chunk.u32[r * WORDS]
+  const port = chunk.u16[r * WORDS * 2 + 2]
+  return String.fromCharCode(ip & 0xff, ip >>> 8 & 0xff, ip >>> 16 & 0xff, ip >>> 24, port & 0xff, port >>> 8)
+}
+
+/** Position of the record with this address in the swarm's block, or -1. */
+function findRecord (swarm: Swarm, ip: number, port: number): number {
+  const u32 = swarm.chunk!.u32
+  const u16 = swarm.chunk!.u16
+  const off = swarm.off
+  const index = swarm.index
+  if (index !== undefined) {
+    const mask = index.length - 1
+    for (let s = slotOf(ip, port, mask); ; s = (s + 1) & mask) {
+      const v = index[s]
+      if (v === 0) return -1
+      const w = (off + v - 1) * WORDS
+      if (u32[w] === ip && u16[w * 2 + 2] === port) return v - 1
+    }
+  }
+  const cap = 1 << swarm.cls
+  for (let p = 0; p < swarm.nL; p++) {
+    const w = (off + p) * WORDS
+    if (u32[w] === ip && u16[w * 2 + 2] === port) return p
+  }
+  for (let p = cap - swarm.nS; p < cap; p++) {
+    const w = (off + p) * WORDS
+    if (u32[w] === ip && u16[w * 2 + 2] === port) return p
+  }
+  return -1
+}
+
+function slotOf (ip: number, port: number, mask: number): number {
+  const h = Math.imul(ip ^ Math.imul(port + 0x7f4a7c15, 0x85ebca6b), 0x9e3779b1)
+  return (h ^ h >>> 15) & mask
+}
+
+function indexAdd (swarm: Swarm, ip: number, port: number, p: number): void {
+  const index = swarm.index!
+  const mask = index.length - 1
+  let s = slotOf(ip, port, mask)
+  while (index[s] !== 0) s = (s + 1) & mask
+  index[s] = p + 1
+}
+
+/** The index slot holding position `p` (which has this address). */
+function indexSlot (index: Int32Array, ip: number, port: number, p: number): number {
+  const mask = index.length - 1
+  let s = slotOf(ip, port, mask)
+  while (index[s] !== p + 1) s = (s + 1) & mask
+  return s
+}
+
+function indexMove (swarm: Swarm, ip: number, port: number, from: number, to: number): void {
+  const index = swarm.index!
+  index[indexSlot(index, ip, port, from)] = to + 1
+}
+
+/** Backward-shift deletion keeps every probe chain unbroken without tombstones. */
+function indexDelete (swarm: Swarm, ip: number, port: number, p: number): void {
+  const index = swarm.index!
+  const u32 = swarm.chunk!.u32
+  const u16 = swarm.chunk!.u16
+  const mask = index.length - 1
+  let hole = indexSlot(index, ip, port, p)
+  let s = hole
+  for (;;) {
+    s = (s + 1) & mask
+    const v = index[s]
+    if (v === 0) break
+    const w = (swarm.off + v - 1) * WORDS
+    const home = slotOf(u32[w], u16[w * 2 + 2], mask)
+    // Move v into the hole unless its home lies cyclically in (hole, s].
+    if (((s - home) & mask) >= ((s - hole) & mask)) {
+      index[hole] = v
+      hole = s
+    }
+  }
+  index[hole] = 0
+}
+
+function rebuildIndex (swarm: Swarm): void {
+  const cap = 1 << swarm.cls
+  // 2 slots per record keeps linear-probing chains short.
+  if (swarm.index === undefined || swarm.index.length !== cap * 2) swarm.index = new Int32Array(cap * 2)
+  else swarm.index.fill(0)
+  const u32 = swarm.chunk!.u32
+  const u16 = swarm.chunk!.u16
+  for (let p = 0; p < swarm.nL; p++) {
+    const w = (swarm.off + p) * WORDS
+    indexAdd(swarm, u32[w], u16[w * 2 + 2], p)
+  }
+  for (let p = cap - swarm.nS; p < cap; p++) {
+    const w = (swarm.off + p) * WORDS
+    indexAdd(swarm, u32[w], u16[w * 2 + 2], p)
+  }
+}
+
+// ---- selection --------------------------------------------------------------------------------
+
+/** Up to 6 candidate ranges per pick: record ranges (start position) or object arrays. */
+const segLen = new Int32Array(8)
+const segStart = new Int32Array(8)
+const segList: Array<Peer[] | undefined> = new Array(8).fill(undefined)
+/** Reusable set of chosen indices for Floyd's sampling: open addressing, stamped by generation. */
+let setKeys = new Int32Array(1024)
+let setGen = new Int32Array(1024)
+let gen = 0
+
+/**
+ * Up to `n` distinct random peers of the wanted kinds, never the asker (record at `selfPos` or
+ * object `selfPeer`); seeders get only leechers.
+ */
+function pick (swarm: Swarm, selfPos: number, selfPeer: Peer | undefined, seeder: boolean, n: number, want: number): StorePeer[] {
+  let segs = 0
+  let total = 0
+  let selfAt = -1
+  if ((want & 1 << KIND_V4) !== 0 && swarm.cls >= 0) {
+    const cap = 1 << swarm.cls
+    if (swarm.nL > 0) {
+      if (selfPos >= 0 && selfPos < swarm.nL) selfAt = selfPos
+      segLen[segs] = swarm.nL; segStart[segs] = 0; segList[segs] = undefined; segs++
+      total += swarm.nL
+    }
+    if (!seeder && swarm.nS > 0) {
+      const start = cap - swarm.nS
+      if (selfPos >= start) selfAt = total + selfPos - start
+      segLen[segs] = swarm.nS; segStart[segs] = start; segList[segs] = undefined; segs++
+      total += swarm.nS
+    }
+  }
+  const extra = swarm.extra
+  if (extra !== undefined) {
+    for (let kind = 0; kind < 3; kind++) {
+      if ((want & (1 << kind)) === 0) continue
+      for (let s = 0; s < (seeder ? 1 : 2); s++) {
+        const list = extra.lists[kind * 2 + s]
+        if (list === undefined || list.length === 0) continue
+        if (selfPeer !== undefined && list[selfPeer.idx] === selfPeer) selfAt = total + selfPeer.idx
+        segLen[segs] = list.length; segStart[segs] = 0; segList[segs] = list; segs++
+        total += list.length
+      }
+    }
+  }
+  const others = selfAt < 0 ? total : total - 1
+  const out: StorePeer[] = []
+  if (others <= n) {
+    // Everyone fits: take all but the asker.
+    for (let v = 0; v < total; v++) if (v !== selfAt) out.push(peerAt(swarm, segs, v))
+    for (let i = 0; i < segs; i++) segList[i] = undefined
+    return out
+  }
+  // Floyd's sampling of n distinct indices among the others; indices from the asker's on shift by one.
+  if (setKeys.length < n * 2) {
+    let size = setKeys.length
+    while (size < n * 2) size *= 2
+    setKeys = new Int32Array(size)
+    setGen = new Int32Array(size)
+    gen = 0
+  }
+  if (++gen === 0x7fffffff) { setGen.fill(0); gen = 1 }
+  const mask = setKeys.length - 1
+  for (let j = others - n; j < others; j++) {
+    const t = Math.floor(Math.random() * (j + 1))
+    const idx = setHas(t, mask) ? j : t
+    setAdd(idx, mask)
+    out.push(peerAt(swarm, segs, selfAt >= 0 && idx >= selfAt ? idx + 1 : idx))
+  }
+  for (let i = 0; i < segs; i++) segList[i] = undefined
+  return out
+}
+
+function setHas (k: number, mask: number): boolean {
+  for (let s = Math.imul(k, 0x9e3779b1) >>> 0 & mask; setGen[s] === gen; s = (s + 1) & mask) {
+    if (setKeys[s] === k) return true
+  }
+  return false
+}
+
+function setAdd (k: number, mask: number): void {
+  let s = Math.imul(k, 0x9e3779b1) >>> 0 & mask
+  while (setGen[s] === gen) {
+    if (setKeys[s] === k) return
+    s = (s + 1) & mask
+  }
+  setGen[s] = gen
+  setKeys[s] = k
+}
+
+function peerAt (swarm: Swarm, segs: number, v: number): StorePeer {
+  for (let i = 0; i < segs; i++) {
+    if (v < segLen[i]) {
+      const list = segList[i]
+      if (list !== undefined) return list[v]
+      const chunk = swarm.chunk!
+      const r = swarm.off + segStart[i] + v
+      const u32 = chunk.u32
+      const w = r * WORDS
+      return new RecordPeer(readAddr(chunk, r), chunk.u8[r * RECORD_BYTES + ID_LEN],
+        u32[w + W_ID] | 0, u32[w + W_ID + 1] | 0, u32[w + W_ID + 2] | 0, u32[w + W_ID + 3] | 0, u32[w + W_ID + 4] | 0)
+    }
+    v -= segLen[i]
+  }
+  throw new RangeError('index outside candidate ranges')
+}
+
+/**
+ * A returned HTTP/UDP IPv4 peer. It copies its peer id as five int32 fields (the record may move
+ * or change after the announce; small integers live in the object, so no second allocation) and
+ * makes it a string only when read: compact answers (UDP, most HTTP) never read it.
+ */
+class RecordPeer implements StorePeer {
+  readonly kind: PeerKind = KIND_V4
+  readonly conn = 0
+  private id: BinaryString | undefined = undefined
+  constructor (
+    readonly addr: BinaryString,
+    private readonly len: number,
+    private readonly i0: number, private readonly i1: number, private readonly i2: number,
+    private readonly i3: number, private readonly i4: number
+  ) {}
+
+  get peerId (): BinaryString {
+    if (this.id === undefined) {
+      idWords[0] = this.i0; idWords[1] = this.i1; idWords[2] = this.i2; idWords[3] = this.i3; idWords[4] = this.i4
+      this.id = idBytes.toString('latin1', 0, this.len)
+    }
+    return this.id
+  }
+}
+
+/** Scratch for RecordPeer.peerId: the words written back in native order give the bytes back. */
+const idBytes = Buffer.alloc(20)
+const idWords = new Int32Array(idBytes.buffer, idBytes.byteOffset, 5)
+
+function * swarmPeers (swarm: Swarm): IterableIterator<[BinaryString, PeerView]> {
+  if (swarm.cls >= 0) {
+    // Snapshot first: the caller may announce while iterating.
+    const chunk = swarm.chunk!
+    const cap = 1 << swarm.cls
+    const views: Array<[BinaryString, PeerView]> = []
+    const add = (p: number, seeder: boolean): void => {
+      const r = swarm.off + p
+      const addr = readAddr(chunk, r)
+      views.push([addr, {
+        peerId: readId(chunk.u8, r * RECORD_BYTES), addr, kind: KIND_V4, conn: 0, seeder, lastSeen: chunk.u32[r * WORDS + W_SEEN]
+      }])
+    }
+    for (let p = 0; p < swarm.nL; p++) add(p, false)
+    for (let p = cap - swarm.nS; p < cap; p++) add(p, true)
+    yield * views
+  }
+  if (swarm.extra !== undefined) yield * swarm.extra.byKey.entries()
+}
+
+class Swarm {
+  complete = 0
+  incomplete = 0
+  downloaded = 0
+  /** The block of records: chunk, first record, size class (-1: none), leecher and seeder counts. */
+  chunk: Chunk | undefined = undefined
+  off = 0
+  cls = -1
+  nL = 0
+  nS = 0
+  index: Int32Array | undefined = undefined
+  extra: Extra | undefined = undefined
+  constructor (readonly infoHash: BinaryString) {}
+}
+
 class Peer implements PeerView {
-  /** Index in its swarm list. */
+  /** Index in its list. */
   idx = -1
   constructor (
     readonly key: BinaryString,
@@ -240,15 +841,11 @@ class Peer implements PeerView {
   ) {}
 }
 
-class Swarm {
-  complete = 0
-  incomplete = 0
-  downloaded = 0
+/** Object peers of a swarm: by key, and in one dense array per (kind, seeder). */
+class Extra {
   readonly byKey = new Map<BinaryString, Peer>()
   /** Index kind * 2 + (seeder ? 1 : 0). */
   readonly lists: Array<Peer[] | undefined> = []
-
-  constructor (readonly infoHash: BinaryString) {}
 
   insert (peer: Peer): void {
     const l = peer.kind * 2 + (peer.seeder ? 1 : 0)
@@ -268,53 +865,4 @@ class Swarm {
     }
     peer.idx = -1
   }
-
-  /** Up to `n` distinct random peers of the wanted kinds, never `self`; seeders get leechers. */
-  pick (self: Peer, n: number, want: number): StorePeer[] {
-    // Gather the candidate arrays (at most 6) and their total length, noting where self is.
-    const sources: Peer[][] = []
-    const selfList = this.lists[self.kind * 2 + (self.seeder ? 1 : 0)]
-    let total = 0
-    let selfAt = -1
-    for (let kind = 0; kind < 3; kind++) {
-      if ((want & (1 << kind)) === 0) continue
-      const leechers = this.lists[kind * 2]
-      if (leechers !== undefined && leechers.length > 0) {
-        if (leechers === selfList) selfAt = total + self.idx
-        sources.push(leechers); total += leechers.length
-      }
-      if (!self.seeder) {
-        const seeders = this.lists[kind * 2 + 1]
-        if (seeders !== undefined && seeders.length > 0) {
-          if (seeders === selfList) selfAt = total + self.idx
-          sources.push(seeders); total += seeders.length
-        }
-      }
-    }
-    // Candidates are the virtual concatenation of the sources without self.
-    const others = selfAt < 0 ? total : total - 1
-    const out: StorePeer[] = []
-    if (others <= n) {
-      // Everyone fits: take all but self.
-      for (const list of sources) for (let i = 0; i < list.length; i++) if (list[i] !== self) out.push(list[i])
-      return out
-    }
-    // Floyd's sampling of n distinct indices among the others; indices from self's on shift by one.
-    const chosen = new Set<number>()
-    for (let j = others - n; j < others; j++) {
-      const t = Math.floor(Math.random() * (j + 1))
-      const idx = chosen.has(t) ? j : t
-      chosen.add(idx)
-      out.push(at(sources, selfAt >= 0 && idx >= selfAt ? idx + 1 : idx))
-    }
-    return out
-  }
-}
-
-function at (sources: Peer[][], idx: number): Peer {
-  for (const list of sources) {
-    if (idx < list.length) return list[idx]
-    idx -= list.length
-  }
-  throw new RangeError('index outside candidate lists')
 }
