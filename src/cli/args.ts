@@ -12,6 +12,8 @@ export const HELP = `  bittorrent-tracker - Start a bittorrent tracker server
         --http-hostname [string]  change the http server hostname [default: '::']
         --udp-hostname [string]   change the udp hostname [default: '0.0.0.0']
         --udp6-hostname [string]  change the udp6 hostname [default: '::']
+        --udp-backend [string]    udp I/O: auto, native (batched recvmmsg/sendmmsg
+                                  addon) or dgram (node:dgram) [default: auto]
         --trust-proxy             trust 'x-forwarded-for' header from reverse proxy
         --interval                client announce interval (ms) [default: 600000]
         --http                    enable http server
@@ -32,6 +34,7 @@ export interface CliOptions {
   httpHostname?: string
   udpHostname?: string
   udp6Hostname?: string
+  udpBackend: 'auto' | 'native' | 'dgram'
   trustProxy: boolean
   interval?: number
   http: boolean
@@ -62,11 +65,11 @@ const BOOLEANS: Record<string, keyof CliOptions> = {
   '--help': 'help'
 }
 
-const VALUES = new Set(['-p', '--port', '--interval', '--http-hostname', '--udp-hostname', '--udp6-hostname'])
+const VALUES = new Set(['-p', '--port', '--interval', '--http-hostname', '--udp-hostname', '--udp6-hostname', '--udp-backend'])
 
 export function parseArgs (argv: readonly string[]): ParseResult {
   const o: CliOptions = {
-    port: 8000, trustProxy: false, http: false, udp: false, ws: false, stats: true,
+    port: 8000, udpBackend: 'auto', trustProxy: false, http: false, udp: false, ws: false, stats: true,
     quiet: false, silent: false, version: false, help: false
   }
   for (let i = 0; i < argv.length; i++) {
@@ -92,6 +95,10 @@ export function parseArgs (argv: readonly string[]): ParseResult {
       o.interval = ms
     } else if (arg === '--http-hostname') o.httpHostname = value
     else if (arg === '--udp-hostname') o.udpHostname = value
+    else if (arg === '--udp-backend') {
+      if (value !== 'auto' && value !== 'native' && value !== 'dgram') return { ok: false, error: `invalid udp backend (auto, native or dgram): ${value}` }
+      o.udpBackend = value
+    }
     else o.udp6Hostname = value
   }
   if (o.silent) o.quiet = true

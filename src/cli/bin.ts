@@ -22,14 +22,24 @@ if (o.help) {
   process.exit(0)
 }
 
-const server = new Server({
-  http: o.http,
-  udp: o.udp,
-  ws: o.ws,
-  stats: o.stats,
-  trustProxy: o.trustProxy,
-  interval: o.interval
-})
+function createServer (): Server {
+  try {
+    return new Server({
+      http: o.http,
+      udp: o.udp,
+      ws: o.ws,
+      stats: o.stats,
+      trustProxy: o.trustProxy,
+      interval: o.interval,
+      udpBackend: o.udpBackend
+    })
+  } catch (err) {
+    // --udp-backend native where the addon is not built.
+    if (!o.silent) console.error(`ERROR: ${(err as Error).message}`)
+    process.exit(1)
+  }
+}
+const server = createServer()
 
 server.on('error', (err: Error) => {
   if (!o.silent) console.error(`ERROR: ${err.message}`)
@@ -45,6 +55,9 @@ server.on('listening', () => {
   if (o.http && httpPort !== undefined) console.log(`http server listening on ${httpPort}`)
   if (o.udp && udpPort !== undefined) console.log(`udp server listening on ${udpPort}`)
   if (o.ws && httpPort !== undefined) console.log(`ws server listening on ${httpPort}`)
+  if (o.udp && udpPort !== undefined) {
+    console.log(server.udpBackend === 'native' ? 'udp: native recvmmsg/sendmmsg' : `udp: dgram (${server.udpBackendReason ?? 'node:dgram'})`)
+  }
 })
 
 server.listen(o.port, { http: o.httpHostname, udp: o.udpHostname, udp6: o.udp6Hostname })
