@@ -113,6 +113,26 @@ for (const family of [4, 6] as const) {
 }
 
 describe('BatchUdpSocket as server.udp4 / server.udp6', () => {
+  it('an error reply longer than a slot (a filter\'s 3000-character reason) is cut to SLOT_SIZE bytes', async () => {
+    const reason = 'r'.repeat(3000)
+    const s = await startServer({ udpBackend: 'native', filter: (_ih, _p, cb) => cb(new Error(reason)) })
+    const c = await udpClient(4, s.port)
+    try {
+      const cid = await c.connect()
+      const raw = await c.send(encodeAnnounceRequest({
+        connectionId: cid,
+        transactionId: 7,
+        request: { infoHash: id20(1), peerId: id20(2), port: 1, downloaded: 0, left: 1, uploaded: 0, event: 2, numwant: -1 }
+      }), REPLY_TIMEOUT_MS)
+      assert.equal(raw?.length, 2048)
+      assert.deepEqual(raw, Buffer.concat([Buffer.from('0000000300000007', 'hex'), Buffer.from(reason.slice(0, 2040))]))
+    } finally {
+      c.close()
+      await s.close()
+    }
+  })
+
+
   it('address(), ref/unref, close(cb) twice; address() before listening and after close throws like dgram', async () => {
     const server = new Server({ udpBackend: 'native', http: false, ws: false, stats: false })
     const u4 = server.udp4 as BatchUdpSocket
