@@ -32,7 +32,7 @@ const SCENARIOS = [
   { id: 'http-keepalive', label: 'HTTP announce, keep-alive', needs: 'http' },
   { id: 'http-close', label: 'HTTP announce, `Connection: close`', needs: 'http' }
 ]
-const TRACKERS = ['ours', 'reference', 'reference-nostats', 'opentracker']
+const TRACKERS = ['ours', 'ours-dgram', 'reference', 'reference-nostats', 'opentracker']
 
 const HELP = `usage: node bench/run.mjs [options]
   --runs N            measurements per scenario and tracker, each on a fresh tracker process;
@@ -284,8 +284,10 @@ async function startTracker (name, opts, genBin) {
       output: () => output
     }
   }
-  const which = name === 'ours' ? 'ours' : 'reference'
+  const which = name.startsWith('ours') ? 'ours' : 'reference'
   const args = [join(BENCH, 'tracker.mjs'), which, ...(name === 'reference-nostats' ? ['--no-stats'] : [])]
+  // ours: the native batched UDP addon (built by npm install); ours-dgram: the node:dgram fallback.
+  if (which === 'ours') args.push('--udp-backend', name === 'ours' ? 'native' : 'dgram')
   const child = track(spawn('taskset', ['-c', String(opts.serverCore), process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT }))
   let out = ''
   let err = ''
@@ -299,7 +301,7 @@ async function startTracker (name, opts, genBin) {
     })
     child.once('exit', code => { clearTimeout(timer); reject(new Error(`${name} exited (${code}): ${err}`)) })
   })
-  const can = name === 'reference-nostats' ? ['http'] : ['udp4', 'udp6', 'http', 'ws']
+  const can = name === 'reference-nostats' ? ['http'] : name === 'ours-dgram' ? ['udp4', 'udp6'] : ['udp4', 'udp6', 'http', 'ws']
   return {
     name, child, pid: child.pid, ports: { http: ready.http, udp4: ready.udp4, udp6: ready.udp6 },
     can: new Set(can.filter(c => c === 'ws' ? ready.http !== null : ready[c] !== null)),
@@ -468,6 +470,7 @@ function summarise (results, opts) {
 
 const TRACKER_LABEL = {
   ours: 'ours',
+  'ours-dgram': 'ours, UDP on node:dgram',
   reference: 'reference',
   'reference-nostats': 'reference, /stats off',
   opentracker: 'opentracker'

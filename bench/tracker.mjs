@@ -3,13 +3,15 @@
 // `--no-stats`. Binds loopback only, prints one JSON line with the bound ports once it listens,
 // and on SIGTERM prints the counts of 'warning' and 'error' events to stderr and exits.
 //
-//   node bench/tracker.mjs ours|reference [--no-stats] [--redis URL --udp-secret HEX] (ours only)
+//   node bench/tracker.mjs ours|reference [--no-stats] [--udp-backend native|dgram] [--redis URL --udp-secret HEX] (ours only)
 import { pathToFileURL } from 'node:url'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
 
 const which = process.argv[2]
 const stats = !process.argv.includes('--no-stats')
+const backendAt = process.argv.indexOf('--udp-backend')
+const udpBackend = backendAt > 0 ? process.argv[backendAt + 1] : undefined
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 
 let Server
@@ -25,7 +27,13 @@ if (which === 'ours') {
 const arg = name => { const i = process.argv.indexOf(name); return i < 0 ? undefined : process.argv[i + 1] }
 const redis = arg('--redis')
 const secret = arg('--udp-secret')
-const server = new Server({ stats, ...(redis !== undefined ? { redis } : {}), ...(secret !== undefined ? { udpSecret: Buffer.from(secret, 'hex') } : {}) })
+// Ours names its UDP backend explicitly: a missing addon fails the run instead of measuring dgram.
+const server = new Server({
+  stats,
+  ...(udpBackend !== undefined ? { udpBackend } : {}),
+  ...(redis !== undefined ? { redis } : {}),
+  ...(secret !== undefined ? { udpSecret: Buffer.from(secret, 'hex') } : {})
+})
 const counts = { warning: 0, error: 0, firstWarning: '', firstError: '' }
 server.on('warning', err => {
   if (counts.warning++ === 0) counts.firstWarning = String(err?.message ?? err)
@@ -51,6 +59,7 @@ server.listen(0, { http: '127.0.0.1', udp: '127.0.0.1', udp6: '::1' }, () => {
     pid: process.pid,
     http: port(server.http),
     udp4: port(server.udp4),
-    udp6: port(server.udp6)
+    udp6: port(server.udp6),
+    udpBackend: server.udpBackend ?? null
   }) + '\n')
 })

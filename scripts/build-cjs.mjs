@@ -27,6 +27,8 @@ await build({
   platform: 'node',
   target: ['node20'],
   external: ['ws', 'prom-client'],
+  // No import.meta in CommonJS: src/server/native/loader.ts then finds the package root from __dirname.
+  define: { 'import.meta.url': '""' },
   outfile: resolve(ROOT, 'dist/index.cjs'),
   logLevel: 'warning'
 })

@@ -90,6 +90,7 @@ try {
     udpSecret: o.udpSecret === undefined ? undefined : Buffer.from(o.udpSecret, 'hex'),
     accessList,
     redis: o.redis,
+    udpBackend: o.udpBackend,
     ...(o.private ? { private: { keysFile: o.keysFile, adminToken: o.adminToken } } : {}),
     ...(o.stateFile !== undefined ? { stateFile: o.stateFile, stateSaveInterval: o.stateInterval } : {})
   })
@@ -123,6 +124,10 @@ server.on('listening', () => {
   if (o.http && http !== null) log.info({ transport: h, address: http.address, port: http.port }, `${h} server listening on ${http.port}`)
   if (o.udp && udp !== null) log.info({ transport: 'udp', address: udp.address, port: udp.port }, `udp server listening on ${udp.port}`)
   if (o.ws && http !== null) log.info({ transport: w, address: http.address, port: http.port }, `${w} server listening on ${http.port}`)
+  if (o.udp && udp !== null) {
+    log.info({ transport: 'udp', backend: server.udpBackend, reason: server.udpBackendReason },
+      server.udpBackend === 'native' ? 'udp: native recvmmsg/sendmmsg' : `udp: dgram (${server.udpBackendReason ?? 'node:dgram'})`)
+  }
 })
 
 server.listen(o.port, { http: o.httpHostname, udp: o.udpHostname, udp6: o.udp6Hostname })

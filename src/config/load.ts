@@ -64,11 +64,17 @@ export function parseArgv (argv: readonly string[]): Values {
   return out
 }
 
+/**
+ * Variables with the prefix that are not options: `BITTORRENT_TRACKER_NATIVE=0` turns the UDP
+ * addon off where it is loaded (src/server/native/loader.ts), for the library as for the CLI.
+ */
+const NOT_OPTIONS = new Set([`${ENV_PREFIX}NATIVE`])
+
 /** `BITTORRENT_TRACKER_*` variables → values. An unknown one is an error (a typo must not pass silently). */
 export function parseEnv (env: Readonly<Record<string, string | undefined>>): Values {
   const out: Values = {}
   for (const [name, text] of Object.entries(env)) {
-    if (!name.startsWith(ENV_PREFIX) || text === undefined) continue
+    if (!name.startsWith(ENV_PREFIX) || text === undefined || NOT_OPTIONS.has(name)) continue
     const o = BY_ENV.get(name)
     if (o === undefined) throw new ConfigError(`unknown environment variable ${name}`)
     const v = o.fromText(text)

@@ -294,6 +294,11 @@ export const OPTIONS = [
     help: 'answer scrapes without info_hash (all torrents, up to --full-scrape-limit)',
     doc: 'Answer a scrape without `info_hash` (lists every torrent, up to `fullScrapeLimit`). Off in the CLI: it is costly and lists what the tracker serves.'
   }),
+  oneOf('udpBackend', ['auto', 'native', 'dgram'] as const, {
+    flags: ['--udp-backend'], arg: '[name]', default: 'auto',
+    help: "UDP I/O: native (recvmmsg/sendmmsg addon), dgram, or auto [default: auto]",
+    doc: 'UDP I/O: `native` batches datagrams with recvmmsg/sendmmsg through the addon built at install (Linux), `dgram` uses node:dgram, `auto` the addon when it is built. The start-up log says which runs.'
+  }),
   bool('acceptClientIp', {
     flags: ['--accept-client-ip'], default: false,
     help: "honour the address a client claims (HTTP 'ip', UDP ip field)",

@@ -11,7 +11,7 @@ import net from 'node:net'
 import { endianness } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import {
-  hex, httpAnnounce, httpGet, id20, udpClient, withTimeout, wsClient, REPLY_TIMEOUT_MS
+  hex, httpAnnounce, httpGet, id20, udpClient, withTimeout, wsClient, REPLY_TIMEOUT_MS, UDP_BACKEND_LINE
 } from '../helpers/tracker-clients.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -59,8 +59,8 @@ class Cli {
   readonly exited: Promise<Exit>
   private readonly changed = new Set<() => void>()
 
-  constructor (args: string[]) {
-    this.child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  constructor (args: string[], env?: Record<string, string>) {
+    this.child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
     this.child.stdout!.setEncoding('utf8').on('data', (s: string) => { this.stdout += s; this.notify() })
     this.child.stderr!.setEncoding('utf8').on('data', (s: string) => { this.stderr += s; this.notify() })
     this.exited = new Promise(resolve => this.child.once('exit', (code, signal) => {
@@ -253,7 +253,8 @@ describe('CLI: flags that print and exit', { concurrency: CONCURRENCY }, () => {
     [['--redis', 'localhost:6379'], 'invalid redis (a redis:// URL): localhost:6379'],
     [['--redis'], '--redis needs a value'],
     [['--udp-secret', 'abcd'], 'invalid udp-secret (hex, at least 16 bytes (32 characters)): abcd'],
-    [['--udp-secret', 'x'.repeat(32)], `invalid udp-secret (hex, at least 16 bytes (32 characters)): ${'x'.repeat(32)}`]
+    [['--udp-secret', 'x'.repeat(32)], `invalid udp-secret (hex, at least 16 bytes (32 characters)): ${'x'.repeat(32)}`],
+    [['--udp-backend', 'fast'], 'invalid udp-backend (one of auto, native, dgram): fast']
   ]
   for (const [args, message] of bad) {
     it(`${args.join(' ')} exits 2 with "${message}"`, async () => {
@@ -267,15 +268,15 @@ describe('CLI: flags that print and exit', { concurrency: CONCURRENCY }, () => {
 })
 
 describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
-  it('with -p 0 prints three lines with the same real port, binds the documented defaults, and serves HTTP, UDP and WS', async () => {
+  it('with -p 0 prints three lines with the same real port and the UDP backend, binds the documented defaults, and serves HTTP, UDP and WS', async () => {
     // No jitter, so the interval is exact (the default ±10% is tested in test/cli/edge.test.ts).
     const cli = new Cli(['-p', '0', '--interval', '120000', '--interval-jitter', '0'])
-    const lines = await cli.lines(3)
+    const lines = await cli.lines(4)
     const port = portOf(lines[0])
     assert.ok(port > 0)
-    assert.deepEqual(lines, [`http server listening on ${port}`, `udp server listening on ${port}`, `ws server listening on ${port}`])
+    assert.deepEqual(lines, [`http server listening on ${port}`, `udp server listening on ${port}`, `ws server listening on ${port}`, UDP_BACKEND_LINE])
     // The fields beside the text: which transport, where.
-    assert.deepEqual(cli.logs().map(l => [l.transport, l.address, l.port, l.pid]), [
+    assert.deepEqual(cli.logs().slice(0, 3).map(l => [l.transport, l.address, l.port, l.pid]), [
       ['http', '::', port, cli.child.pid], ['udp', '0.0.0.0', port, cli.child.pid], ['ws', '::', port, cli.child.pid]
     ])
     if (HAS_PROC_NET) {
@@ -309,10 +310,10 @@ describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
     // A bad request is a logged warning (not quiet), not an exit.
     await httpGet(`http://127.0.0.1:${port}`, '/announce?port=0')
     await withTimeout(new Promise<void>(resolve => {
-      const check = (): void => { if (cli.stdout.split('\n').length > 4) resolve(); else setTimeout(check, 10) }
+      const check = (): void => { if (cli.stdout.split('\n').length > 5) resolve(); else setTimeout(check, 10) }
       check()
     }), REPLY_TIMEOUT_MS, 'warning line')
-    const warning = cli.logs()[3]
+    const warning = cli.logs()[4]
     assert.equal(warning.level, 'warn')
     assert.equal(warning.code, 'INVALID_PORT')
     assert.equal(warning.msg, 'invalid port')
@@ -397,13 +398,36 @@ describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
 
   it('--udp --ws prints those two lines; /announce is then 404', async () => {
     const cli = new Cli(['-p', '0', '--udp', '--ws', ...LOOPBACK])
-    const lines = await cli.lines(2)
+    const lines = await cli.lines(3)
     const port = portOf(lines[0])
-    assert.deepEqual(lines, [`udp server listening on ${port}`, `ws server listening on ${port}`])
+    assert.deepEqual(lines, [`udp server listening on ${port}`, `ws server listening on ${port}`, UDP_BACKEND_LINE])
     assert.equal((await httpGet(`http://127.0.0.1:${port}`, `/announce?info_hash=${hex(id20(1))}`)).status, 404)
     const e = await cli.stop('SIGTERM')
     assert.equal(e.code, 0)
-    assert.deepEqual(cli.logs().map(l => l.msg), [`udp server listening on ${port}`, `ws server listening on ${port}`, 'shutting down'])
+    assert.deepEqual(cli.logs().map(l => l.msg), [`udp server listening on ${port}`, `ws server listening on ${port}`, UDP_BACKEND_LINE, 'shutting down'])
+  })
+
+  it('--udp-backend dgram serves UDP on node:dgram and says so', async () => {
+    const cli = new Cli(['-p', '0', '--udp', '--udp-backend', 'dgram', ...LOOPBACK])
+    const lines = await cli.lines(2)
+    const port = portOf(lines[0])
+    assert.deepEqual(lines, [`udp server listening on ${port}`, "udp: dgram (udpBackend 'dgram' chosen)"])
+    for (const family of [4, 6] as const) {
+      const u = await udpClient(family, port)
+      try { assert.equal((await u.connect()).length, 8) } finally { u.close() }
+    }
+    assert.equal((await cli.stop('SIGTERM')).code, 0)
+  })
+
+  it('--udp-backend native exits 1 with the reason when the addon is disabled', async () => {
+    const c = new Cli(['-p', '0', '--udp', '--udp-backend', 'native', ...LOOPBACK], { BITTORRENT_TRACKER_NATIVE: '0' })
+    try {
+      const e = await withTimeout(c.exited, START_MS, 'exit')
+      assert.equal(e.code, 1)
+      assert.equal(c.stdout, '')
+      const line = logLine(c.stderr.trim())
+      assert.deepEqual([line.level, line.msg], ['fatal', "udpBackend 'native' is not available: disabled by BITTORRENT_TRACKER_NATIVE=0"])
+    } finally { c.kill() }
   })
 
   for (const flag of ['-q', '--quiet', '-s', '--silent']) {

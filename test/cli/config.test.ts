@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync 
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { httpAnnounce, httpGet, id20, hex, udpClient, withTimeout, wsClient } from '../helpers/tracker-clients.js'
+import { httpAnnounce, httpGet, id20, hex, udpClient, withTimeout, wsClient, UDP_BACKEND_LINE } from '../helpers/tracker-clients.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const BIN = `${ROOT}dist/cli/bin.js`
@@ -120,7 +120,7 @@ maxNumwant = 1
     assert.deepEqual(await t.waitLog(l => l.msg === 'configuration file read', 'config line'), (t.logs().find(l => l.msg === 'configuration file read')))
     assert.equal(t.logs()[0].file, f)
     await t.waitLog(l => l.transport === 'udp', 'udp line')
-    assert.deepEqual(t.logs().map(l => l.msg), ['configuration file read', `http server listening on ${port}`, `udp server listening on ${port}`])
+    assert.deepEqual(t.logs().map(l => l.msg), ['configuration file read', `http server listening on ${port}`, `udp server listening on ${port}`, UDP_BACKEND_LINE])
     const ih = id20(1)
     await httpAnnounce(`http://127.0.0.1:${port}`, { infoHash: ih, peerId: id20(2), port: 6881 })
     await httpAnnounce(`http://127.0.0.1:${port}`, { infoHash: ih, peerId: id20(3), port: 6882 })
@@ -235,7 +235,7 @@ describe('CLI log levels', { concurrency: 3 }, () => {
   it('--log-level debug keeps the info lines', async () => {
     const t = new Tracker(['-p', '0', '--udp', '--log-level', 'debug', ...LOOPBACK])
     const port = await t.port()
-    assert.deepEqual(t.logs().map(l => [l.level, l.msg]), [['info', `udp server listening on ${port}`]])
+    assert.deepEqual(t.logs().map(l => [l.level, l.msg]), [['info', `udp server listening on ${port}`], ['info', UDP_BACKEND_LINE]])
     assert.equal(await t.stop(), 0)
   })
 })

@@ -68,6 +68,16 @@ export interface StartedServer {
   close: () => Promise<void>
 }
 
+/**
+ * The UDP backend this test process exercises: scripts/run-tests.mjs runs the UDP server tests
+ * once as is (the native addon, which must be built) and once more with
+ * BITTORRENT_TRACKER_NATIVE=0 (node:dgram). `startServer` asks for it explicitly, so a missing
+ * addon fails the first run instead of quietly testing dgram twice.
+ */
+export const UDP_BACKEND: 'native' | 'dgram' = process.env.BITTORRENT_TRACKER_NATIVE === '0' ? 'dgram' : 'native'
+/** The CLI's start-up line naming the UDP backend (tests run where the addon is built). */
+export const UDP_BACKEND_LINE = UDP_BACKEND === 'native' ? 'udp: native recvmmsg/sendmmsg' : 'udp: dgram (disabled by BITTORRENT_TRACKER_NATIVE=0)'
+
 export type Hostname = string | { http?: string, udp?: string, udp6?: string }
 
 /**
@@ -76,7 +86,7 @@ export type Hostname = string | { http?: string, udp?: string, udp6?: string }
  * ::1); pass `hostname` to change that.
  */
 export async function startServer (opts: ServerOptions = {}, hostname: Hostname = { udp: '127.0.0.1', udp6: '::1' }): Promise<StartedServer> {
-  const server = new Server(opts)
+  const server = new Server({ udpBackend: UDP_BACKEND, ...opts })
   const warnings: Error[] = []
   server.on('warning', (err: Error) => { warnings.push(err) })
   await new Promise<void>((resolve, reject) => {

@@ -19,9 +19,20 @@ import type { FrontendContext, RequestParams } from './context.js'
 import { stripZone } from './http.js'
 
 /**
- * UDP tracker frontend (BEP 15, 41). Connection ids are stateless (a keyed MAC of the source and
- * a time window). A packet whose id does not verify gets no answer at all, so a spoofed source
- * can never make the tracker send anything but a 16-byte connect reply to a 16-byte request.
+ * Where a UDP frontend's replies go. `P` names the requester: dgram's `rinfo`, or a slot of a
+ * batch socket's receive slab. A slot is only valid during its batch, so a request that waits on
+ * a promise `keep`s its requester first.
+ */
+export interface UdpReplyPort<P> {
+  send: (peer: P, packet: Uint8Array) => void
+  keep: (peer: P) => P
+}
+
+/**
+ * UDP tracker frontend (BEP 15, 41), shared by the node:dgram and the batched native transport.
+ * Connection ids are stateless (a keyed MAC of the source and a time window). A packet whose id
+ * does not verify gets no answer at all, so a spoofed source can never make the tracker send
+ * anything but a 16-byte connect reply to a 16-byte request.
  */
 export class UdpFrontend {
   readonly ids: ConnectionIds
@@ -46,18 +57,33 @@ export class UdpFrontend {
     if (--this.pending === 0 && this.idle !== undefined) { const f = this.idle; this.idle = undefined; f() }
   }
 
-  /** Handles one datagram that arrived on `socket`. Never throws. */
-  onMessage (socket: Socket, msg: Buffer, rinfo: RemoteInfo): void {
+  /** One datagram from a node:dgram socket. Never throws. */
+  onDgram (port: UdpReplyPort<RemoteInfo>, msg: Buffer, rinfo: RemoteInfo): void {
+    if (msg.length > UDP_MAX_PACKET) return this.oversized()
+    const source = canonicalIp(stripZone(rinfo.address))
+    if (source === undefined) {
+      if (!this.draining) this.ctx.metrics.done(P_UDP, A_INVALID, R_DROPPED, this.ctx.metrics.start())
+      return
+    }
+    this.onMessage(port, msg, source, rinfo)
+  }
+
+  /** A datagram longer than UDP_MAX_PACKET: dropped. */
+  oversized (): void {
+    if (this.draining) return
+    this.ctx.metrics.done(P_UDP, A_INVALID, R_DROPPED, this.ctx.metrics.start())
+    this.ctx.warning(trackerError('INVALID_PACKET', 'datagram too large'))
+  }
+
+  /**
+   * Handles one datagram of at most UDP_MAX_PACKET bytes from `source` (canonical IP text).
+   * `msg` may be reused once this returns. Never throws.
+   */
+  onMessage<P> (port: UdpReplyPort<P>, msg: Uint8Array, source: string, peer: P): void {
     if (this.draining) return
     const ctx = this.ctx
     const metrics = ctx.metrics
     const t0 = metrics.start()
-    if (msg.length > UDP_MAX_PACKET) {
-      metrics.done(P_UDP, A_INVALID, R_DROPPED, t0)
-      return ctx.warning(trackerError('INVALID_PACKET', 'datagram too large'))
-    }
-    const source = canonicalIp(stripZone(rinfo.address))
-    if (source === undefined) return metrics.done(P_UDP, A_INVALID, R_DROPPED, t0)
     const nowMs = Date.now()
     const limits = ctx.limits
     let key: AddressKey | undefined
@@ -75,10 +101,10 @@ export class UdpFrontend {
       // codec gives no id for packets it drops outright (an unknown action): any non-connect
       // request still starts with one, and a source that holds a valid id gets its error too.
       const tid = decoded.transactionId
-      const id = decoded.reply ? decoded.connectionId : (tid !== undefined && msg.readUInt32BE(8) !== 0 ? msg.subarray(0, 8) : undefined)
-      const action = msg.length >= 12 ? actionOf(msg.readUInt32BE(8)) : A_INVALID
+      const id = decoded.reply ? decoded.connectionId : (tid !== undefined && (msg[8] | msg[9] | msg[10] | msg[11]) !== 0 ? msg.subarray(0, 8) : undefined)
+      const action = msg.length >= 12 ? actionOf((msg[8] << 24 | msg[9] << 16 | msg[10] << 8 | msg[11]) >>> 0) : A_INVALID
       if (tid !== undefined && id !== undefined && this.ids.verify(id, source, nowMs)) {
-        send(socket, encodeError(tid, decoded.error.clientMessage), rinfo)
+        port.send(peer, encodeError(tid, decoded.error.clientMessage))
         metrics.done(P_UDP, action, R_ERROR, t0)
       } else {
         if (tid !== undefined && id !== undefined) this.badId(key, source, nowMs)
@@ -88,7 +114,7 @@ export class UdpFrontend {
     }
     const m = decoded.value
     if (m.action === 'connect') {
-      send(socket, encodeConnectResponse(m.transactionId, this.ids.issue(source, nowMs)), rinfo)
+      port.send(peer, encodeConnectResponse(m.transactionId, this.ids.issue(source, nowMs)))
       return metrics.done(P_UDP, A_CONNECT, R_OK, t0)
     }
     if (!this.ids.verify(m.connectionId, source, nowMs)) {
@@ -100,9 +126,9 @@ export class UdpFrontend {
     }
     if (m.action === 'scrape') {
       // BEP 41 options follow announces only: a scrape has no place for a passkey.
-      if (ctx.passkeys !== undefined) return this.fail(socket, rinfo, m.transactionId, trackerError('UDP_SCRAPE_PRIVATE'), A_SCRAPE, t0)
-      this.scrape(socket, rinfo, m.transactionId, m.infoHashes, t0)
-    } else this.announce(socket, rinfo, source, m.transactionId, m.request, m.urlData, t0)
+      if (ctx.passkeys !== undefined) return this.fail(port, peer, m.transactionId, trackerError('UDP_SCRAPE_PRIVATE'), A_SCRAPE, t0)
+      this.scrape(port, peer, m.transactionId, m.infoHashes, t0)
+    } else this.announce(port, peer, source, m.transactionId, m.request, m.urlData, t0)
   }
 
   /** Counts a bad connection id against its source; says so once when the source gets banned. */
@@ -115,34 +141,35 @@ export class UdpFrontend {
     }
   }
 
-  private announce (socket: Socket, rinfo: RemoteInfo, source: string, tid: number, a: AnnounceRequest, urlData: string, t0: number): void {
+  private announce<P> (port: UdpReplyPort<P>, peer: P, source: string, tid: number, a: AnnounceRequest, urlData: string, t0: number): void {
     const ctx = this.ctx
     // Private mode: the passkey rides in the BEP 41 URL data (`/announce/<passkey>` or `/<passkey>/announce`).
     const passkey = ctx.passkeys === undefined ? undefined : passkeyInPath(urlData)?.key
     if (ctx.passkeys !== undefined) {
       const refused = ctx.passkeys.check(passkey)
-      if (refused !== null) return this.fail(socket, rinfo, tid, refused, A_ANNOUNCE, t0)
+      if (refused !== null) return this.fail(port, peer, tid, refused, A_ANNOUNCE, t0)
     }
     let ip = source
     // The `ip` field lets anyone point a swarm at a third party: honoured only when allowed,
     // and only within the family the request came over (the reply carries that family only).
     if (ctx.acceptClientIp && a.ip !== undefined && source.indexOf(':') === -1) ip = a.ip
     const addr = compactAddr(ip, a.port)
-    if (addr === undefined) return this.fail(socket, rinfo, tid, trackerError('INVALID_PORT'), A_ANNOUNCE, t0)
+    if (addr === undefined) return this.fail(port, peer, tid, trackerError('INVALID_PORT'), A_ANNOUNCE, t0)
     const params = ctx.needsParams() ? udpParams(a, ip, urlData) : undefined
     const allowed = ctx.check(a.infoHash, a.peerId, params)
-    if (allowed === null) return this.announceAllowed(socket, rinfo, tid, a, addr, ip, params, passkey, t0)
-    if (allowed instanceof TrackerError) return this.fail(socket, rinfo, tid, allowed, A_ANNOUNCE, t0)
+    if (allowed === null) return this.announceAllowed(port, peer, tid, a, addr, ip, params, passkey, t0)
+    if (allowed instanceof TrackerError) return this.fail(port, peer, tid, allowed, A_ANNOUNCE, t0)
+    const kept = port.keep(peer)
     this.pending++
     allowed.then(err => {
       this.settled()
-      if (err !== null) this.fail(socket, rinfo, tid, err, A_ANNOUNCE, t0)
-      else this.announceAllowed(socket, rinfo, tid, a, addr, ip, params, passkey, t0)
-    }, (err: unknown) => { this.settled(); this.fail(socket, rinfo, tid, internalError(err), A_ANNOUNCE, t0) })
+      if (err !== null) this.fail(port, kept, tid, err, A_ANNOUNCE, t0)
+      else this.announceAllowed(port, kept, tid, a, addr, ip, params, passkey, t0)
+    }, (err: unknown) => { this.settled(); this.fail(port, kept, tid, internalError(err), A_ANNOUNCE, t0) })
   }
 
-  private announceAllowed (
-    socket: Socket, rinfo: RemoteInfo, tid: number, a: AnnounceRequest, addr: string, ip: string, params: RequestParams | undefined,
+  private announceAllowed<P> (
+    port: UdpReplyPort<P>, peer: P, tid: number, a: AnnounceRequest, addr: string, ip: string, params: RequestParams | undefined,
     passkey: string | undefined, t0: number
   ): void {
     const ctx = this.ctx
@@ -150,54 +177,71 @@ export class UdpFrontend {
     try {
       result = ctx.core.announce(a, addr, true, ctx.now())
     } catch (err) {
-      return this.fail(socket, rinfo, tid, internalError(err), A_ANNOUNCE, t0)
-    }
-    const done = (r: StoreAnnounceResult): void => {
-      send(socket, encodeAnnounceResponse(tid, ctx.core.announceInterval(), r.incomplete, r.complete, r.peers), rinfo)
-      if (passkey !== undefined) ctx.passkeys?.account(passkey, a.infoHash, addr, a.event, a.uploaded, a.downloaded, ctx.now())
-      ctx.metrics.done(P_UDP, A_ANNOUNCE, R_OK, t0)
-      ctx.announced(a.event, formatAddr(ip, a.port), params)
+      return this.fail(port, peer, tid, internalError(err), A_ANNOUNCE, t0)
     }
     if (isPromise(result)) {
+      const kept = port.keep(peer)
       this.pending++
-      result.then(r => { this.settled(); done(r) }, err => { this.settled(); this.fail(socket, rinfo, tid, internalError(err), A_ANNOUNCE, t0) })
-    } else done(result)
+      result.then(r => { this.settled(); this.announced(port, kept, tid, a, addr, ip, params, passkey, t0, r) },
+        err => { this.settled(); this.fail(port, kept, tid, internalError(err), A_ANNOUNCE, t0) })
+    } else {
+      this.announced(port, peer, tid, a, addr, ip, params, passkey, t0, result)
+    }
   }
 
-  private scrape (socket: Socket, rinfo: RemoteInfo, tid: number, infoHashes: string[], t0: number): void {
+  private announced<P> (
+    port: UdpReplyPort<P>, peer: P, tid: number, a: AnnounceRequest, addr: string, ip: string, params: RequestParams | undefined,
+    passkey: string | undefined, t0: number, r: StoreAnnounceResult
+  ): void {
+    const ctx = this.ctx
+    port.send(peer, encodeAnnounceResponse(tid, ctx.core.announceInterval(), r.incomplete, r.complete, r.peers))
+    if (passkey !== undefined) ctx.passkeys?.account(passkey, a.infoHash, addr, a.event, a.uploaded, a.downloaded, ctx.now())
+    ctx.metrics.done(P_UDP, A_ANNOUNCE, R_OK, t0)
+    ctx.announced(a.event, formatAddr(ip, a.port), params)
+  }
+
+  private scrape<P> (port: UdpReplyPort<P>, peer: P, tid: number, infoHashes: string[], t0: number): void {
     const refused = this.ctx.checkScrape(infoHashes)
-    if (refused !== null) return this.fail(socket, rinfo, tid, refused, A_SCRAPE, t0)
+    if (refused !== null) return this.fail(port, peer, tid, refused, A_SCRAPE, t0)
     let result
     try {
       result = this.ctx.core.scrape(infoHashes)
     } catch (err) {
-      return this.fail(socket, rinfo, tid, internalError(err), A_SCRAPE, t0)
+      return this.fail(port, peer, tid, internalError(err), A_SCRAPE, t0)
     }
-    const done = (r: ScrapeEntry[]): void => {
-      send(socket, encodeScrapeResponse(tid, r), rinfo)
+    const done = (p: P, r: ScrapeEntry[]): void => {
+      port.send(p, encodeScrapeResponse(tid, r))
       this.ctx.metrics.done(P_UDP, A_SCRAPE, R_OK, t0)
     }
     if (isPromise(result)) {
+      const kept = port.keep(peer)
       this.pending++
-      result.then(r => { this.settled(); done(r) }, err => { this.settled(); this.fail(socket, rinfo, tid, internalError(err), A_SCRAPE, t0) })
-    } else done(result)
+      result.then(r => { this.settled(); done(kept, r) }, err => { this.settled(); this.fail(port, kept, tid, internalError(err), A_SCRAPE, t0) })
+    } else {
+      done(peer, result)
+    }
   }
 
-  private fail (socket: Socket, rinfo: RemoteInfo, tid: number, err: TrackerError, action: Action, t0: number): void {
+  private fail<P> (port: UdpReplyPort<P>, peer: P, tid: number, err: TrackerError, action: Action, t0: number): void {
     this.ctx.metrics.done(P_UDP, action, R_ERROR, t0)
     this.ctx.warning(err)
-    send(socket, encodeError(tid, err.clientMessage), rinfo)
+    port.send(peer, encodeError(tid, err.clientMessage))
   }
 }
 
-function send (socket: Socket, packet: Uint8Array, rinfo: RemoteInfo): void {
-  try {
-    socket.send(packet, rinfo.port, rinfo.address)
-  } catch {
-    // Socket closed while a (possibly async) request was in flight: nothing to answer on.
+/** The reply port of a node:dgram socket (make one per socket). */
+export function dgramReplyPort (socket: Socket): UdpReplyPort<RemoteInfo> {
+  return {
+    send: (rinfo, packet) => {
+      try {
+        socket.send(packet, rinfo.port, rinfo.address)
+      } catch {
+        // Socket closed while a (possibly async) request was in flight: nothing to answer on.
+      }
+    },
+    keep: rinfo => rinfo
   }
 }
-
 
 /** The counter action of a BEP 15 action number (2 is scrape; 3, error, is never a request). */
 function actionOf (n: number): Action {
