@@ -29,6 +29,7 @@ export const ERRORS = {
   TORRENT_DISALLOWED: 'disallowed torrent',
   FILTER_FAILED: 'torrent filter failed',
   NOT_FOUND: 'not found',
+  WORKERS_BUSY: 'tracker busy, try again later',
   INTERNAL: 'internal tracker error'
 } as const
 
