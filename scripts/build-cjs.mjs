@@ -16,6 +16,7 @@ Client.Client = Client
 Client.Server = m.Server
 Client.TrackerError = m.TrackerError
 Client.ERRORS = m.ERRORS
+Client.WorkerPool = m.WorkerPool
 Client.default = Client
 module.exports = Client
 `
@@ -27,6 +28,10 @@ await build({
   platform: 'node',
   target: ['node20'],
   external: ['ws'],
+  // The one import.meta.url in the bundle (WorkerPool's worker entry) points at the ESM build's
+  // src/server/workers/, where worker.js sits next to pool.js.
+  define: { 'import.meta.url': '__workersPoolUrl' },
+  banner: { js: "var __workersPoolUrl = require('node:url').pathToFileURL(require('node:path').join(__dirname, 'server/workers/pool.js')).href;" },
   outfile: resolve(ROOT, 'dist/index.cjs'),
   logLevel: 'warning'
 })

@@ -13,6 +13,8 @@ export type {
 export type { ClientTimeouts, TrackerWarning } from './client/common.js'
 export { Server } from './server/server.js'
 export type { Filter, ServerOptions, TorrentView } from './server/server.js'
+export { WorkerPool, workerCount } from './server/workers/pool.js'
+export type { WorkerPoolOptions, WorkerServerOptions } from './server/workers/pool.js'
 export type { RequestParams } from './server/frontends/context.js'
 export type { TrackerStats } from './server/stats/peer-stats.js'
 export { TrackerError, ERRORS } from './errors.js'

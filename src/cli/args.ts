@@ -19,6 +19,7 @@ export const HELP = `  bittorrent-tracker - Start a bittorrent tracker server
         --ws                      enable websocket server
         --stats                   enable web-based statistics [default: true]
         --no-stats                disable web-based statistics
+        --workers [number]        worker threads sharing the port; 0: one per core [default: 0]
     -q, --quiet                   only show error output
     -s, --silent                  show no output
     -v, --version                 print the current version
@@ -38,6 +39,8 @@ export interface CliOptions {
   udp: boolean
   ws: boolean
   stats: boolean
+  /** Worker threads; undefined or 0: one per core, 1: the single-threaded server. */
+  workers?: number
   quiet: boolean
   silent: boolean
   version: boolean
@@ -62,7 +65,10 @@ const BOOLEANS: Record<string, keyof CliOptions> = {
   '--help': 'help'
 }
 
-const VALUES = new Set(['-p', '--port', '--interval', '--http-hostname', '--udp-hostname', '--udp6-hostname'])
+/** Beyond this many threads a typo is likelier than a machine that size. */
+const MAX_WORKERS = 1024
+
+const VALUES = new Set(['-p', '--port', '--interval', '--http-hostname', '--udp-hostname', '--udp6-hostname', '--workers'])
 
 export function parseArgs (argv: readonly string[]): ParseResult {
   const o: CliOptions = {
@@ -90,6 +96,10 @@ export function parseArgs (argv: readonly string[]): ParseResult {
       const ms = Number(value)
       if (!Number.isInteger(ms) || ms < 1000) return { ok: false, error: `invalid interval (ms, at least 1000): ${value}` }
       o.interval = ms
+    } else if (arg === '--workers') {
+      const n = Number(value)
+      if (value.trim() === '' || !Number.isInteger(n) || n < 0 || n > MAX_WORKERS) return { ok: false, error: `invalid workers (0 to ${MAX_WORKERS}): ${value}` }
+      o.workers = n
     } else if (arg === '--http-hostname') o.httpHostname = value
     else if (arg === '--udp-hostname') o.udpHostname = value
     else o.udp6Hostname = value

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
-import { Server } from '../index.js'
+import { Server, WorkerPool, workerCount } from '../index.js'
 import { HELP, parseArgs } from './args.js'
 
 const parsed = parseArgs(process.argv.slice(2))
@@ -22,38 +22,62 @@ if (o.help) {
   process.exit(0)
 }
 
-const server = new Server({
+const serverOptions = {
   http: o.http,
   udp: o.udp,
   ws: o.ws,
   stats: o.stats,
   trustProxy: o.trustProxy,
   interval: o.interval
-})
+}
+const hostname = { http: o.httpHostname, udp: o.udpHostname, udp6: o.udp6Hostname }
 
-server.on('error', (err: Error) => {
-  if (!o.silent) console.error(`ERROR: ${err.message}`)
-  process.exit(1)
-})
-server.on('warning', (err: Error) => {
-  if (!o.quiet) console.log(`WARNING: ${err.message}`)
-})
-server.on('listening', () => {
+function printListening (httpPort: number | undefined, udpPort: number | undefined): void {
   if (o.quiet) return
-  const httpPort = server.http !== null ? (server.http.address() as AddressInfo).port : undefined
-  const udpPort = server.udp4 !== null ? server.udp4.address().port : undefined
   if (o.http && httpPort !== undefined) console.log(`http server listening on ${httpPort}`)
   if (o.udp && udpPort !== undefined) console.log(`udp server listening on ${udpPort}`)
   if (o.ws && httpPort !== undefined) console.log(`ws server listening on ${httpPort}`)
-})
+}
+function onError (err: Error): void {
+  if (!o.silent) console.error(`ERROR: ${err.message}`)
+  process.exit(1)
+}
+function onWarning (err: Error): void {
+  if (!o.quiet) console.log(`WARNING: ${err.message}`)
+}
 
-server.listen(o.port, { http: o.httpHostname, udp: o.udpHostname, udp6: o.udp6Hostname })
+let close: (cb: () => void) => void
+const workers = workerCount(o.workers)
+if (workers > 1) {
+  const pool = new WorkerPool({ workers, server: serverOptions })
+  pool.on('error', onError)
+  if (!o.quiet) pool.on('warning', onWarning)
+  pool.on('listening', (ports: { http?: number, udp?: number }) => {
+    printListening(ports.http, ports.udp)
+    if (!o.quiet) console.log(`${workers} worker threads`)
+  })
+  pool.listen(o.port, hostname)
+  close = cb => pool.close(cb)
+} else {
+  // One thread: the Server of the seed README, unchanged.
+  const server = new Server(serverOptions)
+  server.on('error', onError)
+  server.on('warning', onWarning)
+  server.on('listening', () => {
+    printListening(
+      server.http !== null ? (server.http.address() as AddressInfo).port : undefined,
+      server.udp4 !== null ? server.udp4.address().port : undefined
+    )
+  })
+  server.listen(o.port, hostname)
+  close = cb => server.close(() => cb())
+}
 
 let stopping = false
 function shutdown (): void {
   if (stopping) return
   stopping = true
-  server.close(() => process.exit(0))
+  close(() => process.exit(0))
   // Bounded: a stuck close must not keep the process alive.
   setTimeout(() => process.exit(0), 5000).unref()
 }
