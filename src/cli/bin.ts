@@ -54,7 +54,8 @@ if (workers > 1) {
   if (!o.quiet) pool.on('warning', onWarning)
   pool.on('listening', (ports: { http?: number, udp?: number }) => {
     printListening(ports.http, ports.udp)
-    if (!o.quiet) console.log(`${workers} worker threads`)
+    // Only when asked for: with no --workers flag the output stays the seed's three lines.
+    if (!o.quiet && o.workers !== undefined) console.log(`${workers} worker threads`)
   })
   pool.listen(o.port, hostname)
   close = cb => pool.close(cb)
