@@ -42,6 +42,8 @@ export interface ShardedStoreOptions {
    * timer. 'all': one caller sweeps every shard (one pass ends when every shard finished one).
    */
   sweep?: 'local' | 'all'
+  /** Longest wait of a synchronous read of another shard, ms. Default WORKER_SYNC_TIMEOUT_MS. */
+  syncTimeoutMs?: number
 }
 
 /**
@@ -70,9 +72,12 @@ export class ShardedStore implements SwarmStore, SignalBus {
   private readonly w = new Writer()
   private readonly pending = new Map<number, Pending>()
   private readonly syncReplies = new Map<number, unknown>()
+  /** Synchronous reads given up on: their late replies are dropped. */
+  private readonly abandoned = new Set<number>()
   private nextId = 1
   private readonly sweepAll: boolean
   private readonly swept: boolean[]
+  private readonly syncTimeoutMs: number
 
   constructor (opts: ShardedStoreOptions) {
     this.mesh = opts.mesh
@@ -83,6 +88,7 @@ export class ShardedStore implements SwarmStore, SignalBus {
     this.slots = opts.mesh.control.subarray(2 * this.nodes)
     this.sweepAll = opts.sweep === 'all'
     this.swept = new Array<boolean>(this.nodes).fill(false)
+    this.syncTimeoutMs = opts.syncTimeoutMs ?? WORKER_SYNC_TIMEOUT_MS
     opts.mesh.start((from, r) => this.onMessage(from, r))
   }
 
@@ -262,10 +268,11 @@ export class ShardedStore implements SwarmStore, SignalBus {
   private syncRequest<T> (shard: number): T {
     const id = this.w.buf.readUInt32LE(1)
     if (!this.mesh.send(shard, this.w, MSG_DROPPABLE)) throw trackerError('WORKERS_BUSY')
-    const ok = this.mesh.waitUntil(() => this.syncReplies.has(id), WORKER_SYNC_TIMEOUT_MS)
+    const ok = this.mesh.waitUntil(() => this.syncReplies.has(id), this.syncTimeoutMs)
     const v = this.syncReplies.get(id)
     this.syncReplies.delete(id)
-    if (!ok) throw new Error(`worker ${shard + 1} did not answer within ${WORKER_SYNC_TIMEOUT_MS} ms`)
+    if (!ok) this.abandoned.add(id)
+    if (!ok) throw new Error(`worker ${shard + 1} did not answer within ${this.syncTimeoutMs} ms`)
     if (v instanceof Error) throw v
     return v as T
   }
@@ -408,6 +415,7 @@ export class ShardedStore implements SwarmStore, SignalBus {
 
   private onReply (type: number, id: number, r: Reader): void {
     const op = type === ERROR_REPLY ? 0 : type & ~REPLY
+    if (this.abandoned.delete(id)) return
     if (op === OP_SWARM_INFO || op === OP_INFO_HASHES) {
       this.syncReplies.set(id, op === OP_SWARM_INFO ? readSwarmInfo(r) : readHashes(r))
       return
