@@ -28,10 +28,8 @@ await build({
   platform: 'node',
   target: ['node20'],
   external: ['ws'],
-  // The one import.meta.url in the bundle (WorkerPool's worker entry) points at the ESM build's
-  // src/server/workers/, where worker.js sits next to pool.js.
-  define: { 'import.meta.url': '__workersPoolUrl' },
-  banner: { js: "var __workersPoolUrl = require('node:url').pathToFileURL(require('node:path').join(__dirname, 'server/workers/pool.js')).href;" },
+  // No import.meta in CommonJS: WorkerPool then finds its worker entry from __dirname.
+  define: { 'import.meta.url': '""' },
   outfile: resolve(ROOT, 'dist/index.cjs'),
   logLevel: 'warning'
 })

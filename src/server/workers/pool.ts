@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { availableParallelism } from 'node:os'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { WORKER_CLOSE_TIMEOUT_MS } from '../../constants.js'
 import type { ServerOptions } from '../server.js'
@@ -42,6 +44,13 @@ export type FromWorker =
   | { t: 'warning', message: string }
   | { t: 'closed' }
 
+/** dist/server/workers/worker.js, from the ESM build (import.meta) or the CommonJS bundle in dist/ (no import.meta there). */
+function workerEntry (): URL {
+  const url = import.meta.url as string | undefined
+  if (typeof url === 'string' && url !== '') return new URL('./worker.js', url)
+  return pathToFileURL(join(__dirname, 'server', 'workers', 'worker.js'))
+}
+
 /** Worker threads for `workers`: 0 or absent means one per core. */
 export function workerCount (workers: number | undefined): number {
   return workers === undefined || workers <= 0 ? availableParallelism() : Math.floor(workers)
@@ -81,7 +90,7 @@ export class WorkerPool extends EventEmitter {
     let listening = 0
     for (let index = 0; index < this.size; index++) {
       const data: WorkerData = { index, layout, server, udpSecret, warnings: this.listenerCount('warning') > 0, port, hostname }
-      const w = new Worker(new URL('./worker.js', import.meta.url), { workerData: data })
+      const w = new Worker(workerEntry(), { workerData: data })
       this.workers.push(w)
       w.on('error', err => this.fail(err))
       w.on('exit', code => { if (!this.closing) this.fail(new Error(`worker ${index + 1} exited (code ${code})`)) })
