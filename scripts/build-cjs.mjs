@@ -28,7 +28,8 @@ await build({
   platform: 'node',
   target: ['node20'],
   external: ['ws'],
-  // No import.meta in CommonJS: WorkerPool then finds its worker entry from __dirname.
+  // No import.meta in CommonJS: src/server/native/loader.ts finds the package root, and
+  // WorkerPool its worker entry, from __dirname.
   define: { 'import.meta.url': '""' },
   outfile: resolve(ROOT, 'dist/index.cjs'),
   logLevel: 'warning'

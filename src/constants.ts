@@ -126,6 +126,8 @@ export const WORKER_OVERFLOW_MAX = 8192
 export const WORKER_SNAPSHOT_MAX_PEERS = 5000
 /** Longest a synchronous cross-worker read (the `torrents` view) waits for the owning worker, ms. */
 export const WORKER_SYNC_TIMEOUT_MS = 5000
+/** Listen backlog of each worker's own TCP socket (SO_REUSEPORT mode); Node's default. */
+export const WORKER_LISTEN_BACKLOG = 511
 /** Longest the main thread waits for workers to close their sockets before ending them, ms. */
 export const WORKER_CLOSE_TIMEOUT_MS = 4000
 

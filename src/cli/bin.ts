@@ -55,7 +55,11 @@ if (workers > 1) {
   pool.on('listening', (ports: { http?: number, udp?: number }) => {
     printListening(ports.http, ports.udp)
     // Only when asked for: with no --workers flag the output stays the seed's three lines.
-    if (!o.quiet && o.workers !== undefined) console.log(`${workers} worker threads`)
+    if (!o.quiet && o.workers !== undefined) {
+      console.log(pool.sockets === 'reuseport'
+        ? `${workers} worker threads (SO_REUSEPORT)`
+        : `${workers} worker threads (one shared socket each for TCP, UDP4, UDP6: ${pool.socketsReason ?? 'no SO_REUSEPORT'})`)
+    }
   })
   pool.listen(o.port, hostname)
   close = cb => pool.close(cb)

@@ -24,7 +24,10 @@ import { EVENT_NAMES } from './frontends/context.js'
 import type { FrontendContext, RequestParams } from './frontends/context.js'
 import { HttpFrontend } from './frontends/http.js'
 import type { HttpRequestOptions } from './frontends/http.js'
-import { UdpFrontend } from './frontends/udp.js'
+import { UdpFrontend, dgramReplyPort } from './frontends/udp.js'
+import { BatchUdpSocket } from './frontends/udp-batch.js'
+import { nativeAddon, nativeStatus } from './native/loader.js'
+import type { NativeAddon, NativeUdpOptions } from './native/loader.js'
 import { WsFrontend } from './frontends/ws.js'
 import type { WsConnectionOptions } from './frontends/ws.js'
 import { PeerStats } from './stats/peer-stats.js'
@@ -75,7 +78,21 @@ export interface ServerOptions {
    * `receiveSignal`.
    */
   signalBus?: SignalBus
+  /**
+   * UDP I/O: 'native' batches datagrams with recvmmsg/sendmmsg through the addon built at
+   * install (Linux), 'dgram' uses node:dgram, 'auto' (default) the addon when it is available
+   * and the `udp` options need nothing only dgram has.
+   */
+  udpBackend?: UdpBackendOption
 }
+
+export type UdpBackendOption = 'auto' | 'native' | 'dgram'
+
+/** A UDP tracker socket: node:dgram's, or the native batch socket (address, close, ref/unref, events). */
+export type UdpSocket = dgram.Socket | BatchUdpSocket
+
+/** `udp` options the native backend honours too; any other one needs node:dgram. */
+const NATIVE_UDP_OPTIONS = new Set(['type', 'reuseAddr', 'reusePort', 'recvBufferSize', 'sendBufferSize', 'lookup'])
 
 /** What `server.torrents[infoHashHex]` gives. */
 export interface TorrentView {
@@ -96,9 +113,12 @@ type PortOpt = number | string | { http?: number, udp?: number }
  */
 export class Server extends EventEmitter {
   http: http.Server | null = null
-  udp: dgram.Socket | null = null
-  udp4: dgram.Socket | null = null
-  udp6: dgram.Socket | null = null
+  udp: UdpSocket | null = null
+  udp4: UdpSocket | null = null
+  udp6: UdpSocket | null = null
+  /** Which UDP I/O the UDP tracker uses, and (for 'dgram') why not the native one. */
+  readonly udpBackend: 'native' | 'dgram'
+  readonly udpBackendReason: string | undefined
   ws: WebSocketServer | null = null
   readonly intervalMs: number
   listening = false
@@ -124,6 +144,7 @@ export class Server extends EventEmitter {
   private binding = false
   /** Extra `dgram.createSocket` options from `opts.udp`. */
   private udpExtra: Partial<dgram.SocketOptions> = {}
+  private readonly addon: NativeAddon | undefined
 
   constructor (opts: ServerOptions = {}) {
     super()
@@ -178,6 +199,10 @@ export class Server extends EventEmitter {
       })
     }
 
+    const backend = chooseUdpBackend(opts)
+    this.udpBackend = backend.addon !== undefined ? 'native' : 'dgram'
+    this.udpBackendReason = backend.reason
+    this.addon = backend.addon
     if (opts.udp !== false) {
       this.udpExtra = isObject(opts.udp) ? opts.udp : {}
       this.udp4 = this.udp = this.udpSocket('udp4')
@@ -398,7 +423,7 @@ export class Server extends EventEmitter {
       this.emit('error', err)
     }
     const bindUdp = (port: number): void => {
-      const sockets: Array<[dgram.Socket, string | undefined]> = []
+      const sockets: Array<[UdpSocket, string | undefined]> = []
       if (this.udp4 !== null && hosts.udp4 !== null) sockets.push([this.udp4, hosts.udp4])
       if (this.udp6 !== null && hosts.udp6 !== null) sockets.push([this.udp6, hosts.udp6])
       if (sockets.length === 0) return this.onBound()
@@ -431,18 +456,32 @@ export class Server extends EventEmitter {
     }
   }
 
-  /** A UDP socket wired to the frontend. */
-  private udpSocket (type: 'udp4' | 'udp6'): dgram.Socket {
+  /** A UDP socket wired to the frontend, on the chosen backend. */
+  private udpSocket (type: 'udp4' | 'udp6'): UdpSocket {
+    if (this.addon !== undefined) {
+      // The addon's IPv6 socket is IPV6_V6ONLY, as below.
+      const x = this.udpExtra
+      const nativeOpts: NativeUdpOptions = {
+        reuseAddr: x.reuseAddr === true,
+        reusePort: (x as { reusePort?: boolean }).reusePort === true,
+        recvBufferSize: x.recvBufferSize,
+        sendBufferSize: x.sendBufferSize
+      }
+      const socket = new BatchUdpSocket(this.addon, type, this.udpFrontend, nativeOpts)
+      socket.on('error', err => this.onSocketError(err))
+      return socket
+    }
     // ipv6Only: the IPv4 socket owns IPv4 traffic on the same port, and replies keep the family.
     const socket = dgram.createSocket({ type, reuseAddr: false, ipv6Only: type === 'udp6', lookup: literalLookup, ...this.udpExtra })
-    socket.on('message', (msg, rinfo) => this.udpFrontend.onMessage(socket, msg, rinfo))
+    const port = dgramReplyPort(socket)
+    socket.on('message', (msg, rinfo) => this.udpFrontend.onDgram(port, msg, rinfo))
     socket.on('error', err => this.onSocketError(err))
     return socket
   }
 
   private unbindAll (then: () => void): void {
     // dgram sockets cannot re-bind after an error: make fresh ones with the same handlers.
-    const remake = (s: dgram.Socket | null, type: 'udp4' | 'udp6'): dgram.Socket | null => {
+    const remake = (s: UdpSocket | null, type: 'udp4' | 'udp6'): UdpSocket | null => {
       if (s === null) return null
       try { s.close() } catch { /* never bound */ }
       return this.udpSocket(type)
@@ -512,6 +551,27 @@ export class Server extends EventEmitter {
       defineProperty: () => false
     })
   }
+}
+
+/** The addon when `udpBackend` and the `udp` options allow it; otherwise why not. */
+function chooseUdpBackend (opts: ServerOptions): { addon?: NativeAddon, reason?: string } {
+  const want = opts.udpBackend ?? 'auto'
+  if (want !== 'auto' && want !== 'native' && want !== 'dgram') {
+    throw new TypeError(`udpBackend must be 'auto', 'native' or 'dgram', got ${String(want)}`)
+  }
+  if (want === 'dgram') return { reason: 'udpBackend: dgram' }
+  const status = nativeStatus()
+  const addon = nativeAddon()
+  if (addon === undefined) {
+    if (want === 'native') throw new Error(`udpBackend 'native' is not available: ${status.reason ?? 'unknown reason'}`)
+    return { reason: status.reason }
+  }
+  const dgramOnly = isObject(opts.udp) ? Object.keys(opts.udp).filter(k => !NATIVE_UDP_OPTIONS.has(k)) : []
+  if (dgramOnly.length > 0) {
+    if (want === 'native') throw new Error(`udpBackend 'native' does not support the udp options ${dgramOnly.join(', ')}`)
+    return { reason: `udp options ${dgramOnly.join(', ')} need node:dgram` }
+  }
+  return { addon }
 }
 
 interface Hosts { http: string | undefined, udp4: string | undefined | null, udp6: string | undefined | null }

@@ -10,6 +10,7 @@ import type { ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
 import type { BinaryString } from '../../src/protocol/common/types.js'
+import { nativeStatus } from '../../src/server/native/loader.js'
 import { httpAnnounce, httpGet, httpScrape, id20, udpClient, withTimeout, REPLY_TIMEOUT_MS } from '../helpers/tracker-clients.js'
 import type { UdpClient } from '../helpers/tracker-clients.js'
 
@@ -29,8 +30,9 @@ after(() => { for (const c of running) c.kill('SIGKILL') })
 
 interface Tracker { child: ChildProcess, port: number, lines: string[], exited: Promise<{ code: number | null, signal: string | null }> }
 
-async function start (workers: number): Promise<Tracker> {
-  const child = spawn(process.execPath, [BIN, '-p', '0', '--workers', String(workers), ...LOOPBACK], { stdio: ['ignore', 'pipe', 'pipe'] })
+async function start (workers: number, native: boolean): Promise<Tracker> {
+  const env = { ...process.env, BITTORRENT_TRACKER_NATIVE: native ? '1' : '0' }
+  const child = spawn(process.execPath, [BIN, '-p', '0', '--workers', String(workers), ...LOOPBACK], { stdio: ['ignore', 'pipe', 'pipe'], env })
   running.add(child)
   const exited = new Promise<{ code: number | null, signal: string | null }>(resolve => child.once('exit', (code, signal) => { running.delete(child); resolve({ code, signal }) }))
   let out = ''
@@ -92,19 +94,27 @@ async function wsConnect (port: number): Promise<WsConn> {
   }
 }
 
-for (const workers of [1, 2, 3]) {
-  describe(`--workers ${workers}`, () => {
+/** With the native addon (when built here) the workers use SO_REUSEPORT; without, shared descriptors. */
+const NATIVE = nativeStatus().available
+const CONFIGS: Array<[workers: number, native: boolean]> = [[1, NATIVE], [2, NATIVE], [3, NATIVE], ...(NATIVE ? [[2, false] as [number, boolean]] : [])]
+
+for (const [workers, native] of CONFIGS) {
+  describe(`--workers ${workers}${native ? '' : ', BITTORRENT_TRACKER_NATIVE=0'}`, () => {
     it('prints the listening lines and the worker count, and SIGTERM exits 0', async () => {
-      const t = await start(workers)
+      const t = await start(workers, native)
       const port = t.port
       const expected = [`http server listening on ${port}`, `udp server listening on ${port}`, `ws server listening on ${port}`]
-      if (workers > 1) expected.push(`${workers} worker threads`)
+      if (workers > 1) {
+        expected.push(native
+          ? `${workers} worker threads (SO_REUSEPORT)`
+          : `${workers} worker threads (one shared socket each for TCP, UDP4, UDP6: ${NATIVE ? 'disabled by BITTORRENT_TRACKER_NATIVE=0' : nativeStatus().reason!})`)
+      }
       assert.deepEqual(t.lines, expected)
       assert.deepEqual(await stop(t, 'SIGTERM'), { code: 0, signal: null })
     })
 
     it('every peer announced over UDP (many sockets) and HTTP (new connections) is in the others\' answers; scrape counts are exact', async () => {
-      const t = await start(workers)
+      const t = await start(workers, native)
       const base = `http://127.0.0.1:${t.port}`
       const udp: UdpClient[] = []
       const seenWorkers = new Set<string | undefined>()
@@ -169,7 +179,7 @@ for (const workers of [1, 2, 3]) {
     })
 
     it('WebSocket offers and answers reach peers on every worker, both ways', async () => {
-      const t = await start(workers)
+      const t = await start(workers, native)
       const conns: WsConn[] = []
       try {
         // Two connections on each worker (the kernel picks the worker of each connection).

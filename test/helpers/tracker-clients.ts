@@ -68,6 +68,14 @@ export interface StartedServer {
   close: () => Promise<void>
 }
 
+/**
+ * The UDP backend this test process exercises: scripts/run-tests.mjs runs the UDP server tests
+ * once as is (the native addon, which must be built) and once more with
+ * BITTORRENT_TRACKER_NATIVE=0 (node:dgram). `startServer` asks for it explicitly, so a missing
+ * addon fails the first run instead of quietly testing dgram twice.
+ */
+export const UDP_BACKEND: 'native' | 'dgram' = process.env.BITTORRENT_TRACKER_NATIVE === '0' ? 'dgram' : 'native'
+
 export type Hostname = string | { http?: string, udp?: string, udp6?: string }
 
 /**
@@ -76,7 +84,7 @@ export type Hostname = string | { http?: string, udp?: string, udp6?: string }
  * ::1); pass `hostname` to change that.
  */
 export async function startServer (opts: ServerOptions = {}, hostname: Hostname = { udp: '127.0.0.1', udp6: '::1' }): Promise<StartedServer> {
-  const server = new Server(opts)
+  const server = new Server({ udpBackend: UDP_BACKEND, ...opts })
   const warnings: Error[] = []
   server.on('warning', (err: Error) => { warnings.push(err) })
   await new Promise<void>((resolve, reject) => {

@@ -12,7 +12,7 @@ import {
 import { encodeAnnounceQuery } from '../../src/protocol/http/announce.js'
 import { encodeScrapeQuery } from '../../src/protocol/http/scrape.js'
 import {
-  MAX_QUERY_PARAMS, MAX_SCRAPE_HASHES, MAX_URL_LENGTH, UDP_MAX_SCRAPE_HASHES, WS_MAX_OFFERS, WS_MAX_PAYLOAD
+  MAX_QUERY_PARAMS, MAX_SCRAPE_HASHES, MAX_URL_LENGTH, UDP_MAX_PACKET, UDP_MAX_SCRAPE_HASHES, WS_MAX_OFFERS, WS_MAX_PAYLOAD
 } from '../../src/constants.js'
 import {
   AgentPool, TRANSPORTS, hex, httpGet, id20, rawTcp, startServer, udpClient, waitFor, wsClient, withTimeout,
@@ -312,6 +312,17 @@ for (const family of [4, 6] as const) {
       const rnd = prng(family)
       const packets = Array.from({ length: 121 }, (_, n) => rnd(n))
       await unchanged(s, Array(121).fill(/^(malformed packet|invalid action)/), () => expectSilence(packets))
+    })
+
+    it('datagrams over UDP_MAX_PACKET bytes (valid announces padded, up to 64 KiB) get no reply', async () => {
+      // The native path reads into 2048-byte slots: longer datagrams arrive cut, with their true length.
+      const big = (n: number): Buffer => Buffer.concat([announce(), Buffer.alloc(n - 98)])
+      const sizes = [UDP_MAX_PACKET + 1, UDP_MAX_PACKET + 98, 9000, 65000]
+      await unchanged(h.s(), sizes.map(() => 'malformed packet: datagram too large'), () => expectSilence(sizes.map(big)))
+      // One byte less is a valid announce with BEP 41 padding (option 0 ends the options): answered.
+      const r = await c.send(big(UDP_MAX_PACKET), REPLY_TIMEOUT_MS)
+      assert.equal(r?.readUInt32BE(0), 1)
+      await c.announce({ infoHash: IH, peerId: id20(50), port: 5050, event: 3 })
     })
 
     it('a connect without the protocol id gets no reply', async () => {

@@ -13,6 +13,7 @@ import { Server } from '../../src/server/server.js'
 import type { ServerOptions } from '../../src/server/server.js'
 import type { RequestParams } from '../../src/server/frontends/context.js'
 import { ConnectionIds } from '../../src/server/frontends/connection-id.js'
+import { BatchUdpSocket } from '../../src/server/frontends/udp-batch.js'
 import { bdecode } from '../../src/protocol/common/bencode.js'
 import type { BDict } from '../../src/protocol/common/bencode.js'
 import { compactAddr } from '../../src/protocol/common/address.js'
@@ -24,7 +25,7 @@ import {
 } from '../../src/constants.js'
 import {
   AgentPool, TRANSPORTS, closeServer, hex, httpAnnounce, httpGet, httpScrape, id20, startServer,
-  udpClient, waitFor, wsClient, withTimeout, REPLY_TIMEOUT_MS
+  udpClient, waitFor, wsClient, withTimeout, REPLY_TIMEOUT_MS, UDP_BACKEND
 } from '../helpers/tracker-clients.js'
 import type { Agent, StartedServer, TransportName } from '../helpers/tracker-clients.js'
 
@@ -848,9 +849,11 @@ describe('Server: listen, close, properties', () => {
       const server = new Server(opts)
       const label = JSON.stringify(opts)
       assert.equal(server.http instanceof http.Server, want.http, `http ${label}`)
-      assert.equal(server.udp instanceof dgram.Socket, want.udp, `udp ${label}`)
-      assert.equal(server.udp4 instanceof dgram.Socket, want.udp, `udp4 ${label}`)
-      assert.equal(server.udp6 instanceof dgram.Socket, want.udp, `udp6 ${label}`)
+      const UdpClass = UDP_BACKEND === 'native' ? BatchUdpSocket : dgram.Socket
+      assert.equal(server.udpBackend, UDP_BACKEND)
+      assert.equal(server.udp instanceof UdpClass, want.udp, `udp ${label}`)
+      assert.equal(server.udp4 instanceof UdpClass, want.udp, `udp4 ${label}`)
+      assert.equal(server.udp6 instanceof UdpClass, want.udp, `udp6 ${label}`)
       assert.equal(server.ws instanceof WebSocketServer, want.ws, `ws ${label}`)
       await closeServer(server)
     }

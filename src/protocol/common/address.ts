@@ -231,3 +231,15 @@ export function parseCompactAddr (addr: string): ParsedAddr | undefined {
 export function formatAddr (ip: string, port: number): string {
   return ip.indexOf(':') >= 0 ? `[${ip}]:${port}` : `${ip}:${port}`
 }
+
+/**
+ * Canonical text of a raw address: 4 bytes (IPv4) or 16 bytes (IPv6, IPv4-mapped given as the
+ * IPv4 it carries) at `offset` — the same text `canonicalIp` gives for that address.
+ */
+export function ipFromBytes (b: Uint8Array, offset: number, family: 4 | 6): string {
+  if (family === 4) return v4Text(b[offset], b[offset + 1], b[offset + 2], b[offset + 3])
+  const g = [0, 0, 0, 0, 0, 0, 0, 0]
+  for (let k = 0; k < 8; k++) g[k] = (b[offset + 2 * k] << 8) | b[offset + 2 * k + 1]
+  if (isMappedV4(g)) return v4Text(g[6] >> 8, g[6] & 0xff, g[7] >> 8, g[7] & 0xff)
+  return formatIpv6(g)
+}

@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
+import { isIP } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
 import { WORKER_CLOSE_TIMEOUT_MS } from '../../constants.js'
+import { nativeStatus } from '../native/loader.js'
 import type { ServerOptions } from '../server.js'
 import { createMeshLayout } from './mesh.js'
 import type { MeshLayout } from './mesh.js'
@@ -31,12 +33,17 @@ export interface WorkerData {
   server: WorkerServerOptions
   udpSecret: Uint8Array
   warnings: boolean
+  /**
+   * 'reuseport': each worker binds its own sockets with SO_REUSEPORT (native addon); 'shared-fd':
+   * the first worker binds, the others poll its descriptors.
+   */
+  sockets: 'reuseport' | 'shared-fd'
   port: number
   hostname: { http?: string, udp?: string, udp6?: string }
 }
 
 /** @internal Messages between the main thread and a worker (start-up and shutdown only). */
-export type ToWorker = { t: 'listen', fds: SharedFds } | { t: 'close' }
+export type ToWorker = { t: 'listen', fds?: SharedFds, port?: number } | { t: 'close' }
 export type FromWorker =
   | { t: 'ready' }
   | { t: 'listening', fds?: SharedFds, ports?: { http?: number, udp4?: number, udp6?: number } }
@@ -69,6 +76,13 @@ export function workerCount (workers: number | undefined): number {
 export class WorkerPool extends EventEmitter {
   readonly size: number
   ports: { http?: number, udp?: number, udp6?: number } = {}
+  /**
+   * How the workers share the port (see README), decided by `listen`: SO_REUSEPORT through the
+   * native addon, or one set of descriptors all workers poll.
+   */
+  sockets: 'reuseport' | 'shared-fd' = 'shared-fd'
+  /** Why not SO_REUSEPORT, when not. */
+  socketsReason: string | undefined
   private readonly workers: Worker[] = []
   private readonly opts: WorkerServerOptions
   private closing = false
@@ -83,13 +97,20 @@ export class WorkerPool extends EventEmitter {
   /** Starts the workers on `port` (0: a free one), as `Server.listen` does. */
   listen (port: number, hostname: { http?: string, udp?: string, udp6?: string } = {}, cb?: () => void): void {
     if (this.workers.length > 0) throw new Error('pool already listening')
+    // Each worker's own sockets need literal addresses (the addon does not resolve names).
+    const literal = (h: string | undefined): boolean => h === undefined || h === '' || isIP(h) !== 0
+    const native = nativeStatus()
+    const literals = literal(hostname.http) && literal(hostname.udp) && literal(hostname.udp6)
+    const sockets = native.available && literals ? 'reuseport' : 'shared-fd'
+    this.sockets = sockets
+    this.socketsReason = !native.available ? native.reason : literals ? undefined : 'hostnames that are not IP addresses'
     if (cb !== undefined) this.once('listening', cb)
     const layout = createMeshLayout(this.size)
     const udpSecret = this.opts.udpSecret ?? randomBytes(32)
     const server = { ...this.opts, udpSecret: undefined }
     let listening = 0
     for (let index = 0; index < this.size; index++) {
-      const data: WorkerData = { index, layout, server, udpSecret, warnings: this.listenerCount('warning') > 0, port, hostname }
+      const data: WorkerData = { index, layout, server, udpSecret, warnings: this.listenerCount('warning') > 0, sockets, port, hostname }
       const w = new Worker(workerEntry(), { workerData: data })
       this.workers.push(w)
       w.on('error', err => this.fail(err))
@@ -105,7 +126,8 @@ export class WorkerPool extends EventEmitter {
           if (index === 0) {
             const p = m.ports ?? {}
             this.ports = { http: p.http, udp: p.udp4, udp6: p.udp6 }
-            for (let i = 1; i < this.workers.length; i++) this.workers[i].postMessage({ t: 'listen', fds: m.fds ?? {} } satisfies ToWorker)
+            const next: ToWorker = sockets === 'reuseport' ? { t: 'listen', port: p.http ?? p.udp4 ?? p.udp6 ?? port } : { t: 'listen', fds: m.fds ?? {} }
+            for (let i = 1; i < this.workers.length; i++) this.workers[i].postMessage(next)
           }
           if (++listening === this.size && !this.closing) this.emit('listening', this.ports)
         }
