@@ -323,14 +323,17 @@ export class Mesh {
   private readonly wake = (): void => {
     Atomics.store(this.control, this.nodes + this.node, 0)
     if (this.closed) return
-    this.drain()
-    this.arm()
+    // While messages keep coming, look again next turn instead of sleeping: writers skip the
+    // notify (a cross-thread wake-up) for a reader that is awake. A turn with nothing: sleep.
+    if (this.drain() > 0) setImmediate(this.wake)
+    else this.arm()
   }
 
-  /** Handles every message waiting in every inbound ring. */
-  private drain (): void {
-    if (this.draining) return
+  /** Handles every message waiting in every inbound ring; returns how many. */
+  private drain (): number {
+    if (this.draining) return 0
     this.draining = true
+    let handled = 0
     try {
       for (let from = 0; from < this.nodes; from++) {
         const ring = this.in[from]
@@ -354,6 +357,7 @@ export class Mesh {
             // requests it can decode, so this is a bug, reported once per message.
             process.emitWarning(`worker message from node ${from}: ${(err as Error).message}`)
           }
+          handled++
           tail = (tail + 4 + ((len + 3) & ~3)) | 0
           // Free the room at once: a writer waiting on a full ring can go on.
           Atomics.store(h, TAIL, tail)
@@ -363,5 +367,6 @@ export class Mesh {
     } finally {
       this.draining = false
     }
+    return handled
   }
 }
