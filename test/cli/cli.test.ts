@@ -8,11 +8,12 @@ import type { ChildProcess } from 'node:child_process'
 import dgram from 'node:dgram'
 import { existsSync, readFileSync } from 'node:fs'
 import net from 'node:net'
-import { endianness } from 'node:os'
+import { availableParallelism, endianness } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import {
   hex, httpAnnounce, httpGet, id20, udpClient, withTimeout, wsClient, REPLY_TIMEOUT_MS
 } from '../helpers/tracker-clients.js'
+import { nativeStatus } from '../../src/server/native/loader.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const BIN = `${ROOT}dist/cli/bin.js`
@@ -24,6 +25,14 @@ const PROMPT_EXIT_MS = 4000
 const START_MS = 15_000
 /** Processes started at once: enough to overlap Node's startup, few enough not to starve a small machine. */
 const CONCURRENCY = 3
+/**
+ * With no --workers the CLI runs one worker per core; with the native addon each worker binds its
+ * own sockets (SO_REUSEPORT), and the default '::' HTTP host becomes an IPv6 plus an IPv4 listener.
+ */
+const DEFAULT_WORKERS = availableParallelism()
+const REUSEPORT = DEFAULT_WORKERS > 1 && nativeStatus().available
+/** Each address once per worker in SO_REUSEPORT mode, sorted as boundAt sorts. */
+const perWorker = (addrs: string[]): string[] => (REUSEPORT ? addrs.flatMap(a => Array<string>(DEFAULT_WORKERS).fill(a)) : addrs).sort()
 const LOOPBACK = ['--http-hostname', '127.0.0.1', '--udp-hostname', '127.0.0.1', '--udp6-hostname', '::1']
 
 /** The help text of the seed README, line by line (compared with whitespace runs folded). */
@@ -240,7 +249,7 @@ describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
     assert.deepEqual(lines, [`http server listening on ${port}`, `udp server listening on ${port}`, `ws server listening on ${port}`])
     if (HAS_PROC_NET) {
       // HELP: http '::', udp '0.0.0.0', udp6 '::'.
-      assert.deepEqual(boundAt(port), { tcp: ['::'], udp: ['0.0.0.0', '::'] })
+      assert.deepEqual(boundAt(port), { tcp: perWorker(REUSEPORT ? ['0.0.0.0', '::'] : ['::']), udp: perWorker(['0.0.0.0', '::']) })
     }
     const ih = id20(1)
     const r = await httpAnnounce(`http://127.0.0.1:${port}`, { infoHash: ih, peerId: id20(2), port: 6881, event: 2 })
@@ -284,7 +293,7 @@ describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
     const lines = await cli.lines(3)
     const port = portOf(lines[0])
     assert.deepEqual(lines.map(portOf), [port, port, port])
-    if (HAS_PROC_NET) assert.deepEqual(boundAt(port), { tcp: ['127.0.0.1'], udp: ['127.0.0.1', '::1'] })
+    if (HAS_PROC_NET) assert.deepEqual(boundAt(port), { tcp: perWorker(['127.0.0.1']), udp: perWorker(['127.0.0.1', '::1']) })
     // Not on the IPv6 loopback for HTTP …
     await assert.rejects(httpGet(`http://[::1]:${port}`, '/stats.json'), /ECONNREFUSED/)
     // … while both UDP families answer.

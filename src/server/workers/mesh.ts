@@ -242,15 +242,19 @@ export class Mesh {
     if (this.draining) throw new Error('a synchronous worker read from inside a message handler')
     const deadline = Date.now() + timeoutMs
     const bell = this.node
+    const c = this.control
     this.flushNow()
     for (;;) {
-      const v = Atomics.load(this.control, bell)
+      // Asleep for writers, so they notify: this thread may have been polling (flag 0). Left
+      // set afterwards: at worst one needless notify.
+      Atomics.store(c, this.nodes + this.node, 1)
+      const v = Atomics.load(c, bell)
       this.drain()
       if (done()) return true
       this.flushNow()
       const left = deadline - Date.now()
       if (left <= 0) return false
-      Atomics.wait(this.control, bell, v, Math.min(left, 50))
+      Atomics.wait(c, bell, v, Math.min(left, 50))
     }
   }
 
