@@ -32,7 +32,7 @@ const SCENARIOS = [
   { id: 'http-keepalive', label: 'HTTP announce, keep-alive', needs: 'http' },
   { id: 'http-close', label: 'HTTP announce, `Connection: close`', needs: 'http' }
 ]
-const TRACKERS = ['ours', 'ours-w2', 'reference', 'reference-nostats', 'opentracker']
+const TRACKERS = ['ours', 'ours-dgram', 'ours-w2', 'reference', 'reference-nostats', 'opentracker']
 /**
  * ours-w2: `--workers 2` (WorkerPool). Its two threads may use both CPUs, the generator's too:
  * on a two-CPU machine they compete with the generator, so compare CPU µs per response with
@@ -294,6 +294,9 @@ async function startTracker (name, opts, genBin) {
   const which = name.startsWith('ours') ? 'ours' : 'reference'
   const workers = WORKER_TRACKERS[name]
   const args = [join(BENCH, 'tracker.mjs'), which, ...(name === 'reference-nostats' ? ['--no-stats'] : []), ...(workers !== undefined ? ['--workers', String(workers)] : [])]
+  // ours: the native batched UDP addon (built by npm install); ours-dgram: the node:dgram fallback.
+  // ours-w2 uses SO_REUSEPORT through the addon (its workers choose their UDP backend).
+  if (which === 'ours' && workers === undefined) args.push('--udp-backend', name === 'ours' ? 'native' : 'dgram')
   const cpus = workers !== undefined ? `${opts.serverCore},${opts.genCore}` : String(opts.serverCore)
   const child = track(spawn('taskset', ['-c', cpus, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT }))
   let out = ''
@@ -308,7 +311,7 @@ async function startTracker (name, opts, genBin) {
     })
     child.once('exit', code => { clearTimeout(timer); reject(new Error(`${name} exited (${code}): ${err}`)) })
   })
-  const can = name === 'reference-nostats' ? ['http'] : ['udp4', 'udp6', 'http', 'ws']
+  const can = name === 'reference-nostats' ? ['http'] : name === 'ours-dgram' ? ['udp4', 'udp6'] : ['udp4', 'udp6', 'http', 'ws']
   return {
     name, child, pid: child.pid, ports: { http: ready.http, udp4: ready.udp4, udp6: ready.udp6 },
     can: new Set(can.filter(c => c === 'ws' ? ready.http !== null : ready[c] !== null)),
@@ -483,6 +486,7 @@ function summarise (results, opts) {
 
 const TRACKER_LABEL = {
   ours: 'ours',
+  'ours-dgram': 'ours, UDP on node:dgram',
   'ours-w2': 'ours, --workers 2',
   reference: 'reference',
   'reference-nostats': 'reference, /stats off',

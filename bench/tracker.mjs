@@ -3,7 +3,7 @@
 // `--no-stats`. Binds loopback only, prints one JSON line with the bound ports once it listens,
 // and on SIGTERM prints the counts of 'warning' and 'error' events to stderr and exits.
 //
-//   node bench/tracker.mjs ours|reference [--no-stats] [--workers N]
+//   node bench/tracker.mjs ours|reference [--no-stats] [--udp-backend native|dgram] [--workers N]
 // `--workers N` (ours only): the WorkerPool of `bittorrent-tracker --workers N`.
 import { pathToFileURL } from 'node:url'
 import { fileURLToPath } from 'node:url'
@@ -11,6 +11,8 @@ import { dirname, join } from 'node:path'
 
 const which = process.argv[2]
 const stats = !process.argv.includes('--no-stats')
+const backendAt = process.argv.indexOf('--udp-backend')
+const udpBackend = backendAt > 0 ? process.argv[backendAt + 1] : undefined
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 
 const wi = process.argv.indexOf('--workers')
@@ -44,7 +46,8 @@ if (workers > 0) {
     process.stdout.write(JSON.stringify({ ready: true, pid: process.pid, http: pool.ports.http ?? null, udp4: pool.ports.udp ?? null, udp6: pool.ports.udp6 ?? null }) + '\n')
   })
 } else {
-const server = new Server({ stats })
+// Ours names its UDP backend explicitly: a missing addon fails the run instead of measuring dgram.
+const server = new Server(udpBackend === undefined ? { stats } : { stats, udpBackend })
 server.on('warning', err => {
   if (counts.warning++ === 0) counts.firstWarning = String(err?.message ?? err)
 })
@@ -69,7 +72,8 @@ server.listen(0, { http: '127.0.0.1', udp: '127.0.0.1', udp6: '::1' }, () => {
     pid: process.pid,
     http: port(server.http),
     udp4: port(server.udp4),
-    udp6: port(server.udp6)
+    udp6: port(server.udp6),
+    udpBackend: server.udpBackend ?? null
   }) + '\n')
 })
 }

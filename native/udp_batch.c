@@ -62,6 +62,8 @@ typedef struct ub_socket {
   struct mmsghdr smsg[UB_BATCH];
   struct iovec siov[UB_BATCH];
   struct sockaddr_storage saddr[UB_BATCH];
+  struct mmsghdr qmsg[UB_BATCH]; /* for the ring, apart from smsg: send_slots uses both at once */
+  struct iovec qiov[UB_BATCH];
   queued_t *queue; /* ring, allocated on first EAGAIN */
   uint32_t qhead, qcount;
   double stats[ST_COUNT];
@@ -210,15 +212,15 @@ static int flush_queue (ub_socket *s) {
     unsigned n = s->qcount < UB_BATCH ? s->qcount : UB_BATCH;
     for (unsigned i = 0; i < n; i++) {
       queued_t *q = &s->queue[(s->qhead + i) % UB_QUEUE_MAX];
-      s->siov[i].iov_base = q->data;
-      s->siov[i].iov_len = q->len;
-      memset(&s->smsg[i], 0, sizeof s->smsg[i]);
-      s->smsg[i].msg_hdr.msg_name = &q->addr;
-      s->smsg[i].msg_hdr.msg_namelen = q->addrlen;
-      s->smsg[i].msg_hdr.msg_iov = &s->siov[i];
-      s->smsg[i].msg_hdr.msg_iovlen = 1;
+      s->qiov[i].iov_base = q->data;
+      s->qiov[i].iov_len = q->len;
+      memset(&s->qmsg[i], 0, sizeof s->qmsg[i]);
+      s->qmsg[i].msg_hdr.msg_name = &q->addr;
+      s->qmsg[i].msg_hdr.msg_namelen = q->addrlen;
+      s->qmsg[i].msg_hdr.msg_iov = &s->qiov[i];
+      s->qmsg[i].msg_hdr.msg_iovlen = 1;
     }
-    unsigned done = send_batch(s, s->smsg, n);
+    unsigned done = send_batch(s, s->qmsg, n);
     s->qhead = (s->qhead + done) % UB_QUEUE_MAX;
     s->qcount -= done;
     if (done < n) return 0;

@@ -12,6 +12,8 @@ export const HELP = `  bittorrent-tracker - Start a bittorrent tracker server
         --http-hostname [string]  change the http server hostname [default: '::']
         --udp-hostname [string]   change the udp hostname [default: '0.0.0.0']
         --udp6-hostname [string]  change the udp6 hostname [default: '::']
+        --udp-backend [string]    udp I/O: auto, native (batched recvmmsg/sendmmsg
+                                  addon) or dgram (node:dgram) [default: auto]
         --trust-proxy             trust 'x-forwarded-for' header from reverse proxy
         --interval                client announce interval (ms) [default: 600000]
         --http                    enable http server
@@ -33,6 +35,7 @@ export interface CliOptions {
   httpHostname?: string
   udpHostname?: string
   udp6Hostname?: string
+  udpBackend: 'auto' | 'native' | 'dgram'
   trustProxy: boolean
   interval?: number
   http: boolean
@@ -68,11 +71,11 @@ const BOOLEANS: Record<string, keyof CliOptions> = {
 /** Beyond this many threads a typo is likelier than a machine that size. */
 const MAX_WORKERS = 1024
 
-const VALUES = new Set(['-p', '--port', '--interval', '--http-hostname', '--udp-hostname', '--udp6-hostname', '--workers'])
+const VALUES = new Set(['-p', '--port', '--interval', '--http-hostname', '--udp-hostname', '--udp6-hostname', '--udp-backend', '--workers'])
 
 export function parseArgs (argv: readonly string[]): ParseResult {
   const o: CliOptions = {
-    port: 8000, trustProxy: false, http: false, udp: false, ws: false, stats: true,
+    port: 8000, udpBackend: 'auto', trustProxy: false, http: false, udp: false, ws: false, stats: true,
     quiet: false, silent: false, version: false, help: false
   }
   for (let i = 0; i < argv.length; i++) {
@@ -102,6 +105,10 @@ export function parseArgs (argv: readonly string[]): ParseResult {
       o.workers = n
     } else if (arg === '--http-hostname') o.httpHostname = value
     else if (arg === '--udp-hostname') o.udpHostname = value
+    else if (arg === '--udp-backend') {
+      if (value !== 'auto' && value !== 'native' && value !== 'dgram') return { ok: false, error: `invalid udp backend (auto, native or dgram): ${value}` }
+      o.udpBackend = value
+    }
     else o.udp6Hostname = value
   }
   if (o.silent) o.quiet = true

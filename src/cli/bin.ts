@@ -28,17 +28,22 @@ const serverOptions = {
   ws: o.ws,
   stats: o.stats,
   trustProxy: o.trustProxy,
-  interval: o.interval
+  interval: o.interval,
+  udpBackend: o.udpBackend
 }
 const hostname = { http: o.httpHostname, udp: o.udpHostname, udp6: o.udp6Hostname }
 
-function printListening (httpPort: number | undefined, udpPort: number | undefined): void {
+function printListening (httpPort: number | undefined, udpPort: number | undefined, udpLine: string): void {
   if (o.quiet) return
   if (o.http && httpPort !== undefined) console.log(`http server listening on ${httpPort}`)
   if (o.udp && udpPort !== undefined) console.log(`udp server listening on ${udpPort}`)
   if (o.ws && httpPort !== undefined) console.log(`ws server listening on ${httpPort}`)
+  if (o.udp && udpPort !== undefined) console.log(udpLine)
 }
-function onError (err: Error): void {
+function udpLine (backend: 'native' | 'dgram', reason: string | undefined): string {
+  return backend === 'native' ? 'udp: native recvmmsg/sendmmsg' : `udp: dgram (${reason ?? 'node:dgram'})`
+}
+function fatal (err: Error): never {
   if (!o.silent) console.error(`ERROR: ${err.message}`)
   process.exit(1)
 }
@@ -50,11 +55,12 @@ let close: (cb: () => void) => void
 const workers = workerCount(o.workers)
 if (workers > 1) {
   const pool = new WorkerPool({ workers, server: serverOptions })
-  pool.on('error', onError)
+  pool.on('error', fatal)
   if (!o.quiet) pool.on('warning', onWarning)
   pool.on('listening', (ports: { http?: number, udp?: number }) => {
-    printListening(ports.http, ports.udp)
-    // Only when asked for: with no --workers flag the output stays the seed's three lines.
+    // SO_REUSEPORT mode runs UDP on the native addon; shared descriptors on node:dgram.
+    printListening(ports.http, ports.udp, udpLine(pool.sockets === 'reuseport' ? 'native' : 'dgram', pool.socketsReason))
+    // Only when asked for: with no --workers flag the output stays the single server's.
     if (!o.quiet && o.workers !== undefined) {
       console.log(pool.sockets === 'reuseport'
         ? `${workers} worker threads (SO_REUSEPORT)`
@@ -64,14 +70,21 @@ if (workers > 1) {
   pool.listen(o.port, hostname)
   close = cb => pool.close(cb)
 } else {
-  // One thread: the Server of the seed README, unchanged.
-  const server = new Server(serverOptions)
-  server.on('error', onError)
+  // One thread: the Server of the seed README.
+  let server: Server
+  try {
+    server = new Server(serverOptions)
+  } catch (err) {
+    // --udp-backend native where the addon is not built.
+    fatal(err as Error)
+  }
+  server.on('error', fatal)
   server.on('warning', onWarning)
   server.on('listening', () => {
     printListening(
       server.http !== null ? (server.http.address() as AddressInfo).port : undefined,
-      server.udp4 !== null ? server.udp4.address().port : undefined
+      server.udp4 !== null ? server.udp4.address().port : undefined,
+      udpLine(server.udpBackend, server.udpBackendReason)
     )
   })
   server.listen(o.port, hostname)

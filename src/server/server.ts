@@ -559,7 +559,7 @@ function chooseUdpBackend (opts: ServerOptions): { addon?: NativeAddon, reason?:
   if (want !== 'auto' && want !== 'native' && want !== 'dgram') {
     throw new TypeError(`udpBackend must be 'auto', 'native' or 'dgram', got ${String(want)}`)
   }
-  if (want === 'dgram') return { reason: 'udpBackend: dgram' }
+  if (want === 'dgram') return { reason: "udpBackend 'dgram' chosen" }
   const status = nativeStatus()
   const addon = nativeAddon()
   if (addon === undefined) {

@@ -11,7 +11,7 @@ import net from 'node:net'
 import { availableParallelism, endianness } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import {
-  hex, httpAnnounce, httpGet, id20, udpClient, withTimeout, wsClient, REPLY_TIMEOUT_MS
+  hex, httpAnnounce, httpGet, id20, udpClient, withTimeout, wsClient, REPLY_TIMEOUT_MS, UDP_BACKEND
 } from '../helpers/tracker-clients.js'
 import { nativeStatus } from '../../src/server/native/loader.js'
 
@@ -68,8 +68,8 @@ class Cli {
   readonly exited: Promise<Exit>
   private readonly changed = new Set<() => void>()
 
-  constructor (args: string[]) {
-    this.child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  constructor (args: string[], env?: Record<string, string>) {
+    this.child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
     this.child.stdout!.setEncoding('utf8').on('data', (s: string) => { this.stdout += s; this.notify() })
     this.child.stderr!.setEncoding('utf8').on('data', (s: string) => { this.stderr += s; this.notify() })
     this.exited = new Promise(resolve => this.child.once('exit', (code, signal) => {
@@ -118,6 +118,9 @@ async function runToEnd (args: string[]): Promise<Exit & { stdout: string, stder
     return { ...e, stdout: c.stdout, stderr: c.stderr }
   } finally { c.kill() }
 }
+
+/** The line after the listening lines naming the UDP backend (tests run where the addon is built). */
+const UDP_BACKEND_LINE = UDP_BACKEND === 'native' ? 'udp: native recvmmsg/sendmmsg' : 'udp: dgram (disabled by BITTORRENT_TRACKER_NATIVE=0)'
 
 /** The port of a "… server listening on PORT" line. */
 function portOf (line: string): number {
@@ -227,7 +230,8 @@ describe('CLI: flags that print and exit', { concurrency: CONCURRENCY }, () => {
     [['-p', '65536'], 'invalid port: 65536'],
     [['--port'], '--port needs a value'],
     [['--interval', 'soon'], 'invalid interval (ms, at least 1000): soon'],
-    [['--http=yes'], 'unknown option: --http=yes']
+    [['--http=yes'], 'unknown option: --http=yes'],
+    [['--udp-backend', 'fast'], 'invalid udp backend (auto, native or dgram): fast']
   ]
   for (const [args, message] of bad) {
     it(`${args.join(' ')} exits 2 with "${message}"`, async () => {
@@ -241,12 +245,12 @@ describe('CLI: flags that print and exit', { concurrency: CONCURRENCY }, () => {
 })
 
 describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
-  it('with -p 0 prints three lines with the same real port, binds the documented defaults, and serves HTTP, UDP and WS', async () => {
+  it('with -p 0 prints three lines with the same real port and the UDP backend, binds the documented defaults, and serves HTTP, UDP and WS', async () => {
     const cli = new Cli(['-p', '0', '--interval', '120000'])
-    const lines = await cli.lines(3)
+    const lines = await cli.lines(4)
     const port = portOf(lines[0])
     assert.ok(port > 0)
-    assert.deepEqual(lines, [`http server listening on ${port}`, `udp server listening on ${port}`, `ws server listening on ${port}`])
+    assert.deepEqual(lines, [`http server listening on ${port}`, `udp server listening on ${port}`, `ws server listening on ${port}`, UDP_BACKEND_LINE])
     if (HAS_PROC_NET) {
       // HELP: http '::', udp '0.0.0.0', udp6 '::'.
       assert.deepEqual(boundAt(port), { tcp: perWorker(REUSEPORT ? ['0.0.0.0', '::'] : ['::']), udp: perWorker(['0.0.0.0', '::']) })
@@ -281,7 +285,7 @@ describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
       const check = (): void => { if (cli.stdout.includes('WARNING: ')) resolve(); else setTimeout(check, 10) }
       check()
     }), REPLY_TIMEOUT_MS, 'WARNING line')
-    assert.match(cli.stdout.split('\n')[3], /^WARNING: invalid/)
+    assert.match(cli.stdout.split('\n')[4], /^WARNING: invalid/)
     const e = await cli.stop('SIGINT')
     assert.equal(e.code, 0)
     assert.ok(e.ms < PROMPT_EXIT_MS, `SIGINT took ${e.ms} ms`)
@@ -334,13 +338,35 @@ describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
 
   it('--udp --ws prints those two lines; /announce is then 404', async () => {
     const cli = new Cli(['-p', '0', '--udp', '--ws', ...LOOPBACK])
-    const lines = await cli.lines(2)
+    const lines = await cli.lines(3)
     const port = portOf(lines[0])
-    assert.deepEqual(lines, [`udp server listening on ${port}`, `ws server listening on ${port}`])
+    assert.deepEqual(lines, [`udp server listening on ${port}`, `ws server listening on ${port}`, UDP_BACKEND_LINE])
     assert.equal((await httpGet(`http://127.0.0.1:${port}`, `/announce?info_hash=${hex(id20(1))}`)).status, 404)
     const e = await cli.stop('SIGTERM')
     assert.equal(e.code, 0)
-    assert.equal(cli.stdout.split('\n').length, 3)
+    assert.equal(cli.stdout.split('\n').length, 4)
+  })
+
+  it('--udp-backend dgram serves UDP on node:dgram and says so', async () => {
+    const cli = new Cli(['-p', '0', '--udp', '--udp-backend', 'dgram', ...LOOPBACK])
+    const lines = await cli.lines(2)
+    const port = portOf(lines[0])
+    assert.deepEqual(lines, [`udp server listening on ${port}`, "udp: dgram (udpBackend 'dgram' chosen)"])
+    for (const family of [4, 6] as const) {
+      const u = await udpClient(family, port)
+      try { assert.equal((await u.connect()).length, 8) } finally { u.close() }
+    }
+    assert.equal((await cli.stop('SIGTERM')).code, 0)
+  })
+
+  it('--udp-backend native exits 1 with the reason when the addon is disabled', async () => {
+    const c = new Cli(['-p', '0', '--udp', '--udp-backend', 'native', ...LOOPBACK], { BITTORRENT_TRACKER_NATIVE: '0' })
+    try {
+      const e = await withTimeout(c.exited, START_MS, 'exit')
+      assert.equal(e.code, 1)
+      assert.equal(c.stdout, '')
+      assert.equal(c.stderr, "ERROR: udpBackend 'native' is not available: disabled by BITTORRENT_TRACKER_NATIVE=0\n")
+    } finally { c.kill() }
   })
 
   for (const flag of ['-q', '--quiet', '-s', '--silent']) {

@@ -38,7 +38,7 @@ async function start (workers: number, native: boolean): Promise<Tracker> {
   let out = ''
   let err = ''
   child.stderr!.setEncoding('utf8').on('data', (s: string) => { err += s })
-  const want = workers > 1 ? 4 : 3
+  const want = workers > 1 ? 5 : 4
   const lines = await withTimeout(new Promise<string[]>((resolve, reject) => {
     child.stdout!.setEncoding('utf8').on('data', (s: string) => {
       out += s
@@ -103,11 +103,13 @@ for (const [workers, native] of CONFIGS) {
     it('prints the listening lines and the worker count, and SIGTERM exits 0', async () => {
       const t = await start(workers, native)
       const port = t.port
-      const expected = [`http server listening on ${port}`, `udp server listening on ${port}`, `ws server listening on ${port}`]
+      const reason = NATIVE ? 'disabled by BITTORRENT_TRACKER_NATIVE=0' : nativeStatus().reason!
+      const expected = [`http server listening on ${port}`, `udp server listening on ${port}`, `ws server listening on ${port}`,
+        native ? 'udp: native recvmmsg/sendmmsg' : `udp: dgram (${reason})`]
       if (workers > 1) {
         expected.push(native
           ? `${workers} worker threads (SO_REUSEPORT)`
-          : `${workers} worker threads (one shared socket each for TCP, UDP4, UDP6: ${NATIVE ? 'disabled by BITTORRENT_TRACKER_NATIVE=0' : nativeStatus().reason!})`)
+          : `${workers} worker threads (one shared socket each for TCP, UDP4, UDP6: ${reason})`)
       }
       assert.deepEqual(t.lines, expected)
       assert.deepEqual(await stop(t, 'SIGTERM'), { code: 0, signal: null })

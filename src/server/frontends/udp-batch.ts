@@ -182,9 +182,11 @@ export class BatchUdpSocket extends EventEmitter {
   }
 
   private reply (peer: BatchPeer, packet: Uint8Array): void {
-    if (this.closed || this.handle === undefined || packet.length > this.addon.SLOT_SIZE) return
+    if (this.closed || this.handle === undefined) return
     const slot = this.out++
-    this.sendData.set(packet, slot * this.addon.SLOT_SIZE)
+    // Only an error reply with a very long message (a filter's own text) can exceed a slot: cut it.
+    const len = Math.min(packet.length, this.addon.SLOT_SIZE)
+    this.sendData.set(len === packet.length ? packet : packet.subarray(0, len), slot * this.addon.SLOT_SIZE)
     const d = this.sendMeta32
     const o = slot * META_WORDS
     if (typeof peer === 'number') {
@@ -194,7 +196,7 @@ export class BatchUdpSocket extends EventEmitter {
     } else {
       for (let k = 0; k < META_WORDS; k++) d[o + k] = peer[k]
     }
-    d[o + W_LENGTH] = packet.length
+    d[o + W_LENGTH] = len
     if (this.out === this.addon.BATCH) this.flush()
     else if (!this.inBatch && !this.flushQueued) {
       // A reply that waited on a promise: others settle in the same microtask turn, send them together.

@@ -100,10 +100,15 @@ export class WorkerPool extends EventEmitter {
     // Each worker's own sockets need literal addresses (the addon does not resolve names).
     const literal = (h: string | undefined): boolean => h === undefined || h === '' || isIP(h) !== 0
     const native = nativeStatus()
+    const backend = this.opts.udpBackend ?? 'auto'
+    if (backend === 'native' && !native.available) {
+      process.nextTick(() => this.fail(new Error(`udpBackend 'native' is not available: ${native.reason ?? 'unknown reason'}`)))
+      return
+    }
     const literals = literal(hostname.http) && literal(hostname.udp) && literal(hostname.udp6)
-    const sockets = native.available && literals ? 'reuseport' : 'shared-fd'
+    const sockets = native.available && literals && backend !== 'dgram' ? 'reuseport' : 'shared-fd'
     this.sockets = sockets
-    this.socketsReason = !native.available ? native.reason : literals ? undefined : 'hostnames that are not IP addresses'
+    this.socketsReason = !native.available ? native.reason : backend === 'dgram' ? "udpBackend 'dgram' chosen" : literals ? undefined : 'hostnames that are not IP addresses'
     if (cb !== undefined) this.once('listening', cb)
     const layout = createMeshLayout(this.size)
     const udpSecret = this.opts.udpSecret ?? randomBytes(32)

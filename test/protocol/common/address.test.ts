@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import net from 'node:net'
 import fc from 'fast-check'
 import {
-  canonicalIp, compactAddr, formatAddr, ipFamily, parseCompactAddr
+  canonicalIp, compactAddr, formatAddr, ipFamily, ipFromBytes, parseCompactAddr
 } from '../../../src/protocol/common/address.js'
 
 /** RFC 5952 form from an independent implementation (WHATWG URL host serializer). */
@@ -203,5 +203,33 @@ describe('formatAddr', () => {
     assert.equal(formatAddr('1.2.3.4', 5), '1.2.3.4:5')
     assert.equal(formatAddr('::1', 5), '[::1]:5')
     assert.equal(formatAddr('2001:db8::1', 65535), '[2001:db8::1]:65535')
+  })
+})
+
+describe('ipFromBytes', () => {
+  it('gives the canonical text of raw addresses at an offset', () => {
+    const b = new Uint8Array(40)
+    b.set([192, 0, 2, 255], 3)
+    assert.equal(ipFromBytes(b, 3, 4), '192.0.2.255')
+    const cases: Array<[string, string]> = [
+      ['00000000000000000000000000000001', '::1'],
+      ['20010db8000000000000000000000001', '2001:db8::1'],
+      ['20010db8000000010000000000000001', '2001:db8:0:1::1'],
+      ['00000000000000000000ffffc0000201', '192.0.2.1'], // IPv4-mapped: the IPv4 it carries
+      ['fe800000000000000000000000000000', 'fe80::'],
+      ['00000000000000000000000000000000', '::']
+    ]
+    for (const [hex, text] of cases) {
+      b.set(Buffer.from(hex, 'hex'), 20)
+      assert.equal(ipFromBytes(b, 20, 6), text, hex)
+    }
+  })
+
+  it('agrees with canonicalIp of the same address (property)', () => {
+    fc.assert(fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), bytes => {
+      const groups = Array.from({ length: 8 }, (_, k) => ((bytes[2 * k] << 8) | bytes[2 * k + 1]).toString(16)).join(':')
+      assert.equal(ipFromBytes(bytes, 0, 6), canonicalIp(groups))
+      assert.equal(ipFromBytes(bytes, 0, 4), canonicalIp(Array.from(bytes.subarray(0, 4)).join('.')))
+    }))
   })
 })
