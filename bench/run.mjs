@@ -32,7 +32,13 @@ const SCENARIOS = [
   { id: 'http-keepalive', label: 'HTTP announce, keep-alive', needs: 'http' },
   { id: 'http-close', label: 'HTTP announce, `Connection: close`', needs: 'http' }
 ]
-const TRACKERS = ['ours', 'ours-dgram', 'reference', 'reference-nostats', 'opentracker']
+const TRACKERS = ['ours', 'ours-dgram', 'ours-w2', 'reference', 'reference-nostats', 'opentracker']
+/**
+ * ours-w2: `--workers 2` (WorkerPool). Its two threads may use both CPUs, the generator's too:
+ * on a two-CPU machine they compete with the generator, so compare CPU µs per response with
+ * `ours` (one thread) and read its throughput with that caveat.
+ */
+const WORKER_TRACKERS = { 'ours-w2': 2 }
 
 const HELP = `usage: node bench/run.mjs [options]
   --runs N            measurements per scenario and tracker, each on a fresh tracker process;
@@ -43,7 +49,8 @@ const HELP = `usage: node bench/run.mjs [options]
                       to settle under this load (default 10)
   --trackers LIST     of ${TRACKERS.join(', ')}
                       (default: ours,reference,opentracker — opentracker when installed;
-                      reference-nostats is the reference with /stats off, HTTP scenarios only)
+                      reference-nostats is the reference with /stats off, HTTP scenarios only;
+                      ours-w2 is ours with --workers 2, on every CPU: it shares the generator's)
   --scenarios LIST    of ${SCENARIOS.map(s => s.id).join(', ')} (default: all)
   --torrents T        torrents in the data set (default 10000)
   --peers P           peers per torrent (default 10)
@@ -285,10 +292,13 @@ async function startTracker (name, opts, genBin) {
     }
   }
   const which = name.startsWith('ours') ? 'ours' : 'reference'
-  const args = [join(BENCH, 'tracker.mjs'), which, ...(name === 'reference-nostats' ? ['--no-stats'] : [])]
+  const workers = WORKER_TRACKERS[name]
+  const args = [join(BENCH, 'tracker.mjs'), which, ...(name === 'reference-nostats' ? ['--no-stats'] : []), ...(workers !== undefined ? ['--workers', String(workers)] : [])]
   // ours: the native batched UDP addon (built by npm install); ours-dgram: the node:dgram fallback.
-  if (which === 'ours') args.push('--udp-backend', name === 'ours' ? 'native' : 'dgram')
-  const child = track(spawn('taskset', ['-c', String(opts.serverCore), process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT }))
+  // ours-w2 uses SO_REUSEPORT through the addon (its workers choose their UDP backend).
+  if (which === 'ours' && workers === undefined) args.push('--udp-backend', name === 'ours' ? 'native' : 'dgram')
+  const cpus = workers !== undefined ? `${opts.serverCore},${opts.genCore}` : String(opts.serverCore)
+  const child = track(spawn('taskset', ['-c', cpus, process.execPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT }))
   let out = ''
   let err = ''
   child.stderr.on('data', d => { err += d })
@@ -463,7 +473,13 @@ function summarise (results, opts) {
       if (a.saturated || b.saturated || a.allDisturbed || b.allDisturbed) return { value: a.perCpuSecond / b.perCpuSecond, perCpu: true }
       return { value: a.rate / b.rate, perCpu: false }
     }
-    rows.push({ scenario: s, sum, vsReference: ratio('reference'), vsReferenceNoStats: ratio('reference-nostats'), vsOpentracker: ratio('opentracker') })
+    // Workers: throughput and CPU per response of --workers 2 against one thread.
+    const w2 = sum['ours-w2']
+    const w1 = sum.ours
+    const workers = w1 === undefined || w2 === undefined || w1.failed || w2.failed || w1.skipped || w2.skipped
+      ? null
+      : { rate: w2.rate / w1.rate, cpu: w2.cpuUs / w1.cpuUs }
+    rows.push({ scenario: s, sum, vsReference: ratio('reference'), vsReferenceNoStats: ratio('reference-nostats'), vsOpentracker: ratio('opentracker'), workers })
   }
   return rows
 }
@@ -471,6 +487,7 @@ function summarise (results, opts) {
 const TRACKER_LABEL = {
   ours: 'ours',
   'ours-dgram': 'ours, UDP on node:dgram',
+  'ours-w2': 'ours, --workers 2',
   reference: 'reference',
   'reference-nostats': 'reference, /stats off',
   opentracker: 'opentracker'
@@ -532,6 +549,10 @@ function renderNotes (rows, opts, meta) {
       else if (s.n < s.runs) bits.push(`${s.runs - s.n} of ${s.runs} runs left out: other processes took the CPU away during them`)
       if (bits.length > 0) notes.push(`- ${row.scenario.label}, ${TRACKER_LABEL[t]}: ${bits.join('; ')}.`)
     }
+  }
+  for (const row of rows) {
+    if (row.workers === null || row.workers === undefined) continue
+    notes.push(`- ${row.scenario.label}, --workers 2 ÷ one thread: ${fmtRatio(row.workers.rate)} the responses/s, ${fmtRatio(row.workers.cpu)} the CPU µs per response (the two workers share the CPUs with the generator).`)
   }
   for (const [t, ev] of Object.entries(meta.trackerEvents)) {
     if (ev !== null && (ev.warning > 0 || ev.error > 0)) notes.push(`- ${TRACKER_LABEL[t]} emitted ${ev.warning} 'warning' and ${ev.error} 'error' events over all runs (first: ${ev.firstWarning || ev.firstError}).`)

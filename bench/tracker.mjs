@@ -3,7 +3,8 @@
 // `--no-stats`. Binds loopback only, prints one JSON line with the bound ports once it listens,
 // and on SIGTERM prints the counts of 'warning' and 'error' events to stderr and exits.
 //
-//   node bench/tracker.mjs ours|reference [--no-stats] [--udp-backend native|dgram] [--redis URL --udp-secret HEX] (ours only)
+//   node bench/tracker.mjs ours|reference [--no-stats] [--udp-backend native|dgram] [--workers N] [--redis URL --udp-secret HEX]
+// `--workers N` (ours only): the WorkerPool of `bittorrent-tracker --workers N`.
 import { pathToFileURL } from 'node:url'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
@@ -14,9 +15,13 @@ const backendAt = process.argv.indexOf('--udp-backend')
 const udpBackend = backendAt > 0 ? process.argv[backendAt + 1] : undefined
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 
+const wi = process.argv.indexOf('--workers')
+const workers = wi >= 0 ? Number(process.argv[wi + 1]) : 0
+
 let Server
+let WorkerPool
 if (which === 'ours') {
-  ({ Server } = await import(pathToFileURL(join(root, 'dist', 'index.js')).href))
+  ({ Server, WorkerPool } = await import(pathToFileURL(join(root, 'dist', 'index.js')).href))
 } else if (which === 'reference') {
   ({ Server } = await import('bittorrent-tracker-reference'))
 } else {
@@ -24,6 +29,23 @@ if (which === 'ours') {
   process.exit(2)
 }
 
+const counts = { warning: 0, error: 0, firstWarning: '', firstError: '' }
+if (workers > 0) {
+  // The pool forwards 'warning' and 'error' from its threads; ports come with 'listening'.
+  const pool = new WorkerPool({ workers, server: { stats } })
+  pool.on('warning', err => { if (counts.warning++ === 0) counts.firstWarning = String(err?.message ?? err) })
+  pool.on('error', err => {
+    console.error(`tracker error: ${err?.message ?? err}`)
+    process.exit(1)
+  })
+  process.on('SIGTERM', () => {
+    process.stderr.write(JSON.stringify({ events: counts }) + '\n')
+    pool.close(() => process.exit(0))
+  })
+  pool.listen(0, { http: '127.0.0.1', udp: '127.0.0.1', udp6: '::1' }, () => {
+    process.stdout.write(JSON.stringify({ ready: true, pid: process.pid, http: pool.ports.http ?? null, udp4: pool.ports.udp ?? null, udp6: pool.ports.udp6 ?? null }) + '\n')
+  })
+} else {
 const arg = name => { const i = process.argv.indexOf(name); return i < 0 ? undefined : process.argv[i + 1] }
 const redis = arg('--redis')
 const secret = arg('--udp-secret')
@@ -34,7 +56,6 @@ const server = new Server({
   ...(redis !== undefined ? { redis } : {}),
   ...(secret !== undefined ? { udpSecret: Buffer.from(secret, 'hex') } : {})
 })
-const counts = { warning: 0, error: 0, firstWarning: '', firstError: '' }
 server.on('warning', err => {
   if (counts.warning++ === 0) counts.firstWarning = String(err?.message ?? err)
 })
@@ -63,3 +84,4 @@ server.listen(0, { http: '127.0.0.1', udp: '127.0.0.1', udp6: '::1' }, () => {
     udpBackend: server.udpBackend ?? null
   }) + '\n')
 })
+}

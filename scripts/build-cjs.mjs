@@ -16,6 +16,7 @@ Client.Client = Client
 Client.Server = m.Server
 Client.TrackerError = m.TrackerError
 Client.ERRORS = m.ERRORS
+Client.WorkerPool = m.WorkerPool
 Client.default = Client
 module.exports = Client
 `
@@ -27,7 +28,8 @@ await build({
   platform: 'node',
   target: ['node20'],
   external: ['ws', 'prom-client'],
-  // No import.meta in CommonJS: src/server/native/loader.ts then finds the package root from __dirname.
+  // No import.meta in CommonJS: src/server/native/loader.ts finds the package root, and
+  // WorkerPool its worker entry, from __dirname.
   define: { 'import.meta.url': '""' },
   outfile: resolve(ROOT, 'dist/index.cjs'),
   logLevel: 'warning'

@@ -174,6 +174,27 @@ export const DRAIN_TIMEOUT_MS = 5_000
 export const SHUTDOWN_TIMEOUT_MS = 10_000
 /** How often idle keep-alive connections are closed while draining, in ms. */
 export const DRAIN_POLL_MS = 50
+// ---- Worker threads (`--workers`) ----
+
+/**
+ * Bytes of each one-way message ring between two worker threads (power of two). Holds a few
+ * thousand requests in flight; the largest message (a 64 KiB WebSocket offer, a full scrape of
+ * MAX_FULL_SCRAPE torrents) must fit in it.
+ */
+export const WORKER_RING_BYTES = 1 << 20
+/**
+ * Requests and signals a worker keeps queued locally for one peer worker whose ring is full;
+ * beyond it a request fails with WORKERS_BUSY (and a signal is dropped) instead of growing memory.
+ */
+export const WORKER_OVERFLOW_MAX = 8192
+/** Largest swarm snapshot (`server.torrents[hash].peers`) one worker asks another for, in peers. */
+export const WORKER_SNAPSHOT_MAX_PEERS = 5000
+/** Longest a synchronous cross-worker read (the `torrents` view) waits for the owning worker, ms. */
+export const WORKER_SYNC_TIMEOUT_MS = 5000
+/** Listen backlog of each worker's own TCP socket (SO_REUSEPORT mode); Node's default. */
+export const WORKER_LISTEN_BACKLOG = 511
+/** Longest the main thread waits for workers to close their sockets before ending them, ms. */
+export const WORKER_CLOSE_TIMEOUT_MS = 4000
 
 // ---- HTTP server timeouts (slow clients must not hold sockets) ----
 

@@ -36,6 +36,7 @@ export const ERRORS = {
   UDP_SCRAPE_PRIVATE: 'this tracker is private: a UDP scrape cannot carry a passkey, scrape over HTTP at /scrape/<passkey>',
   STORE_UNAVAILABLE: 'tracker storage unavailable, try again later',
   NOT_FOUND: 'not found',
+  WORKERS_BUSY: 'tracker busy, try again later',
   INTERNAL: 'internal tracker error'
 } as const
 

@@ -18,6 +18,8 @@ export type { Filter, PrivateOptions, ServerOptions, TlsOptions, TorrentView, Ud
 export type { RateLimit, StrikeLimit } from './server/frontends/abuse.js'
 export { nativeStatus, listenFd } from './server/native/loader.js'
 export type { NativeStatus } from './server/native/loader.js'
+export { WorkerPool, workerCount } from './server/workers/pool.js'
+export type { WorkerPoolOptions, WorkerServerOptions } from './server/workers/pool.js'
 export type { RequestParams } from './server/frontends/context.js'
 export type { TrackerStats } from './server/stats/peer-stats.js'
 export { TrackerError, ERRORS } from './errors.js'

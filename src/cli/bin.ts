@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { pino } from 'pino'
 import { SHUTDOWN_TIMEOUT_MS, UDP_BAD_ID_BAN_MS, UDP_BAD_ID_WINDOW_MS } from '../constants.js'
-import { AccessList, Server } from '../index.js'
+import { AccessList, Server, WorkerPool, workerCount } from '../index.js'
 import type { AccessListError } from '../index.js'
 import { ConfigError, formatConfig, loadConfig } from '../config/load.js'
 import { parseRateLimit } from '../config/options.js'
@@ -64,73 +64,117 @@ if (o.allowlist !== undefined || o.denylist !== undefined || o.clientAllow.lengt
 }
 
 const tls = o.cert !== undefined
-let server: Server
-try {
-  server = new Server({
-    http: o.http,
-    udp: o.udp,
-    ws: o.ws,
-    stats: o.stats,
-    metrics: o.metrics,
-    statsToken: o.statsToken,
-    statsAllow: o.statsAllow.length > 0 ? o.statsAllow : undefined,
-    trustProxy: o.trustProxyFrom.length > 0 ? o.trustProxyFrom : o.trustProxy,
-    interval: o.interval,
-    acceptClientIp: o.acceptClientIp,
-    maxNumwant: o.maxNumwant,
-    fullScrapeLimit: o.fullScrape ? o.fullScrapeLimit : 0,
-    tls: o.cert !== undefined && o.key !== undefined ? { certFile: o.cert, keyFile: o.key } : undefined,
-    rateLimit: o.rateLimit
-      ? { http: parseRateLimit(o.rateLimitHttp)!, udp: parseRateLimit(o.rateLimitUdp)!, ws: parseRateLimit(o.rateLimitWs)! }
-      : { http: false, udp: false, ws: false },
-    udpBadIdLimit: o.rateLimit && o.udpBadIdLimit > 0 ? { max: o.udpBadIdLimit, windowMs: UDP_BAD_ID_WINDOW_MS, banMs: UDP_BAD_ID_BAN_MS } : false,
-    intervalJitter: o.intervalJitter / 100,
-    wsMaxOffers: o.wsMaxOffers,
-    wsMaxSwarms: o.wsMaxSwarms,
-    udpSecret: o.udpSecret === undefined ? undefined : Buffer.from(o.udpSecret, 'hex'),
-    accessList,
-    redis: o.redis,
-    udpBackend: o.udpBackend,
-    ...(o.private ? { private: { keysFile: o.keysFile, adminToken: o.adminToken } } : {}),
-    ...(o.stateFile !== undefined ? { stateFile: o.stateFile, stateSaveInterval: o.stateInterval } : {})
-  })
-} catch (err) {
-  // A malformed --stats-allow range is a usage error, like a bad flag (exit 2); a bad or
-  // unreadable keys file is fatal (exit 1). Nothing has started yet either way.
-  // Unusable TLS files or proxy ranges are configuration errors too (exit 2).
-  if (err instanceof TypeError) fail((err as Error).message, true)
+const hostname = { http: o.httpHostname, udp: o.udpHostname, udp6: o.udp6Hostname }
+/** Options every worker's Server takes as they are (plain data). */
+const common = {
+  http: o.http,
+  udp: o.udp,
+  ws: o.ws,
+  stats: o.stats,
+  metrics: o.metrics,
+  statsToken: o.statsToken,
+  statsAllow: o.statsAllow.length > 0 ? o.statsAllow : undefined,
+  trustProxy: o.trustProxyFrom.length > 0 ? o.trustProxyFrom : o.trustProxy,
+  interval: o.interval,
+  acceptClientIp: o.acceptClientIp,
+  maxNumwant: o.maxNumwant,
+  fullScrapeLimit: o.fullScrape ? o.fullScrapeLimit : 0,
+  tls: o.cert !== undefined && o.key !== undefined ? { certFile: o.cert, keyFile: o.key } : undefined,
+  rateLimit: o.rateLimit
+    ? { http: parseRateLimit(o.rateLimitHttp)!, udp: parseRateLimit(o.rateLimitUdp)!, ws: parseRateLimit(o.rateLimitWs)! }
+    : { http: false as const, udp: false as const, ws: false as const },
+  udpBadIdLimit: o.rateLimit && o.udpBadIdLimit > 0 ? { max: o.udpBadIdLimit, windowMs: UDP_BAD_ID_WINDOW_MS, banMs: UDP_BAD_ID_BAN_MS } : false as const,
+  intervalJitter: o.intervalJitter / 100,
+  wsMaxOffers: o.wsMaxOffers,
+  wsMaxSwarms: o.wsMaxSwarms,
+  udpSecret: o.udpSecret === undefined ? undefined : Buffer.from(o.udpSecret, 'hex'),
+  udpBackend: o.udpBackend
+}
+
+function constructionFailed (err: unknown): never {
+  // A malformed --stats-allow range is a usage error, like a bad flag (exit 2); unusable TLS files
+  // or proxy ranges are configuration errors too (exit 2); a bad or unreadable keys file, or
+  // --udp-backend native without the addon, is fatal (exit 1). Nothing has started yet.
+  if (err instanceof TypeError) fail(err.message, true)
   if (/^TLS: |in proxy list: /.test((err as Error).message)) fail((err as Error).message, false)
   log.fatal((err as Error).message)
   process.exit(1)
 }
-
-server.on('error', (err: Error) => {
-  log.fatal({ code: (err as NodeJS.ErrnoException).code }, err.message)
-  process.exit(1)
-})
-server.on('warning', (err: Error & { code?: string }) => {
+function onWarning (err: Error & { code?: string }): void {
   // Losing saved state is an operator's business even in --quiet mode.
   if (err.code === 'STATE_FILE_UNUSABLE') log.error({ code: err.code }, err.message)
   else log.warn({ code: err.code }, err.message)
-})
-server.on('listening', () => {
+}
+function onFatal (err: Error): never {
+  log.fatal({ code: (err as NodeJS.ErrnoException).code }, err.message)
+  process.exit(1)
+}
+function logListening (http: AddressInfo | null, udp: AddressInfo | null, backend: 'native' | 'dgram', reason: string | undefined): void {
   if (loaded.file !== undefined) log.info({ file: loaded.file }, 'configuration file read')
   if (accessList !== undefined) {
     log.info({ file: accessList.file, mode: accessList.mode, count: accessList.size, clientAllow: o.clientAllow, clientDeny: o.clientDeny }, 'access list loaded')
   }
-  const http = server.http !== null ? server.http.address() as AddressInfo : null
-  const udp = server.udp4 !== null ? server.udp4.address() : null
   const [h, w] = tls ? ['https', 'wss'] : ['http', 'ws']
   if (o.http && http !== null) log.info({ transport: h, address: http.address, port: http.port }, `${h} server listening on ${http.port}`)
   if (o.udp && udp !== null) log.info({ transport: 'udp', address: udp.address, port: udp.port }, `udp server listening on ${udp.port}`)
   if (o.ws && http !== null) log.info({ transport: w, address: http.address, port: http.port }, `${w} server listening on ${http.port}`)
   if (o.udp && udp !== null) {
-    log.info({ transport: 'udp', backend: server.udpBackend, reason: server.udpBackendReason },
-      server.udpBackend === 'native' ? 'udp: native recvmmsg/sendmmsg' : `udp: dgram (${server.udpBackendReason ?? 'node:dgram'})`)
+    log.info({ transport: 'udp', backend, reason }, backend === 'native' ? 'udp: native recvmmsg/sendmmsg' : `udp: dgram (${reason ?? 'node:dgram'})`)
   }
-})
+}
 
-server.listen(o.port, { http: o.httpHostname, udp: o.udpHostname, udp6: o.udp6Hostname })
+/** Stops accepting, answers what is in flight (and saves the state file); err when the save failed. */
+let drain: (cb: (err?: Error | null) => void) => void
+/** SIGHUP's TLS reload (throws, keeping the old certificate, on bad files). */
+let reloadTls: () => void
+const workers = workerCount(o.workers)
+if (workers > 1) {
+  // Swarms sharded across worker threads; options that hold process-wide state are refused up
+  // front by the config loader (see src/config/load.ts).
+  let pool: WorkerPool
+  try {
+    pool = new WorkerPool({ workers, server: common })
+  } catch (err) { constructionFailed(err) }
+  pool.on('error', onFatal)
+  pool.on('warning', onWarning)
+  pool.on('listening', (ports: { http?: number, udp?: number }) => {
+    const at = (host: string | undefined, fallback: string, port: number | undefined): AddressInfo | null =>
+      port === undefined ? null : { address: host ?? fallback, family: '', port }
+    // SO_REUSEPORT mode runs UDP on the native addon; shared descriptors on node:dgram.
+    logListening(at(o.httpHostname, '::', ports.http), at(o.udpHostname, '0.0.0.0', ports.udp),
+      pool.sockets === 'reuseport' ? 'native' : 'dgram', pool.socketsReason)
+    log.info({ workers, sockets: pool.sockets }, pool.sockets === 'reuseport'
+      ? `${workers} worker threads (SO_REUSEPORT)`
+      : `${workers} worker threads (one shared socket each for TCP, UDP4, UDP6: ${pool.socketsReason ?? 'no SO_REUSEPORT'})`)
+  })
+  pool.listen(o.port, hostname)
+  drain = cb => pool.close(() => cb(null))
+  reloadTls = () => { throw new Error('TLS reload is not available with --workers > 1; restart instead') }
+} else {
+  // One thread: the Server of the seed README.
+  let server: Server
+  try {
+    server = new Server({
+      ...common,
+      accessList,
+      redis: o.redis,
+      ...(o.private ? { private: { keysFile: o.keysFile, adminToken: o.adminToken } } : {}),
+      ...(o.stateFile !== undefined ? { stateFile: o.stateFile, stateSaveInterval: o.stateInterval } : {})
+    })
+  } catch (err) { constructionFailed(err) }
+  server.on('error', onFatal)
+  server.on('warning', onWarning)
+  server.on('listening', () => {
+    logListening(
+      server.http !== null ? server.http.address() as AddressInfo : null,
+      server.udp4 !== null ? server.udp4.address() as AddressInfo : null,
+      server.udpBackend, server.udpBackendReason
+    )
+  })
+  server.listen(o.port, hostname)
+  drain = cb => server.drain(cb)
+  reloadTls = () => server.reloadTls()
+}
 
 let stopping = false
 /**
@@ -142,7 +186,7 @@ function shutdown (signal: NodeJS.Signals): void {
   stopping = true
   log.info({ signal }, 'shutting down')
   accessList?.close()
-  server.drain(err => {
+  drain(err => {
     if (err != null) log.error(err.message)
     process.exit(err != null ? 1 : 0)
   })
@@ -160,7 +204,7 @@ process.on('SIGHUP', () => {
   if (accessList?.file !== undefined) accessList.reload('SIGHUP').catch(() => undefined)
   if (tls) {
     try {
-      server.reloadTls()
+      reloadTls()
       log.info({ signal: 'SIGHUP' }, 'TLS certificate reloaded')
     } catch (err) {
       log.error({ signal: 'SIGHUP' }, `TLS reload failed, still serving the previous certificate: ${(err as Error).message}`)

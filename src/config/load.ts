@@ -150,6 +150,14 @@ export function loadConfig (argv: readonly string[], env: Readonly<Record<string
   if (!c.http && !c.udp && !c.ws) throw new ConfigError('no transport enabled: at least one of http, udp, ws must be true')
   if (c.allowlist !== undefined && c.denylist !== undefined) throw new ConfigError('allowlist and denylist are mutually exclusive')
   if ((c.cert === undefined) !== (c.key === undefined)) throw new ConfigError('--cert and --key go together')
+  if (c.workers !== 1) {
+    // Process-wide state that sharded worker threads would each hold a diverging copy of.
+    const single: Array<[boolean, string]> = [
+      [c.redis !== undefined, 'redis'], [c.private, 'private'], [c.stateFile !== undefined, 'stateFile'],
+      [c.allowlist !== undefined || c.denylist !== undefined || c.clientAllow.length > 0 || c.clientDeny.length > 0, 'access lists']
+    ]
+    for (const [used, name] of single) if (used) throw new ConfigError(`${name} needs a single worker (--workers 1)`)
+  }
   if (!c.private && c.keysFile !== undefined) throw new ConfigError('--keys-file needs --private')
   if (!c.private && c.adminToken !== undefined) throw new ConfigError('--admin-token needs --private')
   return { config: c, file }

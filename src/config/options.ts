@@ -294,6 +294,11 @@ export const OPTIONS = [
     help: 'answer scrapes without info_hash (all torrents, up to --full-scrape-limit)',
     doc: 'Answer a scrape without `info_hash` (lists every torrent, up to `fullScrapeLimit`). Off in the CLI: it is costly and lists what the tracker serves.'
   }),
+  int('workers', {
+    flags: ['--workers'], arg: '[n]', min: 0, max: 1024, default: 1, label: 'workers (0 to 1024)',
+    help: 'worker threads sharing the port, swarms sharded across them; 0: one per core [default: 1]',
+    doc: 'Worker threads, each serving every transport on the same port, swarms sharded by info hash across them (SharedArrayBuffer rings). 0: one per core; 1: the single-threaded server. Not combinable with `redis`, `private`, `stateFile` or access lists. Measured on 2 cores it costs more CPU per response than 1 (see README), hence the default 1.'
+  }),
   oneOf('udpBackend', ['auto', 'native', 'dgram'] as const, {
     flags: ['--udp-backend'], arg: '[name]', default: 'auto',
     help: "UDP I/O: native (recvmmsg/sendmmsg addon), dgram, or auto [default: auto]",

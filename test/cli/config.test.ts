@@ -120,6 +120,7 @@ maxNumwant = 1
     assert.deepEqual(await t.waitLog(l => l.msg === 'configuration file read', 'config line'), (t.logs().find(l => l.msg === 'configuration file read')))
     assert.equal(t.logs()[0].file, f)
     await t.waitLog(l => l.transport === 'udp', 'udp line')
+    await t.waitLog(l => l.msg === UDP_BACKEND_LINE, 'udp backend line')
     assert.deepEqual(t.logs().map(l => l.msg), ['configuration file read', `http server listening on ${port}`, `udp server listening on ${port}`, UDP_BACKEND_LINE])
     const ih = id20(1)
     await httpAnnounce(`http://127.0.0.1:${port}`, { infoHash: ih, peerId: id20(2), port: 6881 })
@@ -140,8 +141,10 @@ maxNumwant = 1
     assert.equal(r.stderr, '')
     assert.deepEqual(JSON.parse(r.stdout), {
       port: 3000, httpHostname: '::', udpHostname: '0.0.0.0', udp6Hostname: '::', trustProxy: false, interval: 6000,
-      http: true, udp: true, ws: false, stats: true, acceptClientIp: false, maxNumwant: 7, fullScrapeLimit: 1000,
-      wsMaxOffers: 20, wsMaxSwarms: 100, clientAllow: [], clientDeny: ['-XL'], logLevel: 'error'
+      http: true, udp: true, ws: false, stats: true, metrics: true, statsAllow: [], trustProxyFrom: [],
+      rateLimitHttp: '50/s:500', rateLimitUdp: '100/s:1000', rateLimitWs: '50/s:500', rateLimit: true, udpBadIdLimit: 20,
+      intervalJitter: 10, fullScrape: false, workers: 1, udpBackend: 'auto', acceptClientIp: false, maxNumwant: 7, fullScrapeLimit: 1000,
+      wsMaxOffers: 20, wsMaxSwarms: 100, clientAllow: [], clientDeny: ['-XL'], private: false, stateInterval: 60000, logLevel: 'error'
     })
   })
 
@@ -159,6 +162,18 @@ http = true
 udp = false
 ws = false
 stats = true
+metrics = true
+statsAllow = []
+trustProxyFrom = []
+rateLimitHttp = "50/s:500"
+rateLimitUdp = "100/s:1000"
+rateLimitWs = "50/s:500"
+rateLimit = true
+udpBadIdLimit = 20
+intervalJitter = 10
+fullScrape = false
+workers = 1
+udpBackend = "auto"
 acceptClientIp = false
 maxNumwant = 200
 fullScrapeLimit = 1000
@@ -168,6 +183,8 @@ udpSecret = "(redacted)"
 allowlist = "/srv/allow.txt"
 clientAllow = []
 clientDeny = []
+private = false
+stateInterval = 60000
 logLevel = "info"
 `)
   })
@@ -235,6 +252,7 @@ describe('CLI log levels', { concurrency: 3 }, () => {
   it('--log-level debug keeps the info lines', async () => {
     const t = new Tracker(['-p', '0', '--udp', '--log-level', 'debug', ...LOOPBACK])
     const port = await t.port()
+    await t.waitLog(l => l.msg === UDP_BACKEND_LINE, 'udp backend line')
     assert.deepEqual(t.logs().map(l => [l.level, l.msg]), [['info', `udp server listening on ${port}`], ['info', UDP_BACKEND_LINE]])
     assert.equal(await t.stop(), 0)
   })

@@ -1,0 +1,264 @@
+/**
+ * `bittorrent-tracker --workers N`: the same swarm behaviour with one thread and with several
+ * (real processes, real sockets on loopback). Many clients from many source ports, HTTP on a new
+ * connection each time, so the kernel spreads them over the workers.
+ */
+import { after, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import WebSocket from 'ws'
+import type { BinaryString } from '../../src/protocol/common/types.js'
+import { nativeStatus } from '../../src/server/native/loader.js'
+import { httpAnnounce, httpGet, httpScrape, id20, udpClient, withTimeout, REPLY_TIMEOUT_MS } from '../helpers/tracker-clients.js'
+import type { UdpClient } from '../helpers/tracker-clients.js'
+
+const BIN = fileURLToPath(new URL('../../dist/cli/bin.js', import.meta.url))
+/** Node startup plus N threads binding, on a busy machine. */
+const START_MS = 20_000
+const EXIT_MS = 8000
+const LOOPBACK = ['--http-hostname', '127.0.0.1', '--udp-hostname', '127.0.0.1', '--udp6-hostname', '::1']
+/** Swarms, and peers per swarm and transport. */
+const SWARMS = 6
+const PER_TRANSPORT = 10
+/** WebSocket connections opened at most while looking for two on each worker. */
+const MAX_WS_TRIES = 60
+
+const running = new Set<ChildProcess>()
+after(() => { for (const c of running) c.kill('SIGKILL') })
+
+interface Tracker { child: ChildProcess, port: number, lines: string[], exited: Promise<{ code: number | null, signal: string | null }> }
+
+async function start (workers: number, native: boolean): Promise<Tracker> {
+  const env = { ...process.env, BITTORRENT_TRACKER_NATIVE: native ? '1' : '0' }
+  const child = spawn(process.execPath, [BIN, '-p', '0', '--workers', String(workers), ...LOOPBACK], { stdio: ['ignore', 'pipe', 'pipe'], env })
+  running.add(child)
+  const exited = new Promise<{ code: number | null, signal: string | null }>(resolve => child.once('exit', (code, signal) => { running.delete(child); resolve({ code, signal }) }))
+  let out = ''
+  let err = ''
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => { err += s })
+  const want = workers > 1 ? 5 : 4
+  const lines = await withTimeout(new Promise<string[]>((resolve, reject) => {
+    child.stdout!.setEncoding('utf8').on('data', (s: string) => {
+      out += s
+      // JSON log lines: the seed's text is each line's msg.
+      const l = out.split('\n')
+      if (l.length > want) resolve(l.slice(0, want).map(line => (JSON.parse(line) as { msg: string }).msg))
+    })
+    void exited.then(e => reject(new Error(`exited ${JSON.stringify(e)}: ${out} ${err}`)))
+  }), START_MS, `start with --workers ${workers}`)
+  const port = Number(/listening on (\d+)$/.exec(lines[0])![1])
+  return { child, port, lines, exited }
+}
+
+async function stop (t: Tracker, signal: NodeJS.Signals): Promise<{ code: number | null, signal: string | null }> {
+  t.child.kill(signal)
+  return await withTimeout(t.exited, EXIT_MS, `exit after ${signal}`)
+}
+
+/** "ip:port" of a compact IPv4 peer. */
+function v4 (addr: string): string {
+  const b = Buffer.from(addr, 'latin1')
+  return `${b[0]}.${b[1]}.${b[2]}.${b[3]}:${b.readUInt16BE(4)}`
+}
+
+interface WsConn {
+  socket: WebSocket
+  worker: string | undefined
+  /** Resolves the first queued or future message matching `pred`. */
+  take: (pred: (m: Record<string, any>) => boolean) => Promise<Record<string, any>>
+}
+
+async function wsConnect (port: number): Promise<WsConn> {
+  const socket = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false })
+  const queue: Array<Record<string, any>> = []
+  const waiters: Array<{ pred: (m: Record<string, any>) => boolean, resolve: (m: Record<string, any>) => void }> = []
+  socket.on('message', (data: WebSocket.RawData) => {
+    const m = JSON.parse(String(data)) as Record<string, any>
+    const i = waiters.findIndex(w => w.pred(m))
+    if (i >= 0) waiters.splice(i, 1)[0].resolve(m)
+    else queue.push(m)
+  })
+  socket.on('error', () => {})
+  let worker: string | undefined
+  socket.once('upgrade', res => { worker = res.headers['x-tracker-worker'] as string | undefined })
+  await withTimeout(new Promise<void>((resolve, reject) => { socket.once('open', resolve); socket.once('error', reject) }), REPLY_TIMEOUT_MS, 'ws open')
+  return {
+    socket,
+    worker,
+    take: pred => {
+      const i = queue.findIndex(pred)
+      if (i >= 0) return Promise.resolve(queue.splice(i, 1)[0])
+      return withTimeout(new Promise(resolve => waiters.push({ pred, resolve })), REPLY_TIMEOUT_MS, 'ws message')
+    }
+  }
+}
+
+/** With the native addon (when built here) the workers use SO_REUSEPORT; without, shared descriptors. */
+const NATIVE = nativeStatus().available
+const CONFIGS: Array<[workers: number, native: boolean]> = [[1, NATIVE], [2, NATIVE], [3, NATIVE], ...(NATIVE ? [[2, false] as [number, boolean]] : [])]
+
+for (const [workers, native] of CONFIGS) {
+  describe(`--workers ${workers}${native ? '' : ', BITTORRENT_TRACKER_NATIVE=0'}`, () => {
+    it('prints the listening lines and the worker count, and SIGTERM exits 0', async () => {
+      const t = await start(workers, native)
+      const port = t.port
+      const reason = NATIVE ? 'disabled by BITTORRENT_TRACKER_NATIVE=0' : nativeStatus().reason!
+      const expected = [`http server listening on ${port}`, `udp server listening on ${port}`, `ws server listening on ${port}`,
+        native ? 'udp: native recvmmsg/sendmmsg' : `udp: dgram (${reason})`]
+      if (workers > 1) {
+        expected.push(native
+          ? `${workers} worker threads (SO_REUSEPORT)`
+          : `${workers} worker threads (one shared socket each for TCP, UDP4, UDP6: ${reason})`)
+      }
+      assert.deepEqual(t.lines, expected)
+      assert.deepEqual(await stop(t, 'SIGTERM'), { code: 0, signal: null })
+    })
+
+    it('every peer announced over UDP (many sockets) and HTTP (new connections) is in the others\' answers; scrape counts are exact', async () => {
+      const t = await start(workers, native)
+      const base = `http://127.0.0.1:${t.port}`
+      const udp: UdpClient[] = []
+      const seenWorkers = new Set<string | undefined>()
+      try {
+        const hashes = Array.from({ length: SWARMS }, (_, i) => id20(i, 'wk'))
+        const expected = new Map<BinaryString, Set<string>>()
+        for (let h = 0; h < SWARMS; h++) {
+          const want = new Set<string>()
+          expected.set(hashes[h], want)
+          for (let k = 0; k < PER_TRANSPORT; k++) {
+            // UDP seeders, each from its own socket (its own source port).
+            const c = await udpClient(4, t.port)
+            udp.push(c)
+            const port = 10_000 + h * 100 + k
+            const r = await c.announce({ infoHash: hashes[h], peerId: id20(h * 100 + k, 'u'), port, left: 0, event: 2 })
+            assert.equal(r.action, 'announce')
+            want.add(`127.0.0.1:${port}`)
+            // HTTP leechers, a new connection each.
+            const hp = 20_000 + h * 100 + k
+            const a = await httpAnnounce(base, { infoHash: hashes[h], peerId: id20(h * 100 + k, 'h'), port: hp, event: 2, numwant: 0 })
+            assert.equal(a.failure, undefined)
+            seenWorkers.add(a.headers['x-tracker-worker'] as string | undefined)
+            want.add(`127.0.0.1:${hp}`)
+          }
+        }
+        for (let h = 0; h < SWARMS; h++) {
+          const want = expected.get(hashes[h])!
+          // A leecher sees every other peer; a seeder sees every leecher.
+          const leecher = await httpAnnounce(base, { infoHash: hashes[h], peerId: id20(h * 100, 'h'), port: 20_000 + h * 100, numwant: 200 })
+          seenWorkers.add(leecher.headers['x-tracker-worker'] as string | undefined)
+          assert.deepEqual([leecher.complete, leecher.incomplete], [PER_TRANSPORT, PER_TRANSPORT])
+          assert.deepEqual(new Set(leecher.peers.map(p => v4(p.addr))), new Set([...want].filter(a => a !== `127.0.0.1:${20_000 + h * 100}`)))
+          const seeder = udp[h * PER_TRANSPORT]
+          const r = await seeder.announce({ infoHash: hashes[h], peerId: id20(h * 100, 'u'), port: 10_000 + h * 100, left: 0, numwant: 200 })
+          assert.ok(r.action === 'announce')
+          assert.deepEqual([r.seeders, r.leechers], [PER_TRANSPORT, PER_TRANSPORT])
+          const leechers = Array.from({ length: PER_TRANSPORT }, (_, k) => `127.0.0.1:${20_000 + h * 100 + k}`)
+          assert.deepEqual(new Set(r.peers.map(p => v4(p.addr))), new Set(leechers))
+        }
+        // One scrape for every swarm (they live on different workers), over HTTP and UDP.
+        const s = await httpScrape(base, hashes)
+        assert.deepEqual(s.files.map(e => ({ ...e })).sort((x, y) => x.infoHash < y.infoHash ? -1 : 1),
+          [...hashes].sort().map(infoHash => ({ infoHash, complete: PER_TRANSPORT, incomplete: PER_TRANSPORT, downloaded: 0 })))
+        const us = await udp[0].scrape(hashes)
+        assert.ok(us.action === 'scrape')
+        assert.deepEqual(us.entries, hashes.map(() => ({ complete: PER_TRANSPORT, incomplete: PER_TRANSPORT, downloaded: 0 })))
+        // Whichever worker answers /stats.json, it counts every swarm.
+        for (let i = 0; i < 6; i++) {
+          const r = await httpGet(base, '/stats.json', { connection: 'close' })
+          seenWorkers.add(r.headers['x-tracker-worker'] as string | undefined)
+          const st = JSON.parse(r.body.toString()) as Record<string, number>
+          assert.deepEqual([st.torrents, st.activeTorrents, st.peersAll, st.peersSeederOnly, st.peersLeecherOnly],
+            [SWARMS, SWARMS, 2 * SWARMS * PER_TRANSPORT, SWARMS * PER_TRANSPORT, SWARMS * PER_TRANSPORT])
+        }
+        if (workers === 1) assert.deepEqual([...seenWorkers], [undefined], 'the single-threaded server sends no worker header')
+        else for (const w of seenWorkers) assert.ok(w !== undefined && Number(w) >= 1 && Number(w) <= workers, `worker header ${String(w)}`)
+        assert.deepEqual(await stop(t, 'SIGINT'), { code: 0, signal: null })
+      } finally {
+        for (const c of udp) c.close()
+        t.child.kill('SIGKILL')
+      }
+    })
+
+    it('WebSocket offers and answers reach peers on every worker, both ways', async () => {
+      const t = await start(workers, native)
+      const conns: WsConn[] = []
+      try {
+        // Two connections on each worker (the kernel picks the worker of each connection).
+        const byWorker = new Map<string | undefined, WsConn[]>()
+        for (let i = 0; i < MAX_WS_TRIES; i++) {
+          const c = await wsConnect(t.port)
+          conns.push(c)
+          const list = byWorker.get(c.worker) ?? []
+          if (list.length < 2) { list.push(c); byWorker.set(c.worker, list) }
+          if (byWorker.size === workers && [...byWorker.values()].every(l => l.length === 2)) break
+        }
+        if (workers === 1) assert.deepEqual([...byWorker.keys()], [undefined])
+        else assert.deepEqual([...byWorker.keys()].sort(), Array.from({ length: workers }, (_, i) => String(i + 1)), 'connections landed on every worker')
+        const chosen = [...byWorker.values()].flat()
+        assert.equal(chosen.length, 2 * workers)
+        let pair = 0
+        for (let a = 0; a < chosen.length; a++) {
+          for (let b = 0; b < chosen.length; b++) {
+            if (a === b) continue
+            // A swarm of its own per pair, so the offer can only go to b.
+            const ih = id20(++pair, 'ws-pair')
+            const pa = id20(a, 'peer-a')
+            const pb = id20(b + 100, 'peer-b')
+            const A = chosen[a]
+            const B = chosen[b]
+            B.socket.send(JSON.stringify({ action: 'announce', info_hash: ih, peer_id: pb, numwant: 0, event: 'started', offers: [] }))
+            assert.equal((await B.take(m => m.info_hash === ih && m.complete !== undefined)).incomplete, 1)
+            const offerId = id20(pair, 'offer')
+            A.socket.send(JSON.stringify({
+              action: 'announce', info_hash: ih, peer_id: pa, numwant: 1, event: 'started',
+              offers: [{ offer_id: offerId, offer: { type: 'offer', sdp: `offer ${pair}` } }]
+            }))
+            assert.equal((await A.take(m => m.info_hash === ih && m.complete !== undefined)).incomplete, 2)
+            assert.deepEqual(await B.take(m => m.info_hash === ih && m.offer !== undefined), {
+              action: 'announce', info_hash: ih, peer_id: pa, offer_id: offerId, offer: { type: 'offer', sdp: `offer ${pair}` }
+            })
+            B.socket.send(JSON.stringify({
+              action: 'announce', info_hash: ih, peer_id: pb, to_peer_id: pa, offer_id: offerId, answer: { type: 'answer', sdp: `answer ${pair}` }
+            }))
+            assert.deepEqual(await A.take(m => m.info_hash === ih && m.answer !== undefined), {
+              action: 'announce', info_hash: ih, peer_id: pb, offer_id: offerId, answer: { type: 'answer', sdp: `answer ${pair}` }
+            })
+          }
+        }
+        assert.equal(pair, chosen.length * (chosen.length - 1))
+        assert.deepEqual(await stop(t, 'SIGTERM'), { code: 0, signal: null })
+      } finally {
+        for (const c of conns) c.socket.terminate()
+        t.child.kill('SIGKILL')
+      }
+    })
+  })
+}
+
+describe('--workers flag', () => {
+  for (const bad of ['-1', 'two', '1.5', '']) {
+    it(`--workers ${JSON.stringify(bad)} exits 2`, async () => {
+      const child = spawn(process.execPath, [BIN, `--workers=${bad}`], { stdio: ['ignore', 'pipe', 'pipe'] })
+      running.add(child)
+      let err = ''
+      child.stderr!.setEncoding('utf8').on('data', (s: string) => { err += s })
+      const code = await withTimeout(new Promise<number | null>(resolve => child.once('exit', c => { running.delete(child); resolve(c) })), START_MS, 'exit')
+      assert.equal(code, 2)
+      assert.equal(err.split('\n')[0], `bittorrent-tracker: invalid workers (0 to 1024): ${bad}`)
+    })
+  }
+
+  for (const [flags, name] of [[['--private'], 'private'], [['--redis', 'redis://127.0.0.1:1'], 'redis'], [['--state-file', '/nonexistent/s'], 'stateFile'], [['--client-deny', '-XX'], 'access lists']] as const) {
+    it(`--workers 2 with ${flags[0]} exits 2: ${name} keeps process-wide state`, async () => {
+      const child = spawn(process.execPath, [BIN, '--workers', '2', ...flags], { stdio: ['ignore', 'pipe', 'pipe'] })
+      running.add(child)
+      let err = ''
+      child.stderr!.setEncoding('utf8').on('data', (s: string) => { err += s })
+      const code = await withTimeout(new Promise<number | null>(resolve => child.once('exit', c => { running.delete(child); resolve(c) })), START_MS, 'exit')
+      assert.equal(code, 2)
+      assert.equal(err.split('\n')[0], `bittorrent-tracker: ${name} needs a single worker (--workers 1)`)
+    })
+  }
+})
