@@ -1,5 +1,5 @@
-import { Counter, Gauge, Registry } from 'prom-client'
-import type { Metric } from 'prom-client'
+import { createRequire } from 'node:module'
+import type { Metric, Registry } from 'prom-client'
 import { LATENCY_BUCKETS_S } from '../../constants.js'
 import type { SwarmStore } from '../store/store.js'
 import type { StatsCollector } from './collector.js'
@@ -12,7 +12,18 @@ import type { Action, Outcome, Protocol, RequestMetrics } from './metrics.js'
  * counters' typed arrays, the store's counters and the collector — so the hot path only ever
  * increments plain numbers.
  */
+/**
+ * prom-client, loaded when a Server first serves `/metrics`: a tracker without metrics never
+ * loads it (loading big modules it does not use was measured to slow the HTTP path, see
+ * store/redis/redis-store.ts). CommonJS, so `require` works synchronously from ESM too.
+ */
+function promClient (): typeof import('prom-client') {
+  const req = typeof require === 'function' ? require : createRequire(import.meta.url)
+  return req('prom-client') as typeof import('prom-client')
+}
+
 export function createRegistry (metrics: RequestMetrics, store: SwarmStore, collector: StatsCollector, wsConnections: () => number): Registry {
+  const { Counter, Gauge, Registry } = promClient()
   const registry = new Registry()
   const registers = [registry]
 
