@@ -395,19 +395,21 @@ export class MemoryStore implements SwarmStore {
     this.counts.seeders -= goneS
     this.counts.peers -= goneL + goneS
     const n = swarm.nL + swarm.nS
-    if (n === 0) {
-      this.arena.free(chunk, swarm.off, swarm.cls)
-      swarm.chunk = undefined
-      swarm.cls = -1
-      swarm.off = 0
-      swarm.index = undefined
-      return
-    }
+    if (n === 0) return this.releaseBlock(swarm)
     // The smallest class at most half full after the pass, if smaller than the block.
     let cls = 0
     while (1 << cls < n * 2) cls++
     if (cls < swarm.cls) this.moveBlock(swarm, cls)
     else if (swarm.index !== undefined) rebuildIndex(swarm)
+  }
+
+  /** Gives a swarm's emptied record block back to the arena. */
+  private releaseBlock (swarm: Swarm): void {
+    this.arena.free(swarm.chunk!, swarm.off, swarm.cls)
+    swarm.chunk = undefined
+    swarm.cls = -1
+    swarm.off = 0
+    swarm.index = undefined
   }
 
   /** Removes the record at `p` with its counts and listener call (the swarm is not dropped). */
@@ -446,11 +448,7 @@ export class MemoryStore implements SwarmStore {
     const n = swarm.nL + swarm.nS
     if (!mayShrink) return
     if (n === 0) {
-      this.arena.free(chunk, swarm.off, swarm.cls)
-      swarm.chunk = undefined
-      swarm.cls = -1
-      swarm.off = 0
-      swarm.index = undefined
+      this.releaseBlock(swarm)
     } else if (swarm.cls > 0 && n <= cap >> 2) {
       this.moveBlock(swarm, swarm.cls - 1)
     }
