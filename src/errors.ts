@@ -69,3 +69,10 @@ export function internalError (err: unknown): TrackerError {
   if (err instanceof TrackerError) return err
   return new TrackerError('INTERNAL', err instanceof Error ? err.message : String(err), false)
 }
+
+/**
+ * A Server option whose value cannot be used (a malformed address range, unusable TLS files):
+ * thrown by the constructor, before anything starts. A TypeError, as Node's own bad-argument
+ * errors are; the CLI reports it like a bad flag (exit 2).
+ */
+export class OptionError extends TypeError {}

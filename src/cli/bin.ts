@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { pino } from 'pino'
 import { SHUTDOWN_TIMEOUT_MS, UDP_BAD_ID_BAN_MS, UDP_BAD_ID_WINDOW_MS } from '../constants.js'
-import { AccessList, Server, WorkerPool, workerCount } from '../index.js'
+import { AccessList, OptionError, Server, WorkerPool, workerCount } from '../index.js'
 import type { AccessListError } from '../index.js'
 import { ConfigError, formatConfig, loadConfig } from '../config/load.js'
 import { parseRateLimit } from '../config/options.js'
@@ -92,11 +92,10 @@ const common = {
 }
 
 function constructionFailed (err: unknown): never {
-  // A malformed --stats-allow range is a usage error, like a bad flag (exit 2); unusable TLS files
-  // or proxy ranges are configuration errors too (exit 2); a bad or unreadable keys file, or
-  // --udp-backend native without the addon, is fatal (exit 1). Nothing has started yet.
-  if (err instanceof TypeError) fail(err.message, true)
-  if (/^TLS: |in proxy list: /.test((err as Error).message)) fail((err as Error).message, false)
+  // An unusable option value (an address range, TLS files) is a usage error like a bad flag
+  // (exit 2); anything else (a bad or unreadable keys file, --udp-backend native without the
+  // addon) is fatal (exit 1). Nothing has started yet.
+  if (err instanceof OptionError) fail(err.message, true)
   log.fatal((err as Error).message)
   process.exit(1)
 }

@@ -17,7 +17,7 @@ import {
   MAX_INTERVAL_JITTER, MIN_INTERVAL_DIVISOR, PEER_EXPIRY_INTERVALS, RATE_LIMIT_MAX_ADDRESSES, REDIS_VIEW_REFRESH_MS, STATE_SAVE_INTERVAL_MS, SWEEP_BUDGET, SWEEP_INTERVAL_MS, WS_HEARTBEAT_MS,
   WS_INTERVAL_DIVISOR, WS_MAX_OFFERS, WS_MAX_PAYLOAD, WS_MAX_SWARMS_PER_SOCKET
 } from '../constants.js'
-import { TrackerError, trackerError } from '../errors.js'
+import { OptionError, TrackerError, trackerError } from '../errors.js'
 import { canonicalIp, parseCompactAddr } from '../protocol/common/address.js'
 import { binaryToHex, hexToBinary } from '../protocol/common/binary.js'
 import type { AnnounceEvent, BinaryString } from '../protocol/common/types.js'
@@ -1041,24 +1041,24 @@ function limitsFor (opts: ServerOptions): FrontendLimits {
 function loadTls (t: TlsOptions): { cert: string | Buffer, key: string | Buffer } {
   const read = (data: string | Uint8Array | undefined, file: string | undefined, what: string): string | Buffer => {
     if (data !== undefined) return typeof data === 'string' ? data : Buffer.from(data)
-    if (file === undefined) throw new Error(`TLS: no ${what} given`)
+    if (file === undefined) throw new OptionError(`TLS: no ${what} given`)
     try {
       return readFileSync(file)
     } catch (err) {
-      throw new Error(`TLS: cannot read ${what} file ${file}: ${(err as Error).message}`)
+      throw new OptionError(`TLS: cannot read ${what} file ${file}: ${(err as Error).message}`)
     }
   }
   const cert = read(t.cert, t.certFile, 'certificate')
   const key = read(t.key, t.keyFile, 'private key')
   const where = (file: string | undefined): string => file === undefined ? '' : ` (${file})`
   try { new X509Certificate(cert) } catch (err) {
-    throw new Error(`TLS: the certificate${where(t.certFile)} is not a valid PEM certificate: ${(err as Error).message}`)
+    throw new OptionError(`TLS: the certificate${where(t.certFile)} is not a valid PEM certificate: ${(err as Error).message}`)
   }
   try { createPrivateKey(key) } catch (err) {
-    throw new Error(`TLS: the private key${where(t.keyFile)} is not a valid PEM key: ${(err as Error).message}`)
+    throw new OptionError(`TLS: the private key${where(t.keyFile)} is not a valid PEM key: ${(err as Error).message}`)
   }
   try { createSecureContext({ cert, key }) } catch (err) {
-    throw new Error(`TLS: the private key does not match the certificate: ${(err as Error).message}`)
+    throw new OptionError(`TLS: the private key does not match the certificate: ${(err as Error).message}`)
   }
   return { cert, key }
 }

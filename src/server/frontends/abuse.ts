@@ -5,6 +5,7 @@
  * (possibly spoofed) sources costs bounded memory: a full table forgets an old entry.
  */
 import { RATE_LIMIT_EVICTION_PROBES, RATE_LIMIT_IPV6_PREFIX_BITS, RATE_LIMIT_MAX_ADDRESSES } from '../../constants.js'
+import { OptionError } from '../../errors.js'
 import { compactAddr } from '../../protocol/common/address.js'
 import type { BinaryString } from '../../protocol/common/types.js'
 
@@ -258,12 +259,12 @@ export function parseCidr (text: string): Cidr {
   const slash = text.indexOf('/')
   const ip = (slash === -1 ? text : text.slice(0, slash)).trim()
   const c = compactAddr(ip, 0)
-  if (c === undefined) throw new RangeError(`invalid address in proxy list: ${text}`)
+  if (c === undefined) throw new OptionError(`invalid address in proxy list: ${text}`)
   const bytes = c.slice(0, c.length - 2)
   const max = bytes.length * 8
   const bits = slash === -1 ? max : Number(text.slice(slash + 1))
   if (!Number.isInteger(bits) || bits < 0 || bits > max || (slash !== -1 && text.slice(slash + 1).trim() === '')) {
-    throw new RangeError(`invalid prefix length in proxy list: ${text}`)
+    throw new OptionError(`invalid prefix length in proxy list: ${text}`)
   }
   return { bytes, bits }
 }

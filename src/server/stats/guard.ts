@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
+import { OptionError } from '../../errors.js'
 
 /**
  * Access control for the operator's endpoints (/stats, /stats.json, /metrics, and an admin API):
@@ -31,7 +32,7 @@ export class AccessGuard {
     if (opts.allow !== undefined) {
       this.ranges = opts.allow.map(s => {
         const c = parseCidr(s)
-        if (c === undefined) throw new TypeError(`invalid address range: ${s}`)
+        if (c === undefined) throw new OptionError(`invalid address range: ${s}`)
         return c
       })
     }
