@@ -48,24 +48,25 @@ export class HttpFrontend {
     if (action === undefined) action = keyed?.action
     if (action === undefined) return false
     const t0 = this.ctx.metrics.start()
+    const counted = action === 'announce' ? A_ANNOUNCE : A_SCRAPE
     const limiter = this.ctx.limits.http
     // A scrape needs the address only for the rate limit.
     const client = limiter === undefined && action === 'scrape' ? undefined : this.clientIp(req, opts)
     if (limiter !== undefined) {
       const key = client === undefined ? undefined : addressKey(client)
       if (key !== undefined && !limiter.allow(key, Date.now())) {
-        this.fail(res, trackerError('RATE_LIMITED'), action === 'announce' ? A_ANNOUNCE : A_SCRAPE, t0)
+        this.fail(res, trackerError('RATE_LIMITED'), counted, t0)
         return true
       }
     }
     if (url.length > MAX_URL_LENGTH) {
-      this.fail(res, trackerError('URL_TOO_LONG'), action === 'announce' ? A_ANNOUNCE : A_SCRAPE, t0)
+      this.fail(res, trackerError('URL_TOO_LONG'), counted, t0)
       return true
     }
     if (passkeys !== undefined) {
       const refused = passkeys.check(passkey)
       if (refused !== null) {
-        this.fail(res, refused, action === 'announce' ? A_ANNOUNCE : A_SCRAPE, t0)
+        this.fail(res, refused, counted, t0)
         return true
       }
     }
