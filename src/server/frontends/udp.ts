@@ -195,7 +195,7 @@ export class UdpFrontend {
     if (!this.ids.verifyAt(d, off, source, nowMs)) return false
     const count = body / ID_LENGTH
     const hashes = this.scrapeHashes
-    hashes.length = count
+    if (hashes.length !== count) hashes.length = count
     for (let n = 0; n < count; n++) hashes[n] = binaryString20(d, off + UDP_HEADER_LENGTH + n * ID_LENGTH)
     if (ctx.checkScrape(hashes) !== null) return false
     const o = port.open(peer, 8 + 12 * count)
