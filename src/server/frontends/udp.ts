@@ -374,14 +374,15 @@ export function dgramReplyPort (socket: Socket): UdpReplyPort<RemoteInfo> {
       // Socket closed while a (possibly async) request was in flight: nothing to answer on.
     }
   }
-  // dgram keeps a sent buffer until the send completes: each in-place reply gets its own.
-  let buf = Buffer.alloc(0)
+  // In-place replies are written to one scratch buffer and copied out at their true length:
+  // dgram keeps a sent buffer until the send completes, so each reply needs its own.
+  const buf = Buffer.allocUnsafe(UDP_MAX_PACKET)
   return {
     send,
     keep: rinfo => rinfo,
-    open: (_rinfo, max) => { buf = Buffer.allocUnsafe(max); return 0 },
-    get buf () { return buf },
-    commit: (rinfo, len) => send(rinfo, buf.subarray(0, len))
+    open: (_rinfo, max) => max <= buf.length ? 0 : -1,
+    buf,
+    commit: (rinfo, len) => send(rinfo, Buffer.from(buf.subarray(0, len)))
   }
 }
 
