@@ -157,6 +157,7 @@ export class BatchUdpSocket extends EventEmitter {
       }
     } finally {
       this.inBatch = false
+      frontend.endBatch()
       this.flush()
     }
     return 0

@@ -72,6 +72,8 @@ export class UdpFrontend {
 
   /** One datagram from a node:dgram socket. Never throws. */
   onDgram (port: UdpReplyPort<RemoteInfo>, msg: Buffer, rinfo: RemoteInfo): void {
+    // One datagram per event-loop turn: user code may have run since the last one.
+    this.paramsKnown = false
     if (msg.length > UDP_MAX_PACKET) return this.oversized()
     const source = canonicalIp(stripZone(rinfo.address))
     if (source === undefined) {
@@ -146,7 +148,7 @@ export class UdpFrontend {
     if (port16 === 0) return false
     if (len > UDP_ANNOUNCE_MIN_LENGTH && !udpOptionsFit(d, off, len)) return false
     if (ctx.acceptClientIp && (d[off + 84] | d[off + 85] | d[off + 86] | d[off + 87]) !== 0) return false
-    if (!this.ids.verifyAt(d, off, source, nowMs) || ctx.needsParams() || !this.sourceBytes(source)) return false
+    if (!this.ids.verifyAt(d, off, source, nowMs) || this.needsParams() || !this.sourceBytes(source)) return false
     const infoHash = binaryString20(d, off + 16)
     const peerId = binaryString20(d, off + 36)
     if (ctx.check(infoHash, peerId, undefined) !== null) return false
@@ -214,6 +216,25 @@ export class UdpFrontend {
     return true
   }
 
+  // `ctx.needsParams()` (listener counts) asked once per run of in-place answers: they call no
+  // user code, so nothing can add or remove a listener between them. Anything that may run user
+  // code (the general path: filter, events, warnings) and the end of a batch forget it.
+  private paramsKnown = false
+  private paramsNeeded = false
+
+  private needsParams (): boolean {
+    if (!this.paramsKnown) {
+      this.paramsNeeded = this.ctx.needsParams()
+      this.paramsKnown = true
+    }
+    return this.paramsNeeded
+  }
+
+  /** The end of a batch of datagrams (native backend): user code may run before the next one. */
+  endBatch (): void {
+    this.paramsKnown = false
+  }
+
   /** Puts the source's address bytes in `srcBytes` (kept while the source repeats); false if it has none. */
   private sourceBytes (source: string): boolean {
     if (source === this.srcText) return true
@@ -228,6 +249,7 @@ export class UdpFrontend {
 
   /** Every request the fast paths leave: decoded into objects, every rule applied. */
   private general<P> (port: UdpReplyPort<P>, msg: Uint8Array, source: string, peer: P, nowMs: number, t0: number, key: AddressKey | undefined): void {
+    this.paramsKnown = false
     const ctx = this.ctx
     const metrics = ctx.metrics
     const decoded = decodeUdpRequest(msg)
@@ -359,6 +381,7 @@ export class UdpFrontend {
   }
 
   private fail<P> (port: UdpReplyPort<P>, peer: P, tid: number, err: TrackerError, action: Action, t0: number): void {
+    this.paramsKnown = false
     this.ctx.metrics.done(P_UDP, action, R_ERROR, t0)
     this.ctx.warning(err)
     port.send(peer, encodeError(tid, err.clientMessage))

@@ -142,6 +142,34 @@ for (const backend of ['native', 'dgram'] as const) {
         assert.equal(general.store.announceCalls, 15)
       })
 
+      it('a listener added by user code while datagrams are handled hears the announces after it', async () => {
+        const store = new CountingStore({ peerTtl: 3600 })
+        const s = await startServer({ udpBackend: backend, store, http: false, ws: false, stats: false })
+        const c = await udpClient(family, s.port)
+        const heard: string[] = []
+        // The first warning (a bad connection id) adds an 'update' listener, mid-burst.
+        s.server.once('warning', () => { s.server.on('update', (addr: string) => heard.push(addr)) })
+        try {
+          const cid = await c.connect()
+          const bad = Buffer.from(cid)
+          bad[3] ^= 0x40
+          const req = (connectionId: Uint8Array, t: number): Uint8Array => encodeAnnounceRequest({
+            connectionId, transactionId: t, request: { infoHash: H, peerId: id20(t), port: 7000 + t, downloaded: 0, left: 1, uploaded: 0, event: 0, numwant: 5 }
+          })
+          c.fire(req(cid, 1))
+          c.fire(req(bad, 2))
+          c.fire(req(cid, 3))
+          const tids = [(c.decode((await c.next(REPLY_TIMEOUT_MS))!)).transactionId, (c.decode((await c.next(REPLY_TIMEOUT_MS))!)).transactionId]
+          assert.deepEqual(tids, [1, 3])
+          const host = family === 4 ? '127.0.0.1' : '[::1]'
+          assert.deepEqual(heard, [`${host}:7003`])
+          assert.deepEqual([store.compactCalls, store.announceCalls], [1, 1])
+        } finally {
+          c.close()
+          await s.close()
+        }
+      })
+
       it('an access list refusal and a filter take the general path and answer as before', async () => {
         const store = new CountingStore({ peerTtl: 3600 })
         const s = await startServer({

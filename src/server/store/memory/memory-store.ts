@@ -819,7 +819,36 @@ function pickInto (
   let o = offset
   let count = 0
   if (others <= n) {
-    for (let v = 0; v < total; v++) if (v !== selfAt) { o = addrInto(swarm, segs, v, out, o); count++ }
+    // Everyone fits (the usual case): walk the segments in order, skipping the asker.
+    let v = 0
+    for (let i = 0; i < segs; i++) {
+      const len = segLen[i]
+      const list = segList[i]
+      if (list !== undefined) {
+        for (let k = 0; k < len; k++, v++) {
+          if (v === selfAt) continue
+          const addr = list[k].addr
+          for (let c = 0; c < addr.length; c++) out[o + c] = addr.charCodeAt(c)
+          o += addr.length
+          count++
+        }
+      } else {
+        const chunk = swarm.chunk!
+        const u32 = chunk.u32
+        const u16 = chunk.u16
+        const base = swarm.off + segStart[i]
+        for (let k = 0; k < len; k++, v++) {
+          if (v === selfAt) continue
+          const w = (base + k) * WORDS
+          const ip = u32[w]
+          const port = u16[w * 2 + 2]
+          out[o] = ip; out[o + 1] = ip >>> 8; out[o + 2] = ip >>> 16; out[o + 3] = ip >>> 24
+          out[o + 4] = port; out[o + 5] = port >>> 8
+          o += 6
+          count++
+        }
+      }
+    }
   } else {
     const mask = sampleStart(n)
     for (let j = others - n; j < others; j++) { o = addrInto(swarm, segs, sampleNext(j, mask, selfAt), out, o); count++ }
