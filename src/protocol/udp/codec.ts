@@ -192,12 +192,7 @@ function toU32 (v: number): number {
 function bytesToBinaryString (b: Uint8Array, start: number, end: number): BinaryString {
   // Ids (20 bytes, two per announce) in one call: one flat string instead of 20 concatenations
   // (~3x faster with the Map lookup that follows, and less garbage).
-  if (end - start === 20) {
-    const o = start
-    return String.fromCharCode(
-      b[o], b[o + 1], b[o + 2], b[o + 3], b[o + 4], b[o + 5], b[o + 6], b[o + 7], b[o + 8], b[o + 9],
-      b[o + 10], b[o + 11], b[o + 12], b[o + 13], b[o + 14], b[o + 15], b[o + 16], b[o + 17], b[o + 18], b[o + 19])
-  }
+  if (end - start === 20) return binaryString20(b, start)
   let s = ''
   for (let i = start; i < end; i++) s += String.fromCharCode(b[i])
   return s
@@ -356,6 +351,38 @@ function decodeOptions (msg: Uint8Array): BinaryString | undefined {
   return urlData
 }
 
+/**
+ * Whether the BEP 41 options of the announce at [off, off + len) of `msg` would decode (their
+ * URLData within UDP_MAX_URL_DATA): the check of `decodeOptions` without building the string,
+ * for servers that have no use for the URL data.
+ */
+export function udpOptionsFit (msg: Uint8Array, off: number, len: number): boolean {
+  let urlBytes = 0
+  const end = off + len
+  let i = off + UDP_ANNOUNCE_MIN_LENGTH
+  while (i < end) {
+    const type = msg[i]
+    if (type === BEP41_END_OF_OPTIONS) break
+    if (type === BEP41_NOP) { i += 1; continue }
+    if (i + 1 >= end) break
+    const dataEnd = i + 2 + msg[i + 1]
+    if (dataEnd > end) break
+    if (type === BEP41_URL_DATA) {
+      urlBytes += dataEnd - i - 2
+      if (urlBytes > UDP_MAX_URL_DATA) return false
+    }
+    i = dataEnd
+  }
+  return true
+}
+
+/** The 20 bytes at `o` as a binary string (an info hash or peer id), in one flat string. */
+export function binaryString20 (b: Uint8Array, o: number): BinaryString {
+  return String.fromCharCode(
+    b[o], b[o + 1], b[o + 2], b[o + 3], b[o + 4], b[o + 5], b[o + 6], b[o + 7], b[o + 8], b[o + 9],
+    b[o + 10], b[o + 11], b[o + 12], b[o + 13], b[o + 14], b[o + 15], b[o + 16], b[o + 17], b[o + 18], b[o + 19])
+}
+
 function decodeScrape (msg: Uint8Array, transactionId: number): UdpDecoded {
   const connectionId = msg.subarray(0, CONNECTION_ID_LENGTH)
   const body = msg.length - UDP_HEADER_LENGTH
@@ -415,6 +442,26 @@ export function encodeAnnounceResponse (
     writeBinaryString(out, o, addr)
   }
   return out
+}
+
+/**
+ * The 20-byte header of an announce response, written at `o` of `out` (the peers follow at
+ * o + 20): for servers that write replies in place. Same fields as `encodeAnnounceResponse`.
+ */
+export function writeAnnounceResponseHeader (
+  out: Uint8Array, o: number, transactionId: number, interval: number, leechers: number, seeders: number
+): void {
+  writeU32(out, o, UDP_ACTION_ANNOUNCE)
+  writeU32(out, o + 4, transactionId)
+  writeU32(out, o + 8, toU32(interval))
+  writeU32(out, o + 12, toU32(leechers))
+  writeU32(out, o + 16, toU32(seeders))
+}
+
+/** The 8-byte header of a scrape response at `o` of `out` (12-byte entries follow). */
+export function writeScrapeResponseHeader (out: Uint8Array, o: number, transactionId: number): void {
+  writeU32(out, o, UDP_ACTION_SCRAPE)
+  writeU32(out, o + 4, transactionId)
 }
 
 /** Scrape response: per hash, in request order, seeders, completed, leechers (BEP 15 order). */

@@ -1,7 +1,7 @@
 import { MAX_UDP_PEERS } from '../../constants.js'
 import type { AnnounceRequest, BinaryString, ScrapeEntry } from '../../protocol/common/types.js'
 import { KIND_V4, KIND_V6, WANT_V4, WANT_V6 } from '../store/store.js'
-import type { StoreAnnounceResult, SwarmStore } from '../store/store.js'
+import type { CompactAnnounceResult, StoreAnnounce, StoreAnnounceResult, SwarmStore } from '../store/store.js'
 import { jitterInterval } from './jitter.js'
 import type { Maybe } from './maybe.js'
 
@@ -25,7 +25,18 @@ export interface CoreOptions {
  * frontends hand it decoded, sanitized requests with the peer's compact address.
  */
 export class TrackerCore {
-  constructor (readonly store: SwarmStore, readonly opts: CoreOptions) {}
+  /**
+   * Whether the store answers announces and scrapes synchronously into a caller's buffer
+   * (`announceCompact` / `scrapeCompact`): the UDP frontend then writes replies in place.
+   */
+  readonly compact: boolean
+  /** Most peers in one UDP reply. */
+  readonly udpNumwantCap: number
+
+  constructor (readonly store: SwarmStore, readonly opts: CoreOptions) {
+    this.compact = store.announceCompact !== undefined && store.scrapeCompact !== undefined
+    this.udpNumwantCap = Math.min(MAX_UDP_PEERS, opts.maxNumwant)
+  }
 
   /** The interval to tell one HTTP/UDP client, seconds (jittered if configured). */
   announceInterval (): number {
@@ -55,9 +66,18 @@ export class TrackerCore {
       conn: 0,
       event: req.event,
       seeder: req.left === 0,
-      numwant: this.numwant(req.numwant, udp ? Math.min(MAX_UDP_PEERS, this.opts.maxNumwant) : this.opts.maxNumwant),
+      numwant: this.numwant(req.numwant, udp ? this.udpNumwantCap : this.opts.maxNumwant),
       want
     }, now)
+  }
+
+  /**
+   * A UDP announce into a reply buffer (`compact` stores only): `a` is filled by the caller
+   * (reused between calls; numwant already clamped with `numwant(…, udpNumwantCap)`), the peers'
+   * addresses go to `out` from `offset`.
+   */
+  announceCompact (a: StoreAnnounce, now: number, out: Uint8Array, offset: number): CompactAnnounceResult {
+    return this.store.announceCompact!(a, now, out, offset)
   }
 
   /** Scrape of the given hashes; an empty list is a full scrape, if enabled. */

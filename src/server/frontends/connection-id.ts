@@ -65,11 +65,18 @@ export class ConnectionIds {
 
   /** A fresh 8-byte id for this source, valid for the current window and the next. */
   issue (address: string, nowMs: number): Uint8Array {
-    this.mac(address, Math.floor(nowMs / this.windowMs))
+    this.current(address, Math.floor(nowMs / this.windowMs))
     const id = new Uint8Array(8)
-    writeU32LE(id, 0, this.out.hashLo)
-    writeU32LE(id, 4, this.out.hashHi)
+    writeU32LE(id, 0, this.curLo)
+    writeU32LE(id, 4, this.curHi)
     return id
+  }
+
+  /** `issue`, writing the id into `out` at `offset` instead of a new array. */
+  issueInto (address: string, nowMs: number, out: Uint8Array, offset: number): void {
+    this.current(address, Math.floor(nowMs / this.windowMs))
+    writeU32LE(out, offset, this.curLo)
+    writeU32LE(out, offset + 4, this.curHi)
   }
 
   /**
@@ -78,15 +85,46 @@ export class ConnectionIds {
    */
   verify (id: Uint8Array, address: string, nowMs: number): boolean {
     if (id.length !== 8) return false
-    const lo = readU32LE(id, 0)
-    const hi = readU32LE(id, 4)
+    return this.verifyAt(id, 0, address, nowMs)
+  }
+
+  /** `verify` of the 8-byte id at `offset` of `b` (a request's first bytes). */
+  verifyAt (b: Uint8Array, offset: number, address: string, nowMs: number): boolean {
+    const lo = readU32LE(b, offset)
+    const hi = readU32LE(b, offset + 4)
     const window = Math.floor(nowMs / this.windowMs)
-    const out = this.out
+    this.current(address, window)
+    if (((this.curLo ^ lo) | (this.curHi ^ hi)) === 0) return true
+    // Which window an id is from is no secret: the previous one is computed only when needed.
+    if (!this.prevKnown) {
+      this.mac(address, window - 1)
+      this.prevLo = this.out.hashLo
+      this.prevHi = this.out.hashHi
+      this.prevKnown = true
+    }
+    return ((this.prevLo ^ lo) | (this.prevHi ^ hi)) === 0
+  }
+
+  // The MACs of the last address seen, for its window (and the one before, once computed): a
+  // client announcing many torrents, or many clients behind one NAT, send bursts from one
+  // address. The cache is exact (same address text, same window), so it changes no answer.
+  private lastAddress: string | undefined = undefined
+  private lastWindow = 0
+  private curLo = 0
+  private curHi = 0
+  private prevKnown = false
+  private prevLo = 0
+  private prevHi = 0
+
+  /** Sets curLo/curHi to the MAC of (address, window), from the cache when it holds them. */
+  private current (address: string, window: number): void {
+    if (address === this.lastAddress && window === this.lastWindow) return
     this.mac(address, window)
-    const current = ((out.hashLo ^ lo) | (out.hashHi ^ hi)) === 0
-    this.mac(address, window - 1)
-    const previous = ((out.hashLo ^ lo) | (out.hashHi ^ hi)) === 0
-    return current || previous
+    this.curLo = this.out.hashLo
+    this.curHi = this.out.hashHi
+    this.prevKnown = false
+    this.lastAddress = address
+    this.lastWindow = window
   }
 
   /** SipHash-2-4 of window ‖ address into hashLo/hashHi. */

@@ -56,7 +56,14 @@ export class BatchUdpSocket extends EventEmitter {
   ) {
     super()
     this.type = type
-    this.replyPort = { send: (peer, packet) => this.reply(peer, packet), keep: peer => this.keep(peer) }
+    const self = this
+    this.replyPort = {
+      send: (peer, packet) => this.reply(peer, packet),
+      keep: peer => this.keep(peer),
+      open: (_peer, max) => this.open(max),
+      get buf () { return self.sendData },
+      commit: (peer, len) => this.commit(peer, len)
+    }
   }
 
   /** Binds and starts reading; 'listening' or 'error' follows (as with dgram). */
@@ -146,11 +153,11 @@ export class BatchUdpSocket extends EventEmitter {
           frontend.oversized()
           continue
         }
-        const source = this.sourceText(i)
-        frontend.onMessage(this.replyPort, new Uint8Array(this.recvData.buffer, i * slot, len), source, i)
+        frontend.onPacket(this.replyPort, this.recvData, i * slot, len, this.sourceText(i), i)
       }
     } finally {
       this.inBatch = false
+      frontend.endBatch()
       this.flush()
     }
     return 0
@@ -183,10 +190,22 @@ export class BatchUdpSocket extends EventEmitter {
 
   private reply (peer: BatchPeer, packet: Uint8Array): void {
     if (this.closed || this.handle === undefined) return
-    const slot = this.out++
     // Only an error reply with a very long message (a filter's own text) can exceed a slot: cut it.
     const len = Math.min(packet.length, this.addon.SLOT_SIZE)
-    this.sendData.set(len === packet.length ? packet : packet.subarray(0, len), slot * this.addon.SLOT_SIZE)
+    this.sendData.set(len === packet.length ? packet : packet.subarray(0, len), this.out * this.addon.SLOT_SIZE)
+    this.commit(peer, len)
+  }
+
+  /** The offset of the next free reply slot, for a reply of up to `max` bytes written in place (-1: none). */
+  private open (max: number): number {
+    if (max > this.addon.SLOT_SIZE || this.closed || this.handle === undefined) return -1
+    return this.out * this.addon.SLOT_SIZE
+  }
+
+  /** Sends the reply of `len` bytes in the next free slot to `peer`. */
+  private commit (peer: BatchPeer, len: number): void {
+    if (this.closed || this.handle === undefined) return
+    const slot = this.out++
     const d = this.sendMeta32
     const o = slot * META_WORDS
     if (typeof peer === 'number') {

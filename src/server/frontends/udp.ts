@@ -1,15 +1,20 @@
 import type { RemoteInfo, Socket } from 'node:dgram'
-import { UDP_MAX_PACKET } from '../../constants.js'
+import {
+  ID_LENGTH, UDP_ACTION_ANNOUNCE, UDP_ACTION_SCRAPE, UDP_ANNOUNCE_MIN_LENGTH, UDP_HEADER_LENGTH, UDP_MAX_PACKET,
+  UDP_MAX_SCRAPE_HASHES
+} from '../../constants.js'
 import { internalError, TrackerError, trackerError } from '../../errors.js'
 import { canonicalIp, compactAddr, formatAddr } from '../../protocol/common/address.js'
-import type { AnnounceRequest } from '../../protocol/common/types.js'
+import type { AnnounceEvent, AnnounceRequest, BinaryString } from '../../protocol/common/types.js'
 import {
-  decodeUdpRequest, encodeAnnounceResponse, encodeConnectResponse, encodeError, encodeScrapeResponse
+  binaryString20, decodeUdpRequest, encodeAnnounceResponse, encodeConnectResponse, encodeError, encodeScrapeResponse,
+  udpOptionsFit, writeAnnounceResponseHeader, writeScrapeResponseHeader
 } from '../../protocol/udp/codec.js'
 import { isPromise } from '../core/maybe.js'
 import { A_ANNOUNCE, A_CONNECT, A_INVALID, A_SCRAPE, P_UDP, R_DROPPED, R_ERROR, R_OK } from '../stats/metrics.js'
 import type { Action } from '../stats/metrics.js'
-import type { StoreAnnounceResult } from '../store/store.js'
+import { KIND_V4, KIND_V6, scrapeCompact, WANT_V4, WANT_V6 } from '../store/store.js'
+import type { StoreAnnounce, StoreAnnounceResult } from '../store/store.js'
 import type { ScrapeEntry } from '../../protocol/common/types.js'
 import { addressKey } from './abuse.js'
 import type { AddressKey } from './abuse.js'
@@ -26,6 +31,14 @@ import { stripZone } from './http.js'
 export interface UdpReplyPort<P> {
   send: (peer: P, packet: Uint8Array) => void
   keep: (peer: P) => P
+  /**
+   * In-place replies, for requests answered synchronously: `open` gives the offset in `buf` where
+   * a reply of up to `max` bytes may be written (-1: no room, use `send`), `commit` sends its
+   * first `len` bytes. A reply opened and not committed is simply dropped.
+   */
+  open: (peer: P, max: number) => number
+  readonly buf: Uint8Array
+  commit: (peer: P, len: number) => void
 }
 
 /**
@@ -59,6 +72,8 @@ export class UdpFrontend {
 
   /** One datagram from a node:dgram socket. Never throws. */
   onDgram (port: UdpReplyPort<RemoteInfo>, msg: Buffer, rinfo: RemoteInfo): void {
+    // One datagram per event-loop turn: user code may have run since the last one.
+    this.paramsKnown = false
     if (msg.length > UDP_MAX_PACKET) return this.oversized()
     const source = canonicalIp(stripZone(rinfo.address))
     if (source === undefined) {
@@ -80,6 +95,11 @@ export class UdpFrontend {
    * `msg` may be reused once this returns. Never throws.
    */
   onMessage<P> (port: UdpReplyPort<P>, msg: Uint8Array, source: string, peer: P): void {
+    this.onPacket(port, msg, 0, msg.length, source, peer)
+  }
+
+  /** `onMessage` of the datagram at bytes [off, off + len) of `data` (a receive slab). */
+  onPacket<P> (port: UdpReplyPort<P>, data: Uint8Array, off: number, len: number, source: string, peer: P): void {
     if (this.draining) return
     const ctx = this.ctx
     const metrics = ctx.metrics
@@ -94,6 +114,144 @@ export class UdpFrontend {
       if (limits.udpBadIds !== undefined && limits.udpBadIds.banned(key, nowMs)) return metrics.done(P_UDP, A_INVALID, R_DROPPED, t0)
       if (limits.udp !== undefined && !limits.udp.allow(key, nowMs)) return metrics.done(P_UDP, A_INVALID, R_DROPPED, t0)
     }
+    // The common requests straight from the bytes into the reply; anything unusual (an error to
+    // answer, a filter, listeners, passkeys, an async store) takes the general path below.
+    if (len >= UDP_HEADER_LENGTH && this.ctx.core.compact && (data[off + 8] | data[off + 9] | data[off + 10]) === 0) {
+      const action = data[off + 11]
+      if (action === UDP_ACTION_ANNOUNCE ? this.fastAnnounce(port, data, off, len, source, peer, nowMs, t0)
+        : action === UDP_ACTION_SCRAPE && this.fastScrape(port, data, off, len, source, peer, nowMs, t0)) return
+    }
+    this.general(port, off === 0 && len === data.length ? data : data.subarray(off, off + len), source, peer, nowMs, t0, key)
+  }
+
+  /** The last source whose compact address bytes are in `srcBytes` (4 or 16 of them: `srcLength`). */
+  private srcText: string | undefined = undefined
+  private readonly srcBytes = new Uint8Array(16)
+  private srcLength = 0
+  /** Reused by every fast announce: the store keeps nothing of it. */
+  private readonly storeAnnounce: StoreAnnounce = {
+    infoHash: '', key: '', peerId: '', addr: '', kind: KIND_V4, conn: 0, event: 0, seeder: false, numwant: 0, want: WANT_V4
+  }
+
+  private readonly scrapeHashes: BinaryString[] = []
+
+  /**
+   * A well-formed announce with a valid connection id, answered in place when nothing needs
+   * more than the swarm (no passkeys, filter, announce listeners or client-claimed address).
+   * Returns false, having changed nothing, when the general path must take it.
+   */
+  private fastAnnounce<P> (port: UdpReplyPort<P>, d: Uint8Array, off: number, len: number, source: string, peer: P, nowMs: number, t0: number): boolean {
+    const ctx = this.ctx
+    if (len < UDP_ANNOUNCE_MIN_LENGTH || ctx.passkeys !== undefined) return false
+    if ((d[off + 80] | d[off + 81] | d[off + 82]) !== 0 || d[off + 83] > 3) return false
+    const port16 = (d[off + 96] << 8) | d[off + 97]
+    if (port16 === 0) return false
+    if (len > UDP_ANNOUNCE_MIN_LENGTH && !udpOptionsFit(d, off, len)) return false
+    if (ctx.acceptClientIp && (d[off + 84] | d[off + 85] | d[off + 86] | d[off + 87]) !== 0) return false
+    if (!this.ids.verifyAt(d, off, source, nowMs) || this.needsParams() || !this.sourceBytes(source)) return false
+    const infoHash = binaryString20(d, off + 16)
+    const peerId = binaryString20(d, off + 36)
+    if (ctx.check(infoHash, peerId, undefined) !== null) return false
+    const core = ctx.core
+    const v4 = this.srcLength === 4
+    const stride = v4 ? 6 : 18
+    const numwantField = (d[off + 92] << 24) | (d[off + 93] << 16) | (d[off + 94] << 8) | d[off + 95]
+    const numwant = core.numwant(numwantField < 0 ? -1 : numwantField, core.udpNumwantCap)
+    const o = port.open(peer, 20 + stride * numwant)
+    if (o < 0) return false
+    const b = this.srcBytes
+    const addr = v4
+      ? String.fromCharCode(b[0], b[1], b[2], b[3], port16 >> 8, port16 & 0xff)
+      : String.fromCharCode(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15], port16 >> 8, port16 & 0xff)
+    const a = this.storeAnnounce
+    a.infoHash = infoHash
+    a.key = addr
+    a.peerId = peerId
+    a.addr = addr
+    a.kind = v4 ? KIND_V4 : KIND_V6
+    a.event = d[off + 83] as AnnounceEvent
+    a.seeder = (d[off + 64] | d[off + 65] | d[off + 66] | d[off + 67] | d[off + 68] | d[off + 69] | d[off + 70] | d[off + 71]) === 0
+    a.numwant = numwant
+    a.want = v4 ? WANT_V4 : WANT_V6
+    const tid = readU32BE(d, off + 12)
+    const buf = port.buf
+    let r
+    try {
+      r = core.announceCompact(a, ctx.now(), buf, o + 20)
+    } catch (err) {
+      this.fail(port, peer, tid, internalError(err), A_ANNOUNCE, t0)
+      return true
+    }
+    writeAnnounceResponseHeader(buf, o, tid, core.announceInterval(), r.incomplete, r.complete)
+    port.commit(peer, 20 + stride * r.peers)
+    // No announce listeners (needsParams() is false): the event would reach no one.
+    ctx.metrics.done(P_UDP, A_ANNOUNCE, R_OK, t0)
+    return true
+  }
+
+  /** A well-formed scrape with a valid connection id, answered in place; false: the general path. */
+  private fastScrape<P> (port: UdpReplyPort<P>, d: Uint8Array, off: number, len: number, source: string, peer: P, nowMs: number, t0: number): boolean {
+    const ctx = this.ctx
+    const body = len - UDP_HEADER_LENGTH
+    if (body === 0 || body % ID_LENGTH !== 0 || body / ID_LENGTH > UDP_MAX_SCRAPE_HASHES || ctx.passkeys !== undefined) return false
+    if (!this.ids.verifyAt(d, off, source, nowMs)) return false
+    const count = body / ID_LENGTH
+    const hashes = this.scrapeHashes
+    if (hashes.length !== count) hashes.length = count
+    for (let n = 0; n < count; n++) hashes[n] = binaryString20(d, off + UDP_HEADER_LENGTH + n * ID_LENGTH)
+    if (ctx.checkScrape(hashes) !== null) return false
+    const o = port.open(peer, 8 + 12 * count)
+    if (o < 0) return false
+    const tid = readU32BE(d, off + 12)
+    const buf = port.buf
+    try {
+      scrapeCompact(ctx.core.store, hashes, buf, o + 8)
+    } catch (err) {
+      this.fail(port, peer, tid, internalError(err), A_SCRAPE, t0)
+      return true
+    }
+    writeScrapeResponseHeader(buf, o, tid)
+    port.commit(peer, 8 + 12 * count)
+    ctx.metrics.done(P_UDP, A_SCRAPE, R_OK, t0)
+    return true
+  }
+
+  // `ctx.needsParams()` (listener counts) asked once per run of in-place answers: they call no
+  // user code, so nothing can add or remove a listener between them. Anything that may run user
+  // code (the general path: filter, events, warnings) and the end of a batch forget it.
+  private paramsKnown = false
+  private paramsNeeded = false
+
+  private needsParams (): boolean {
+    if (!this.paramsKnown) {
+      this.paramsNeeded = this.ctx.needsParams()
+      this.paramsKnown = true
+    }
+    return this.paramsNeeded
+  }
+
+  /** The end of a batch of datagrams (native backend): user code may run before the next one. */
+  endBatch (): void {
+    this.paramsKnown = false
+  }
+
+  /** Puts the source's address bytes in `srcBytes` (kept while the source repeats); false if it has none. */
+  private sourceBytes (source: string): boolean {
+    if (source === this.srcText) return true
+    const c = compactAddr(source, 1)
+    if (c === undefined) return false
+    const n = c.length - 2
+    for (let k = 0; k < n; k++) this.srcBytes[k] = c.charCodeAt(k)
+    this.srcLength = n
+    this.srcText = source
+    return true
+  }
+
+  /** Every request the fast paths leave: decoded into objects, every rule applied. */
+  private general<P> (port: UdpReplyPort<P>, msg: Uint8Array, source: string, peer: P, nowMs: number, t0: number, key: AddressKey | undefined): void {
+    this.paramsKnown = false
+    const ctx = this.ctx
+    const metrics = ctx.metrics
     const decoded = decodeUdpRequest(msg)
     if (!decoded.ok) {
       ctx.warning(decoded.error)
@@ -223,6 +381,7 @@ export class UdpFrontend {
   }
 
   private fail<P> (port: UdpReplyPort<P>, peer: P, tid: number, err: TrackerError, action: Action, t0: number): void {
+    this.paramsKnown = false
     this.ctx.metrics.done(P_UDP, action, R_ERROR, t0)
     this.ctx.warning(err)
     port.send(peer, encodeError(tid, err.clientMessage))
@@ -231,16 +390,27 @@ export class UdpFrontend {
 
 /** The reply port of a node:dgram socket (make one per socket). */
 export function dgramReplyPort (socket: Socket): UdpReplyPort<RemoteInfo> {
-  return {
-    send: (rinfo, packet) => {
-      try {
-        socket.send(packet, rinfo.port, rinfo.address)
-      } catch {
-        // Socket closed while a (possibly async) request was in flight: nothing to answer on.
-      }
-    },
-    keep: rinfo => rinfo
+  const send = (rinfo: RemoteInfo, packet: Uint8Array): void => {
+    try {
+      socket.send(packet, rinfo.port, rinfo.address)
+    } catch {
+      // Socket closed while a (possibly async) request was in flight: nothing to answer on.
+    }
   }
+  // In-place replies are written to one scratch buffer and copied out at their true length:
+  // dgram keeps a sent buffer until the send completes, so each reply needs its own.
+  const buf = Buffer.allocUnsafe(UDP_MAX_PACKET)
+  return {
+    send,
+    keep: rinfo => rinfo,
+    open: (_rinfo, max) => max <= buf.length ? 0 : -1,
+    buf,
+    commit: (rinfo, len) => send(rinfo, Buffer.from(buf.subarray(0, len)))
+  }
+}
+
+function readU32BE (b: Uint8Array, o: number): number {
+  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0
 }
 
 /** The counter action of a BEP 15 action number (2 is scrape; 3, error, is never a request). */

@@ -67,6 +67,20 @@ export interface SwarmStore {
   /** Sets the `downloaded` count of a torrent, live or retired (a retired one is remembered). */
   setDownloaded? (infoHash: BinaryString, downloaded: number): void
 
+  // ---- Compact fast paths (optional, synchronous; the UDP frontend uses them when present and
+  // falls back to `announce` / `scrape` otherwise — see announceCompact / scrapeCompact below).
+
+  /**
+   * `announce`, with the picked peers written as compact addresses (6 bytes each for WANT_V4,
+   * 18 for WANT_V6: `a.want` names exactly one of the two) into `out` from `offset` instead of
+   * returned as StorePeers — same update, same peers, same counts. `out` has room for
+   * `a.numwant` addresses. The result object may be reused by the next call, and the store must
+   * not keep `a` (callers may reuse it).
+   */
+  announceCompact? (a: StoreAnnounce, now: number, out: Uint8Array, offset: number): CompactAnnounceResult
+  /** One torrent's scrape entry as BEP 15 writes it: seeders, completed, leechers, u32 big-endian. */
+  scrapeCompact? (infoHash: BinaryString, out: Uint8Array, offset: number): void
+
   /** Reloads the snapshot behind the synchronous members (stores that keep one). */
   refresh? (): Promise<void>
   /** Connects; the server awaits it before listening. Rejects when the backend is unreachable. */
@@ -106,6 +120,67 @@ export interface StoreAnnounceResult {
   incomplete: number
   downloaded: number
   peers: StorePeer[]
+}
+
+export interface CompactAnnounceResult {
+  complete: number
+  incomplete: number
+  downloaded: number
+  /** Compact addresses written. */
+  peers: number
+}
+
+/**
+ * `store.announceCompact`, or the same through `store.announce` for a store without it: the
+ * peers' addresses written into `out` from `offset`. `a.want` must be WANT_V4 or WANT_V6 alone.
+ */
+export function announceCompact (
+  store: SwarmStore, a: StoreAnnounce, now: number, out: Uint8Array, offset: number
+): CompactAnnounceResult | Promise<CompactAnnounceResult> {
+  if (store.announceCompact !== undefined) return store.announceCompact(a, now, out, offset)
+  const r = store.announce(a, now)
+  return isThenable(r) ? r.then(v => writeCompact(v, out, offset)) : writeCompact(r, out, offset)
+}
+
+function writeCompact (r: StoreAnnounceResult, out: Uint8Array, offset: number): CompactAnnounceResult {
+  let o = offset
+  for (const p of r.peers) {
+    for (let k = 0; k < p.addr.length; k++) out[o + k] = p.addr.charCodeAt(k)
+    o += p.addr.length
+  }
+  return { complete: r.complete, incomplete: r.incomplete, downloaded: r.downloaded, peers: r.peers.length }
+}
+
+/** `store.scrapeCompact` of each hash, or the same through `store.scrape`: 12 bytes per hash from `offset`. */
+export function scrapeCompact (store: SwarmStore, infoHashes: readonly BinaryString[], out: Uint8Array, offset: number): void | Promise<void> {
+  if (store.scrapeCompact !== undefined) {
+    for (let i = 0; i < infoHashes.length; i++) store.scrapeCompact(infoHashes[i], out, offset + 12 * i)
+    return
+  }
+  const write = (entries: ScrapeEntry[]): void => {
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]
+      const o = offset + 12 * i
+      writeU32BE(out, o, e.complete)
+      writeU32BE(out, o + 4, e.downloaded)
+      writeU32BE(out, o + 8, e.incomplete)
+    }
+  }
+  const r = store.scrape(infoHashes)
+  if (isThenable(r)) return r.then(write)
+  write(r)
+}
+
+function isThenable<T> (v: T | Promise<T>): v is Promise<T> {
+  return typeof (v as { then?: unknown } | null)?.then === 'function'
+}
+
+function writeU32BE (b: Uint8Array, o: number, v: number): void {
+  const n = !(v > 0) ? 0 : v >= 0xffffffff ? 0xffffffff : Math.floor(v)
+  b[o] = n >>> 24
+  b[o + 1] = n >>> 16
+  b[o + 2] = n >>> 8
+  b[o + 3] = n
 }
 
 export interface StorePeer {

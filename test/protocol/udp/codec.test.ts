@@ -11,6 +11,7 @@ import { TrackerError } from '../../../src/errors.js'
 import type { ErrorCode } from '../../../src/errors.js'
 import type { AnnounceEvent, PeerEntry } from '../../../src/protocol/common/types.js'
 import {
+  binaryString20,
   decodeUdpRequest,
   decodeUdpResponse,
   encodeAnnounceRequest,
@@ -19,7 +20,10 @@ import {
   encodeConnectResponse,
   encodeError,
   encodeScrapeRequest,
-  encodeScrapeResponse
+  encodeScrapeResponse,
+  udpOptionsFit,
+  writeAnnounceResponseHeader,
+  writeScrapeResponseHeader
 } from '../../../src/protocol/udp/index.js'
 import type { UdpAnnounceFields, UdpDecoded, UdpRequest, UdpResponse } from '../../../src/protocol/udp/index.js'
 
@@ -430,6 +434,51 @@ describe('UDP codec — BEP 41 options', () => {
     const enc = (n: number): Uint8Array => encodeAnnounceRequest({ connectionId: CONNECTION_ID, transactionId: 5, request: { ...EXPECTED_ANNOUNCE }, urlData: 'u'.repeat(n) })
     assert.equal(enc(255).length, 98 + 2 + 255 + 1)
     assert.equal(enc(256).length, 98 + 2 + 255 + 2 + 1 + 1)
+  })
+})
+
+describe('UDP codec — in-place helpers (servers writing replies into their own buffers)', () => {
+  /** `packet` copied at `off` of a larger buffer with other bytes around it. */
+  const embed = (packet: Uint8Array, off: number): Uint8Array => {
+    const b = new Uint8Array(off + packet.length + 9).fill(0x02)
+    b.set(packet, off)
+    return b
+  }
+
+  it('udpOptionsFit agrees with decodeUdpRequest on every option layout, at any offset', () => {
+    const layouts = ['', '02 0c 2f 64 69 72 3f 61 3d 62 26 63 3d 64 01 01 00', '02 00', '07 03 78 79 7a 02 02 2f 61',
+      '02 02 2f 61 02 0a 2f 62 63', '02', '02 ff 00 00', '00 02 05 61 61 61 61 61']
+    for (const options of layouts) {
+      const p = hex(ANNOUNCE_FIXED + options)
+      const fits = decodeUdpRequest(p).ok
+      assert.equal(fits, true)
+      assert.equal(udpOptionsFit(embed(p, 5), 5, p.length), true, options)
+    }
+    const base = { connectionId: CONNECTION_ID, transactionId: 5, request: { ...EXPECTED_ANNOUNCE } }
+    for (const n of [0, 1, 254, 255, 256, UDP_MAX_URL_DATA - 1, UDP_MAX_URL_DATA, UDP_MAX_URL_DATA + 1, UDP_MAX_URL_DATA + 300]) {
+      const p = encodeAnnounceRequest({ ...base, urlData: 'u'.repeat(n) })
+      assert.equal(udpOptionsFit(embed(p, 3), 3, p.length), decodeUdpRequest(p).ok, `${n} bytes of URL data`)
+      assert.equal(udpOptionsFit(p, 0, p.length), n <= UDP_MAX_URL_DATA)
+    }
+  })
+
+  it('binaryString20 reads 20 bytes as one character each', () => {
+    const b = Uint8Array.from({ length: 30 }, (_, i) => (i * 37 + 200) & 0xff)
+    assert.equal(binaryString20(b, 5), String.fromCharCode(...b.subarray(5, 25)))
+  })
+
+  it('the header writers give the bytes the encoders give', () => {
+    const peers: PeerEntry[] = [{ peerId: '', addr: '\x7f\x00\x00\x01\x1a\xe1' }]
+    const full = encodeAnnounceResponse(0xdeadbeef, 1800, 7, 2 ** 40, peers)
+    const out = new Uint8Array(30).fill(0x55)
+    writeAnnounceResponseHeader(out, 4, 0xdeadbeef, 1800, 7, 2 ** 40)
+    assert.deepEqual([...out.subarray(4, 24)], [...full.subarray(0, 20)])
+    assert.deepEqual([...out.subarray(0, 4), ...out.subarray(24)], new Array(10).fill(0x55))
+    const scrape = encodeScrapeResponse(42, [])
+    const out2 = new Uint8Array(12).fill(0x55)
+    writeScrapeResponseHeader(out2, 2, 42)
+    assert.deepEqual([...out2.subarray(2, 10)], [...scrape])
+    assert.deepEqual([...out2.subarray(0, 2), ...out2.subarray(10)], [0x55, 0x55, 0x55, 0x55])
   })
 })
 

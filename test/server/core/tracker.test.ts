@@ -179,3 +179,31 @@ describe('TrackerCore.scrape', () => {
     assert.deepEqual(sync(core({ fullScrapeLimit: 0 }, c.store).scrape([])), [], 'a limit of 0 is an empty full scrape')
   })
 })
+
+describe('TrackerCore in-place announces', () => {
+  it('compact is true only with a store that has announceCompact and scrapeCompact', () => {
+    assert.equal(core().compact, true)
+    const plain: SwarmStore = Object.assign(Object.create(null) as SwarmStore, { announce: () => ({ complete: 0, incomplete: 0, downloaded: 0, peers: [] }) })
+    assert.equal(core({}, plain).compact, false)
+  })
+
+  it('udpNumwantCap is the smaller of MAX_UDP_PEERS and maxNumwant', () => {
+    assert.equal(core({ maxNumwant: 200 }).udpNumwantCap, MAX_UDP_PEERS)
+    assert.equal(core({ maxNumwant: 10 }).udpNumwantCap, 10)
+  })
+
+  it('announceCompact writes the addresses announce would give, after the update', () => {
+    const c = core()
+    const H = hash(300)
+    populate(c, H, 5, 2)
+    const a = storeReq(H, { key: v4(9), peerId: pid(9), addr: v4(9), kind: KIND_V4, conn: 0 }, { event: EVENT_STARTED, numwant: 50, want: WANT_V4 })
+    const out = new Uint8Array(4 + 6 * 50)
+    const r = c.announceCompact(a, NOW, out, 4)
+    assert.deepEqual({ ...r }, { complete: 0, incomplete: 11, downloaded: 0, peers: 5 })
+    const got = Array.from({ length: 5 }, (_, i) => String.fromCharCode(...out.subarray(4 + 6 * i, 10 + 6 * i))).sort()
+    assert.deepEqual(got, [1, 2, 3, 4, 5].map(v4).sort())
+    const r6 = c.announceCompact({ ...a, key: v6(9), addr: v6(9), kind: KIND_V6, want: WANT_V6 }, NOW, out, 0)
+    assert.equal(r6.peers, 2)
+    assert.deepEqual([String.fromCharCode(...out.subarray(0, 18)), String.fromCharCode(...out.subarray(18, 36))].sort(), [v6(1), v6(2)].sort())
+  })
+})

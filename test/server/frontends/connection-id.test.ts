@@ -108,6 +108,46 @@ describe('ConnectionIds', () => {
     assert.throws(() => new ConnectionIds({ windowMs: NaN }), RangeError)
   })
 
+  it('verifyAt checks the id at an offset; issueInto writes the id issue gives', () => {
+    const ids = new ConnectionIds({ secret: SECRET })
+    const id = ids.issue('192.0.2.1', T0)
+    const packet = new Uint8Array(40).fill(0xee)
+    packet.set(id, 13)
+    assert.equal(ids.verifyAt(packet, 13, '192.0.2.1', T0 + W), true)
+    assert.equal(ids.verifyAt(packet, 12, '192.0.2.1', T0), false)
+    assert.equal(ids.verifyAt(packet, 13, '192.0.2.2', T0), false)
+    assert.equal(ids.verifyAt(packet, 13, '192.0.2.1', T0 + 2 * W), false)
+    const out = new Uint8Array(12).fill(0xee)
+    ids.issueInto('192.0.2.1', T0 + 5, out, 2)
+    assert.deepEqual([...out], [0xee, 0xee, ...id, 0xee, 0xee])
+  })
+
+  it('gives the same answers whatever the order of addresses and times (its cache of the last MACs is exact)', () => {
+    // One instance answering an interleaved sequence must agree with fresh instances (no cache).
+    const cached = new ConnectionIds({ secret: SECRET })
+    const fresh = (): ConnectionIds => new ConnectionIds({ secret: SECRET })
+    const addrs = ['192.0.2.1', '192.0.2.2', '2001:db8::1']
+    const issued = addrs.flatMap(a => [0, 1, 2].map(w => ({ a, w, id: fresh().issue(a, T0 + w * W) })))
+    const order = [0, 0, 1, 0, 2, 2, 1, 0, 1, 1, 2, 0, 3, 3, 0]
+    for (const step of order) {
+      const now = T0 + (step % 3) * W + step
+      for (const { a, id } of issued) {
+        for (const who of addrs) {
+          assert.equal(cached.verify(id, who, now), fresh().verify(id, who, now), `${a}'s id, asked as ${who} at step ${step}`)
+        }
+        assert.deepEqual(cached.issue(a, now), fresh().issue(a, now))
+      }
+    }
+    // a wrong id right after a right one from the same address, in both windows
+    const id = cached.issue('192.0.2.1', T0)
+    assert.equal(cached.verify(id, '192.0.2.1', T0 + W), true)
+    const wrong = id.slice()
+    wrong[7] ^= 1
+    assert.equal(cached.verify(wrong, '192.0.2.1', T0 + W), false)
+    assert.equal(cached.verify(wrong, '192.0.2.1', T0), false)
+    assert.equal(cached.verify(id, '192.0.2.1', T0), true)
+  })
+
   it('property: issued ids verify within the next window and fail elsewhere', () => {
     const ids = new ConnectionIds({ secret: SECRET })
     fc.assert(fc.property(

@@ -22,6 +22,8 @@ function asyncStore (viaTimer: boolean): SwarmStore {
       if (key === 'announce' || key === 'scrape') {
         return (...args: unknown[]) => later((target[key] as (...a: unknown[]) => unknown).apply(target, args))
       }
+      // A networked store has no synchronous in-place answers.
+      if (key === 'announceCompact' || key === 'scrapeCompact') return undefined
       const v = Reflect.get(target, key, receiver) as unknown
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
     }

@@ -12,7 +12,7 @@ import {
 } from '../../../src/protocol/common/types.js'
 import type { AnnounceEvent, BinaryString } from '../../../src/protocol/common/types.js'
 import {
-  KIND_V4, KIND_V6, KIND_WS, WANT_V4, WANT_V6, WANT_WS
+  announceCompact, KIND_V4, KIND_V6, KIND_WS, scrapeCompact, WANT_V4, WANT_V6, WANT_WS
 } from '../../../src/server/store/store.js'
 import type {
   PeerKind, StoreAnnounce, StoreAnnounceResult, StoreListener, StorePeer, SwarmStore
@@ -587,6 +587,116 @@ export function runStoreConformance (name: string, makeStore: StoreFactory, opti
           for (const p of r.peers) seen4.add(p.addr)
         }
         assert.equal(seen4.size, 7)
+      }))
+    })
+
+    describe('compact answers (announceCompact / scrapeCompact, native or through announce)', () => {
+      const OFF = 7
+      /** announceCompact into a buffer filled with 0xaa: the addresses it wrote, the result, the buffer. */
+      const compact = async (s: SwarmStore, infoHash: BinaryString, who: Who, o: AnnounceOpts = {}, now = T0):
+      Promise<{ addrs: BinaryString[], r: { complete: number, incomplete: number, downloaded: number, peers: number }, out: Uint8Array }> => {
+        const a = req(infoHash, who, o)
+        const stride = a.want === WANT_V6 ? 18 : 6
+        const out = new Uint8Array(OFF + stride * Math.max(a.numwant, 1) + 8).fill(0xaa)
+        const r = { ...await announceCompact(s, a, now, out, OFF) }
+        const addrs: BinaryString[] = []
+        for (let i = 0; i < r.peers; i++) addrs.push(String.fromCharCode(...out.subarray(OFF + i * stride, OFF + (i + 1) * stride)))
+        assert.ok(out.subarray(0, OFF).every(b => b === 0xaa), 'nothing written before offset')
+        assert.ok(out.subarray(OFF + r.peers * stride).every(b => b === 0xaa), 'nothing written past the peers')
+        return { addrs, r, out }
+      }
+
+      it('writes the same peers and counts as announce, IPv4 and IPv6, seeders and leechers', () => withStore(async s => {
+        const H = hash(90)
+        for (let i = 1; i <= 6; i++) await announce(s, H, httpV4(i), { event: EVENT_STARTED, seeder: i <= 2 })
+        for (let i = 1; i <= 4; i++) await announce(s, H, httpV6(i), { event: EVENT_STARTED, seeder: i === 1 })
+        for (let i = 1; i <= 2; i++) await announce(s, H, wsPeer(i), { event: EVENT_STARTED })
+        // an IPv4 peer whose peer id is longer than 20 bytes (kept apart by some stores)
+        await announce(s, H, httpV4(7, 'x'.repeat(30)), { event: EVENT_STARTED })
+        const cases: Array<[Who, AnnounceOpts]> = [
+          [httpV4(3), { numwant: 50 }], [httpV4(1), { seeder: true, numwant: 50 }], [httpV6(2), { numwant: 50 }],
+          [httpV6(1), { seeder: true, numwant: 50 }], [httpV4(99), { numwant: 50 }], [httpV6(99), { numwant: 50 }]
+        ]
+        for (const [who, o] of cases) {
+          const c = await compact(s, H, who, o)
+          const r = await announce(s, H, who, o)
+          assert.deepEqual(c.addrs.sort(), r.peers.map(p => p.addr).sort(), `peers for ${JSON.stringify(o)}`)
+          assert.deepEqual([c.r.complete, c.r.incomplete, c.r.downloaded, c.r.peers], [r.complete, r.incomplete, r.downloaded, r.peers.length])
+        }
+        const v4s = (await compact(s, H, httpV4(3), { numwant: 50 })).addrs.sort()
+        assert.deepEqual(v4s, [v4(1), v4(2), v4(4), v4(5), v4(6), v4(7), v4(99)].sort())
+        const v6s = (await compact(s, H, httpV6(99), { numwant: 50 })).addrs.sort()
+        assert.deepEqual(v6s, [v6(1), v6(2), v6(3), v6(4)].sort())
+        assert.deepEqual((await compact(s, H, httpV6(2), { seeder: true, numwant: 50 })).addrs.sort(), [v6(3), v6(4), v6(99)].sort())
+      }))
+
+      it('updates the swarm as announce does: started, completed, stopped', () => withStore(async s => {
+        const H = hash(91)
+        let c = await compact(s, H, httpV4(1), { event: EVENT_STARTED, numwant: 10 })
+        assert.deepEqual([c.r.complete, c.r.incomplete, c.r.downloaded, c.r.peers], [0, 1, 0, 0])
+        c = await compact(s, H, httpV4(2), { event: EVENT_COMPLETED, seeder: true, numwant: 10 })
+        assert.deepEqual([c.r.complete, c.r.incomplete, c.r.downloaded], [1, 1, 1])
+        assert.deepEqual(c.addrs, [v4(1)])
+        c = await compact(s, H, httpV4(1), { event: EVENT_STOPPED, numwant: 10 })
+        assert.deepEqual([c.r.complete, c.r.incomplete, c.r.downloaded, c.r.peers], [1, 0, 1, 0])
+        c = await compact(s, H, httpV4(2), { event: EVENT_STOPPED, numwant: 10 })
+        assert.deepEqual([c.r.complete, c.r.incomplete, c.r.downloaded, c.r.peers], [0, 0, 1, 0])
+        assert.equal(s.counts.torrents, 0)
+        c = await compact(s, hash(92), httpV4(1), { event: EVENT_STOPPED, numwant: 10 })
+        assert.deepEqual([c.r.complete, c.r.incomplete, c.r.downloaded, c.r.peers], [0, 0, 0, 0])
+        assert.deepEqual(await scrapeOne(s, H), [0, 0, 1], 'the retired count survives')
+      }))
+
+      it('never writes the asker, and min(numwant, others) addresses', () => withStore(async s => {
+        const H = hash(93)
+        for (let n = 1; n <= 10; n++) {
+          await announce(s, H, httpV4(n), { event: EVENT_STARTED })
+          for (let numwant = 0; numwant <= n + 1; numwant++) {
+            for (let i = 1; i <= n; i++) {
+              const { addrs } = await compact(s, H, httpV4(i), { numwant })
+              assert.ok(!addrs.includes(v4(i)), `peer ${i} of ${n} got itself (numwant ${numwant})`)
+              assert.equal(addrs.length, Math.min(numwant, n - 1))
+              assert.equal(new Set(addrs).size, addrs.length, 'distinct')
+            }
+          }
+        }
+      }))
+
+      it('picks at random: in a 100-peer swarm every peer comes back about as often as the others', () => withStore(async s => {
+        const H = hash(94)
+        for (let i = 1; i <= 100; i++) await announce(s, H, httpV4(i), { event: EVENT_STARTED, seeder: i > 50 })
+        const rounds = 3000
+        const seen = new Map<string, number>()
+        for (let round = 0; round < rounds; round++) {
+          const { addrs } = await compact(s, H, httpV4(1), { numwant: 10 })
+          assert.equal(new Set(addrs).size, 10)
+          for (const k of addrs) seen.set(k, (seen.get(k) ?? 0) + 1)
+        }
+        assert.equal(seen.has(v4(1)), false, 'never the asker')
+        assert.equal(seen.size, 99)
+        const expected = rounds * 10 / 99
+        for (let i = 2; i <= 100; i++) {
+          const n = seen.get(v4(i)) ?? 0
+          assert.ok(n > expected * 0.6 && n < expected * 1.4, `peer ${i} returned ${n} times, expected about ${expected.toFixed(0)}`)
+        }
+      }))
+
+      it('scrapeCompact writes seeders, completed, leechers (u32 big-endian) per hash, zeros for unknown ones', () => withStore(async s => {
+        await announce(s, hash(95), httpV4(1), { event: EVENT_STARTED })
+        await announce(s, hash(95), httpV4(2), { event: EVENT_COMPLETED, seeder: true })
+        await announce(s, hash(95), httpV4(3), { event: EVENT_STARTED, seeder: true })
+        await announce(s, hash(96), httpV4(1), { event: EVENT_COMPLETED, seeder: true })
+        await announce(s, hash(96), httpV4(1), { event: EVENT_STOPPED, seeder: true })
+        const out = new Uint8Array(3 + 12 * 3 + 2).fill(0xaa)
+        await scrapeCompact(s, [hash(97), hash(95), hash(96)], out, 3)
+        assert.deepEqual([...out], [
+          0xaa, 0xaa, 0xaa,
+          0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+          0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 1,
+          0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0,
+          0xaa, 0xaa
+        ])
+        assert.equal(s.counts.torrents, 1, 'scraping creates no swarm')
       }))
     })
 

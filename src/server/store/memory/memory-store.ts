@@ -3,7 +3,7 @@ import { EVENT_COMPLETED, EVENT_STOPPED } from '../../../protocol/common/types.j
 import type { BinaryString, ScrapeEntry } from '../../../protocol/common/types.js'
 import { KIND_V4, KIND_WS } from '../store.js'
 import type {
-  PeerKind, PeerView, StoreAnnounce, StoreAnnounceResult, StoreCounts, StoreListener,
+  CompactAnnounceResult, PeerKind, PeerView, StoreAnnounce, StoreAnnounceResult, StoreCounts, StoreListener,
   StorePeer, SwarmInfo, SwarmStore
 } from '../store.js'
 import { Arena, RECORD_BYTES } from './arena.js'
@@ -74,13 +74,70 @@ export class MemoryStore implements SwarmStore {
   }
 
   announce (a: StoreAnnounce, now: number): StoreAnnounceResult {
+    const swarm = this.update(a, now)
+    if (swarm === undefined) {
+      return { complete: 0, incomplete: 0, downloaded: this.completedOnly.get(a.infoHash) ?? 0, peers: [] }
+    }
+    return {
+      complete: swarm.complete,
+      incomplete: swarm.incomplete,
+      downloaded: swarm.downloaded,
+      peers: a.numwant > 0 && a.event !== EVENT_STOPPED ? pick(swarm, this.selfPos, this.selfPeer, a.seeder, a.numwant, a.want) : []
+    }
+  }
+
+  /**
+   * The announce with the picked peers' compact addresses written into `out` at `offset` (see
+   * SwarmStore.announceCompact): the same update and the same pick as `announce`, without a
+   * StorePeer per peer. Returns the store's reused result object.
+   */
+  announceCompact (a: StoreAnnounce, now: number, out: Uint8Array, offset: number): CompactAnnounceResult {
+    const r = this.compactResult
+    const swarm = this.update(a, now)
+    if (swarm === undefined) {
+      r.complete = 0
+      r.incomplete = 0
+      r.downloaded = this.completedOnly.get(a.infoHash) ?? 0
+      r.peers = 0
+      return r
+    }
+    r.complete = swarm.complete
+    r.incomplete = swarm.incomplete
+    r.downloaded = swarm.downloaded
+    r.peers = a.numwant > 0 && a.event !== EVENT_STOPPED ? pickInto(swarm, this.selfPos, this.selfPeer, a.seeder, a.numwant, a.want, out, offset) : 0
+    return r
+  }
+
+  /** Counts of one torrent written as a BEP 15 scrape entry (see SwarmStore.scrapeCompact). */
+  scrapeCompact (infoHash: BinaryString, out: Uint8Array, offset: number): void {
+    const swarm = this.swarms.get(infoHash)
+    if (swarm === undefined) {
+      writeU32BE(out, offset, 0)
+      writeU32BE(out, offset + 4, this.completedOnly.get(infoHash) ?? 0)
+      writeU32BE(out, offset + 8, 0)
+    } else {
+      writeU32BE(out, offset, swarm.complete)
+      writeU32BE(out, offset + 4, swarm.downloaded)
+      writeU32BE(out, offset + 8, swarm.incomplete)
+    }
+  }
+
+  private readonly compactResult: CompactAnnounceResult = { complete: 0, incomplete: 0, downloaded: 0, peers: 0 }
+  /** The asker's place after `update` (a record position, or its object), for the pick. */
+  private selfPos = -1
+  private selfPeer: Peer | undefined = undefined
+
+  /**
+   * Applies an announce to the swarm state. Returns the swarm (undefined when a `stopped` names
+   * no swarm, or emptied and dropped it — its counts are then those of the dropped swarm), with
+   * the asker's place in `selfPos` / `selfPeer`.
+   */
+  private update (a: StoreAnnounce, now: number): Swarm | undefined {
     let swarm = this.swarms.get(a.infoHash)
     const record = isRecordPeer(a)
     if (a.event === EVENT_STOPPED) {
       if (swarm !== undefined && this.removeKey(swarm, a.key)) this.dropIfEmpty(swarm)
-      return swarm === undefined
-        ? { complete: 0, incomplete: 0, downloaded: this.completedOnly.get(a.infoHash) ?? 0, peers: [] }
-        : { complete: swarm.complete, incomplete: swarm.incomplete, downloaded: swarm.downloaded, peers: [] }
+      return swarm
     }
 
     if (swarm === undefined) {
@@ -133,13 +190,9 @@ export class MemoryStore implements SwarmStore {
     }
     // A `completed` that makes a seeder of a leecher, or brings in a finished peer, is a download.
     if (a.seeder && a.event === EVENT_COMPLETED && was !== 1) swarm.downloaded++
-
-    return {
-      complete: swarm.complete,
-      incomplete: swarm.incomplete,
-      downloaded: swarm.downloaded,
-      peers: a.numwant > 0 ? pick(swarm, selfPos, selfPeer, a.seeder, a.numwant, a.want) : []
-    }
+    this.selfPos = selfPos
+    this.selfPeer = selfPeer
+    return swarm
   }
 
   /** Seeder state before the last refresh (set by refreshRecord / refreshExtra). */
@@ -664,11 +717,15 @@ let setKeys = new Int32Array(1024)
 let setGen = new Int32Array(1024)
 let gen = 0
 
+/** Candidate ranges of the last `segments` call: how many, and the asker's index among them (-1: none). */
+let segCount = 0
+let segSelfAt = -1
+
 /**
- * Up to `n` distinct random peers of the wanted kinds, never the asker (record at `selfPos` or
- * object `selfPeer`); seeders get only leechers.
+ * Lays out the candidates of a pick as segments of one virtual sequence (record ranges, object
+ * arrays) and returns their total; the asker's own index goes to `segSelfAt`.
  */
-function pick (swarm: Swarm, selfPos: number, selfPeer: Peer | undefined, seeder: boolean, n: number, want: number): StorePeer[] {
+function segments (swarm: Swarm, selfPos: number, selfPeer: Peer | undefined, seeder: boolean, want: number): number {
   let segs = 0
   let total = 0
   let selfAt = -1
@@ -699,6 +756,40 @@ function pick (swarm: Swarm, selfPos: number, selfPeer: Peer | undefined, seeder
       }
     }
   }
+  segCount = segs
+  segSelfAt = selfAt
+  return total
+}
+
+/** Starts a Floyd sampling of `n` indices: sizes and clears the scratch set; returns its mask. */
+function sampleStart (n: number): number {
+  if (setKeys.length < n * 2) {
+    let size = setKeys.length
+    while (size < n * 2) size *= 2
+    setKeys = new Int32Array(size)
+    setGen = new Int32Array(size)
+    gen = 0
+  }
+  if (++gen === 0x7fffffff) { setGen.fill(0); gen = 1 }
+  return setKeys.length - 1
+}
+
+/** The next index of Floyd's sampling (step j of [others - n, others)), shifted past the asker. */
+function sampleNext (j: number, mask: number, selfAt: number): number {
+  const t = Math.floor(Math.random() * (j + 1))
+  const idx = setHas(t, mask) ? j : t
+  setAdd(idx, mask)
+  return selfAt >= 0 && idx >= selfAt ? idx + 1 : idx
+}
+
+/**
+ * Up to `n` distinct random peers of the wanted kinds, never the asker (record at `selfPos` or
+ * object `selfPeer`); seeders get only leechers.
+ */
+function pick (swarm: Swarm, selfPos: number, selfPeer: Peer | undefined, seeder: boolean, n: number, want: number): StorePeer[] {
+  const total = segments(swarm, selfPos, selfPeer, seeder, want)
+  const segs = segCount
+  const selfAt = segSelfAt
   const others = selfAt < 0 ? total : total - 1
   const out: StorePeer[] = []
   if (others <= n) {
@@ -708,23 +799,95 @@ function pick (swarm: Swarm, selfPos: number, selfPeer: Peer | undefined, seeder
     return out
   }
   // Floyd's sampling of n distinct indices among the others; indices from the asker's on shift by one.
-  if (setKeys.length < n * 2) {
-    let size = setKeys.length
-    while (size < n * 2) size *= 2
-    setKeys = new Int32Array(size)
-    setGen = new Int32Array(size)
-    gen = 0
-  }
-  if (++gen === 0x7fffffff) { setGen.fill(0); gen = 1 }
-  const mask = setKeys.length - 1
-  for (let j = others - n; j < others; j++) {
-    const t = Math.floor(Math.random() * (j + 1))
-    const idx = setHas(t, mask) ? j : t
-    setAdd(idx, mask)
-    out.push(peerAt(swarm, segs, selfAt >= 0 && idx >= selfAt ? idx + 1 : idx))
-  }
+  const mask = sampleStart(n)
+  for (let j = others - n; j < others; j++) out.push(peerAt(swarm, segs, sampleNext(j, mask, selfAt)))
   for (let i = 0; i < segs; i++) segList[i] = undefined
   return out
+}
+
+/**
+ * `pick`, writing each picked peer's compact address (6 or 18 bytes) into `out` from `offset`
+ * instead of making StorePeers; returns how many it wrote. Same candidates, same sampling.
+ */
+function pickInto (
+  swarm: Swarm, selfPos: number, selfPeer: Peer | undefined, seeder: boolean, n: number, want: number, out: Uint8Array, offset: number
+): number {
+  const total = segments(swarm, selfPos, selfPeer, seeder, want)
+  const segs = segCount
+  const selfAt = segSelfAt
+  const others = selfAt < 0 ? total : total - 1
+  let o = offset
+  let count = 0
+  if (others <= n) {
+    // Everyone fits (the usual case): walk the segments in order, skipping the asker.
+    let v = 0
+    for (let i = 0; i < segs; i++) {
+      const len = segLen[i]
+      const list = segList[i]
+      if (list !== undefined) {
+        for (let k = 0; k < len; k++, v++) {
+          if (v === selfAt) continue
+          const addr = list[k].addr
+          for (let c = 0; c < addr.length; c++) out[o + c] = addr.charCodeAt(c)
+          o += addr.length
+          count++
+        }
+      } else {
+        const chunk = swarm.chunk!
+        const u32 = chunk.u32
+        const u16 = chunk.u16
+        const base = swarm.off + segStart[i]
+        for (let k = 0; k < len; k++, v++) {
+          if (v === selfAt) continue
+          const w = (base + k) * WORDS
+          const ip = u32[w]
+          const port = u16[w * 2 + 2]
+          out[o] = ip; out[o + 1] = ip >>> 8; out[o + 2] = ip >>> 16; out[o + 3] = ip >>> 24
+          out[o + 4] = port; out[o + 5] = port >>> 8
+          o += 6
+          count++
+        }
+      }
+    }
+  } else {
+    const mask = sampleStart(n)
+    for (let j = others - n; j < others; j++) { o = addrInto(swarm, segs, sampleNext(j, mask, selfAt), out, o); count++ }
+  }
+  for (let i = 0; i < segs; i++) segList[i] = undefined
+  return count
+}
+
+/** Writes candidate v's compact address at `o`; returns the offset after it. */
+function addrInto (swarm: Swarm, segs: number, v: number, out: Uint8Array, o: number): number {
+  for (let i = 0; i < segs; i++) {
+    if (v < segLen[i]) {
+      const list = segList[i]
+      if (list !== undefined) {
+        const addr = list[v].addr
+        for (let k = 0; k < addr.length; k++) out[o + k] = addr.charCodeAt(k)
+        return o + addr.length
+      }
+      // As readAddr, without the string.
+      const chunk = swarm.chunk!
+      const r = swarm.off + segStart[i] + v
+      const ip = chunk.u32[r * WORDS]
+      const port = chunk.u16[r * WORDS * 2 + 2]
+      out[o] = ip; out[o + 1] = ip >>> 8; out[o + 2] = ip >>> 16; out[o + 3] = ip >>> 24
+      out[o + 4] = port; out[o + 5] = port >>> 8
+      return o + 6
+    }
+    v -= segLen[i]
+  }
+  throw new RangeError('index outside candidate ranges')
+}
+
+function writeU32BE (b: Uint8Array, o: number, v: number): void {
+  // Counts are integers ≥ 0; clamp as the codec does, a u32 field cannot say more.
+  if (v > 0xffffffff) v = 0xffffffff
+  b[o] = v >>> 24
+  b[o + 1] = v >>> 16
+  b[o + 2] = v >>> 8
+  b[o + 3] = v
 }
 
 function setHas (k: number, mask: number): boolean {
