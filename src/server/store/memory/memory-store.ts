@@ -8,6 +8,8 @@ import type {
 } from '../store.js'
 import { Arena, RECORD_BYTES } from './arena.js'
 import type { Chunk } from './arena.js'
+import { B_TAG, ENTRY_MASK, ENTRY_SHIFT, ENTRY_WORDS, TAG_FREE, TorrentTable, W_AREA, W_DOWNLOADED } from './torrent-table.js'
+import type { EntryChunk } from './torrent-table.js'
 
 /**
  * In-memory SwarmStore.
@@ -58,13 +60,17 @@ import type { Chunk } from './arena.js'
  */
 export class MemoryStore implements SwarmStore {
   readonly counts: StoreCounts = { torrents: 0, retired: 0, peers: 0, seeders: 0, leechers: 0 }
-  private readonly swarms = new Map<BinaryString, Swarm>()
+  private readonly table = new TorrentTable()
+  /** Swarm objects (entries tagged TAG_OBJ hold their slot), and the free slots. */
+  private readonly objs: Array<Swarm | undefined> = []
+  private readonly freeObjs: number[] = []
   private readonly completedOnly = new Map<BinaryString, number>()
   private readonly peerTtl: number
   private readonly listener: StoreListener | undefined
   private readonly maxRetired: number
   private readonly arena = new Arena()
-  private sweepCursor: IterableIterator<Swarm> | undefined
+  /** The next entry the sweep visits. */
+  private sweepAt = 0
 
   /** `maxRetired`: most peerless torrents remembered for their `downloaded` (default MAX_RETIRED_TORRENTS). */
   constructor (opts: { peerTtl: number, listener?: StoreListener, maxRetired?: number }) {
@@ -74,26 +80,36 @@ export class MemoryStore implements SwarmStore {
   }
 
   announce (a: StoreAnnounce, now: number): StoreAnnounceResult {
-    let swarm = this.swarms.get(a.infoHash)
-    const record = isRecordPeer(a)
+    const t = this.table
+    let e = t.find(a.infoHash)
     if (a.event === EVENT_STOPPED) {
-      if (swarm !== undefined && this.removeKey(swarm, a.key)) this.dropIfEmpty(swarm)
-      return swarm === undefined
-        ? { complete: 0, incomplete: 0, downloaded: this.completedOnly.get(a.infoHash) ?? 0, peers: [] }
-        : { complete: swarm.complete, incomplete: swarm.incomplete, downloaded: swarm.downloaded, peers: [] }
+      if (e < 0) return { complete: 0, incomplete: 0, downloaded: this.completedOnly.get(a.infoHash) ?? 0, peers: [] }
+      const downloaded = t.chunks[e >>> ENTRY_SHIFT].u32[(e & ENTRY_MASK) * ENTRY_WORDS + W_DOWNLOADED]
+      this.removeKey(e, a.key)
+      if (!t.live(e)) return { complete: 0, incomplete: 0, downloaded, peers: [] }
+      const ch = t.chunks[e >>> ENTRY_SHIFT]
+      const w = (e & ENTRY_MASK) * ENTRY_WORDS
+      const tag = ch.u8[w * 4 + B_TAG]
+      if (tag !== TAG_OBJ) return { complete: tag === TAG_SEED ? 1 : 0, incomplete: tag === TAG_LEECH ? 1 : 0, downloaded, peers: [] }
+      const sw = this.objs[ch.u32[w + W_REC]]!
+      return { complete: sw.complete, incomplete: sw.incomplete, downloaded, peers: [] }
     }
 
-    if (swarm === undefined) {
-      swarm = new Swarm(a.infoHash)
-      const done = this.completedOnly.get(a.infoHash)
-      if (done !== undefined) {
-        swarm.downloaded = done
-        this.completedOnly.delete(a.infoHash)
-        this.counts.retired--
-      }
-      this.swarms.set(a.infoHash, swarm)
-      this.counts.torrents++
+    const record = isRecordPeer(a)
+    if (e < 0) {
+      if (record) return this.addInline(a, now)
+      e = this.newEntry(a.infoHash, TAG_OBJ)
+      this.attachObj(e)
     }
+    const chunk = t.chunks[e >>> ENTRY_SHIFT]
+    const w = (e & ENTRY_MASK) * ENTRY_WORDS
+    if (chunk.u8[w * 4 + B_TAG] !== TAG_OBJ) {
+      if (record && chunk.u32[w + W_REC] === keyIp(a.key) && chunk.u16[(w + W_REC) * 2 + 2] === keyPort(a.key)) {
+        return this.refreshInline(chunk, w, a, now)
+      }
+      this.promote(chunk, w, e)
+    }
+    const swarm = this.objs[chunk.u32[w + W_REC]]!
 
     let was: -1 | 0 | 1 = -1
     let selfPos = -1
@@ -131,13 +147,14 @@ export class MemoryStore implements SwarmStore {
       }
       selfPeer = ep
     }
+    const u32 = chunk.u32
     // A `completed` that makes a seeder of a leecher, or brings in a finished peer, is a download.
-    if (a.seeder && a.event === EVENT_COMPLETED && was !== 1) swarm.downloaded++
+    if (a.seeder && a.event === EVENT_COMPLETED && was !== 1 && u32[w + W_DOWNLOADED] !== MAX_U32) u32[w + W_DOWNLOADED]++
 
     return {
       complete: swarm.complete,
       incomplete: swarm.incomplete,
-      downloaded: swarm.downloaded,
+      downloaded: u32[w + W_DOWNLOADED],
       peers: a.numwant > 0 ? pick(swarm, selfPos, selfPeer, a.seeder, a.numwant, a.want) : []
     }
   }
@@ -149,32 +166,44 @@ export class MemoryStore implements SwarmStore {
     const out: ScrapeEntry[] = new Array(infoHashes.length)
     for (let i = 0; i < infoHashes.length; i++) {
       const infoHash = infoHashes[i]
-      const swarm = this.swarms.get(infoHash)
-      out[i] = swarm === undefined
+      const e = this.table.find(infoHash)
+      out[i] = e < 0
         ? { infoHash, complete: 0, incomplete: 0, downloaded: this.completedOnly.get(infoHash) ?? 0 }
-        : { infoHash, complete: swarm.complete, incomplete: swarm.incomplete, downloaded: swarm.downloaded }
+        : this.entryScrape(e, infoHash)
     }
     return out
   }
 
   scrapeAll (limit: number): ScrapeEntry[] {
     const out: ScrapeEntry[] = []
-    for (const [infoHash, swarm] of this.swarms) {
-      if (out.length >= limit) break
-      out.push({ infoHash, complete: swarm.complete, incomplete: swarm.incomplete, downloaded: swarm.downloaded })
-    }
+    const t = this.table
+    for (let e = 0; e < t.end && out.length < limit; e++) if (t.live(e)) out.push(this.entryScrape(e, t.key(e)))
     return out
   }
 
   remove (infoHash: BinaryString, key: BinaryString): boolean {
-    const swarm = this.swarms.get(infoHash)
-    if (swarm === undefined || !this.removeKey(swarm, key)) return false
-    this.dropIfEmpty(swarm)
+    const e = this.table.find(infoHash)
+    return e >= 0 && this.removeKey(e, key)
+  }
+
+  /** Removes the peer with this key from a live entry, if there, dropping or demoting the swarm. */
+  private removeKey (e: number, key: BinaryString): boolean {
+    const chunk = this.table.chunks[e >>> ENTRY_SHIFT]
+    const w = (e & ENTRY_MASK) * ENTRY_WORDS
+    const tag = chunk.u8[w * 4 + B_TAG]
+    if (tag !== TAG_OBJ) {
+      if (key.length !== 6 || chunk.u32[w + W_REC] !== keyIp(key) || chunk.u16[(w + W_REC) * 2 + 2] !== keyPort(key)) return false
+      this.expireInline(chunk, w, e)
+      return true
+    }
+    const swarm = this.objs[chunk.u32[w + W_REC]]!
+    if (!this.removeFromSwarm(swarm, key)) return false
+    this.settle(swarm)
     return true
   }
 
   /** Removes the peer with this key, if there, keeping the swarm (even empty). */
-  private removeKey (swarm: Swarm, key: BinaryString): boolean {
+  private removeFromSwarm (swarm: Swarm, key: BinaryString): boolean {
     const ep = swarm.extra?.byKey.get(key)
     if (ep !== undefined) { this.detachExtra(swarm, ep); return true }
     if (key.length !== 6 || swarm.cls < 0) return false
@@ -186,17 +215,24 @@ export class MemoryStore implements SwarmStore {
 
   sweep (now: number, budget: number): boolean {
     const cutoff = now - this.peerTtl
-    if (this.sweepCursor === undefined) this.sweepCursor = this.swarms.values()
+    const t = this.table
     let visited = 0
-    // Map iterators stay valid when entries are deleted, so the cursor survives between calls.
-    for (;;) {
-      if (visited >= budget) return false
-      const next = this.sweepCursor.next()
-      if (next.done === true) { this.sweepCursor = undefined; return true }
-      const swarm = next.value
-      // The swarm may have been dropped since the cursor was made; its peers are gone then.
-      if (swarm.complete + swarm.incomplete === 0) continue
-      visited += swarm.complete + swarm.incomplete
+    // Walks the entries in order; entries freed or reused between calls are harmless to the walk.
+    while (visited < budget) {
+      const e = this.sweepAt
+      if (e >= t.end) { this.sweepAt = 0; return true }
+      this.sweepAt = e + 1
+      const chunk = t.chunks[e >>> ENTRY_SHIFT]
+      const w = (e & ENTRY_MASK) * ENTRY_WORDS
+      const tag = chunk.u8[w * 4 + B_TAG]
+      if (tag === TAG_FREE) { visited += 0.125; continue }
+      if (tag !== TAG_OBJ) {
+        visited++
+        if (chunk.u32[w + W_REC + W_SEEN] < cutoff) this.expireInline(chunk, w, e)
+        continue
+      }
+      const swarm = this.objs[chunk.u32[w + W_REC]]!
+      visited += Math.max(1, swarm.complete + swarm.incomplete)
       if (swarm.cls >= 0) this.sweepRecords(swarm, cutoff)
       const extra = swarm.extra
       if (extra !== undefined) {
@@ -209,23 +245,21 @@ export class MemoryStore implements SwarmStore {
           }
         }
       }
-      this.dropIfEmpty(swarm)
+      this.settle(swarm)
     }
+    return false
   }
 
   swarmInfo (infoHash: BinaryString): SwarmInfo | undefined {
-    const swarm = this.swarms.get(infoHash)
-    if (swarm === undefined) return undefined
-    return {
-      complete: swarm.complete,
-      incomplete: swarm.incomplete,
-      downloaded: swarm.downloaded,
-      peers: () => swarmPeers(swarm)
-    }
+    const e = this.table.find(infoHash)
+    if (e < 0) return undefined
+    const s = this.entryScrape(e, infoHash)
+    return { complete: s.complete, incomplete: s.incomplete, downloaded: s.downloaded, peers: () => this.peersOf(infoHash) }
   }
 
-  infoHashes (): IterableIterator<BinaryString> {
-    return this.swarms.keys()
+  * infoHashes (): IterableIterator<BinaryString> {
+    const t = this.table
+    for (let e = 0; e < t.end; e++) if (t.live(e)) yield t.key(e)
   }
 
   retired (): IterableIterator<[BinaryString, number]> {
@@ -233,19 +267,32 @@ export class MemoryStore implements SwarmStore {
   }
 
   restorePeer (infoHash: BinaryString, key: BinaryString, p: Omit<PeerView, 'conn'>): void {
-    let swarm = this.swarms.get(infoHash)
-    if (swarm !== undefined) {
-      // A live announce beats a saved one: a peer already there is left as it is.
-      if (swarm.extra?.byKey.has(key) === true) return
-      if (key.length === 6 && swarm.cls >= 0 && findRecord(swarm, keyIp(key), keyPort(key)) >= 0) return
-    } else {
-      swarm = new Swarm(infoHash)
-      const done = this.completedOnly.get(infoHash)
-      if (done !== undefined) { swarm.downloaded = done; this.completedOnly.delete(infoHash); this.counts.retired-- }
-      this.swarms.set(infoHash, swarm)
-      this.counts.torrents++
+    const t = this.table
+    const record = p.kind === KIND_V4 && p.addr.length === 6 && p.peerId.length <= 20 && key === p.addr
+    let e = t.find(infoHash)
+    if (e < 0) {
+      if (record) {
+        e = this.newEntry(infoHash, p.seeder ? TAG_SEED : TAG_LEECH)
+        const chunk = t.chunks[e >>> ENTRY_SHIFT]
+        writeInline(chunk, (e & ENTRY_MASK) * ENTRY_WORDS, keyIp(key), keyPort(key), p.peerId, p.lastSeen)
+        this.countAdded(p.seeder)
+        this.listener?.peerChanged(p.peerId, p.kind, p.addr, -1, p.seeder ? 1 : 0)
+        return
+      }
+      e = this.newEntry(infoHash, TAG_OBJ)
+      this.attachObj(e)
     }
-    if (p.kind === KIND_V4 && p.addr.length === 6 && p.peerId.length <= 20 && key === p.addr) {
+    const chunk = t.chunks[e >>> ENTRY_SHIFT]
+    const w = (e & ENTRY_MASK) * ENTRY_WORDS
+    if (chunk.u8[w * 4 + B_TAG] !== TAG_OBJ) {
+      // A live announce beats a saved one: a peer already there is left as it is.
+      if (key.length === 6 && chunk.u32[w + W_REC] === keyIp(key) && chunk.u16[(w + W_REC) * 2 + 2] === keyPort(key)) return
+      this.promote(chunk, w, e)
+    }
+    const swarm = this.objs[chunk.u32[w + W_REC]]!
+    if (swarm.extra?.byKey.has(key) === true) return
+    if (key.length === 6 && swarm.cls >= 0 && findRecord(swarm, keyIp(key), keyPort(key)) >= 0) return
+    if (record) {
       this.insertRecord(swarm, p.seeder, keyIp(key), keyPort(key), p.peerId, p.lastSeen)
     } else {
       if (swarm.extra === undefined) swarm.extra = new Extra()
@@ -256,21 +303,186 @@ export class MemoryStore implements SwarmStore {
   }
 
   setDownloaded (infoHash: BinaryString, downloaded: number): void {
-    const swarm = this.swarms.get(infoHash)
-    if (swarm !== undefined) { swarm.downloaded = downloaded; return }
+    const e = this.table.find(infoHash)
+    if (e >= 0) {
+      this.table.chunks[e >>> ENTRY_SHIFT].u32[(e & ENTRY_MASK) * ENTRY_WORDS + W_DOWNLOADED] = clampU32(downloaded)
+      return
+    }
     if (!this.completedOnly.has(infoHash)) this.counts.retired++
     this.completedOnly.set(infoHash, downloaded)
   }
 
   close (): void {
-    this.swarms.clear()
+    this.table.clear()
+    this.objs.length = 0
+    this.freeObjs.length = 0
     this.completedOnly.clear()
     this.arena.clear()
-    this.sweepCursor = undefined
+    this.sweepAt = 0
     this.counts.torrents = this.counts.retired = this.counts.peers = this.counts.seeders = this.counts.leechers = 0
   }
 
+  // ---- torrents: entries, inline peers, swarm objects -----------------------------------------
+
+  /** A new entry for the info hash of the last `find`, with its `downloaded` back if retired. */
+  private newEntry (infoHash: BinaryString, tag: number): number {
+    const e = this.table.insert(tag)
+    if (this.counts.retired > 0) {
+      const done = this.completedOnly.get(infoHash)
+      if (done !== undefined) {
+        this.table.chunks[e >>> ENTRY_SHIFT].u32[(e & ENTRY_MASK) * ENTRY_WORDS + W_DOWNLOADED] = clampU32(done)
+        this.completedOnly.delete(infoHash)
+        this.counts.retired--
+      }
+    }
+    this.counts.torrents++
+    return e
+  }
+
+  /** A new torrent whose first peer is a record peer: it goes inline, and gets no peers back. */
+  private addInline (a: StoreAnnounce, now: number): StoreAnnounceResult {
+    const e = this.newEntry(a.infoHash, a.seeder ? TAG_SEED : TAG_LEECH)
+    const chunk = this.table.chunks[e >>> ENTRY_SHIFT]
+    const w = (e & ENTRY_MASK) * ENTRY_WORDS
+    writeInline(chunk, w, keyIp(a.key), keyPort(a.key), a.peerId, now)
+    this.countAdded(a.seeder)
+    this.listener?.peerChanged(a.peerId, KIND_V4, a.addr, -1, a.seeder ? 1 : 0)
+    const u32 = chunk.u32
+    if (a.seeder && a.event === EVENT_COMPLETED && u32[w + W_DOWNLOADED] !== MAX_U32) u32[w + W_DOWNLOADED]++
+    return { complete: a.seeder ? 1 : 0, incomplete: a.seeder ? 0 : 1, downloaded: u32[w + W_DOWNLOADED], peers: [] }
+  }
+
+  /** An announce from a torrent's inline peer: it is the only peer, so it gets none back. */
+  private refreshInline (chunk: EntryChunk, w: number, a: StoreAnnounce, now: number): StoreAnnounceResult {
+    const u32 = chunk.u32
+    const u8 = chunk.u8
+    const rb = (w + W_REC) * 4
+    const was = u8[w * 4 + B_TAG] === TAG_SEED
+    u32[w + W_REC + W_SEEN] = now
+    if (!sameId(u8, rb, a.peerId)) {
+      // Same address, new peer id (client restarted): re-register for stats.
+      if (this.listener !== undefined) this.listener.peerChanged(readId(u8, rb), KIND_V4, a.addr, was ? 1 : 0, -1)
+      writeId(u8, rb, a.peerId)
+      this.listener?.peerChanged(a.peerId, KIND_V4, a.addr, -1, was ? 1 : 0)
+    }
+    if (was !== a.seeder) {
+      u8[w * 4 + B_TAG] = a.seeder ? TAG_SEED : TAG_LEECH
+      if (a.seeder) { this.counts.seeders++; this.counts.leechers-- } else { this.counts.seeders--; this.counts.leechers++ }
+      this.listener?.peerChanged(a.peerId, KIND_V4, a.addr, was ? 1 : 0, a.seeder ? 1 : 0)
+    }
+    if (a.seeder && a.event === EVENT_COMPLETED && !was && u32[w + W_DOWNLOADED] !== MAX_U32) u32[w + W_DOWNLOADED]++
+    return { complete: a.seeder ? 1 : 0, incomplete: a.seeder ? 0 : 1, downloaded: u32[w + W_DOWNLOADED], peers: [] }
+  }
+
+  /** Removes a torrent's inline peer, and with it the torrent. */
+  private expireInline (chunk: EntryChunk, w: number, e: number): void {
+    const seeder = chunk.u8[w * 4 + B_TAG] === TAG_SEED
+    if (this.listener !== undefined) {
+      this.listener.peerChanged(readId(chunk.u8, (w + W_REC) * 4), KIND_V4, addrAt(chunk.u32, chunk.u16, w + W_REC), seeder ? 1 : 0, -1)
+    }
+    if (seeder) this.counts.seeders--; else this.counts.leechers--
+    this.counts.peers--
+    this.dropEntry(e)
+  }
+
+  /** Gives an entry a new (empty) Swarm object. */
+  private attachObj (e: number): Swarm {
+    const swarm = new Swarm(e)
+    const slot = this.freeObjs.length > 0 ? this.freeObjs.pop()! : this.objs.length
+    this.objs[slot] = swarm
+    const chunk = this.table.chunks[e >>> ENTRY_SHIFT]
+    const w = (e & ENTRY_MASK) * ENTRY_WORDS
+    chunk.u8[w * 4 + B_TAG] = TAG_OBJ
+    chunk.u32[w + W_REC] = slot
+    return swarm
+  }
+
+  /** Inline → object: the inline peer becomes the first record of a one-record block. */
+  private promote (chunk: EntryChunk, w: number, e: number): void {
+    const seeder = chunk.u8[w * 4 + B_TAG] === TAG_SEED
+    for (let i = 0; i < WORDS; i++) tmpRecord[i] = chunk.u32[w + W_REC + i]
+    const swarm = this.attachObj(e)
+    this.moveBlock(swarm, 0)
+    const r = swarm.off
+    const b = swarm.chunk!
+    for (let i = 0; i < WORDS; i++) b.u32[r * WORDS + i] = tmpRecord[i]
+    b.u8[r * RECORD_BYTES + REC_TAG] = 0
+    if (seeder) { swarm.nS = 1; swarm.complete = 1 } else { swarm.nL = 1; swarm.incomplete = 1 }
+  }
+
+  /**
+   * After peers left a swarm object: an empty swarm is dropped, one left with a single record peer
+   * goes back inline (its block and object freed).
+   */
+  private settle (swarm: Swarm): void {
+    const n = swarm.complete + swarm.incomplete
+    if (n > 1 || (n === 1 && (swarm.extra !== undefined || swarm.cls < 0))) return
+    const e = swarm.entry
+    const chunk = this.table.chunks[e >>> ENTRY_SHIFT]
+    const w = (e & ENTRY_MASK) * ENTRY_WORDS
+    const slot = chunk.u32[w + W_REC]
+    if (n === 1) {
+      const seeder = swarm.nS === 1
+      const r = swarm.off + (seeder ? (1 << swarm.cls) - 1 : 0)
+      const from = swarm.chunk!.u32
+      for (let i = 0; i < WORDS; i++) chunk.u32[w + W_REC + i] = from[r * WORDS + i]
+      chunk.u8[w * 4 + B_TAG] = seeder ? TAG_SEED : TAG_LEECH
+      this.releaseBlock(swarm)
+    } else {
+      this.dropEntry(e)
+    }
+    this.objs[slot] = undefined
+    this.freeObjs.push(slot)
+    swarm.entry = -1
+  }
+
+  /** Frees a torrent's entry, keeping its `downloaded` among the retired. */
+  private dropEntry (e: number): void {
+    const t = this.table
+    const downloaded = t.chunks[e >>> ENTRY_SHIFT].u32[(e & ENTRY_MASK) * ENTRY_WORDS + W_DOWNLOADED]
+    if (downloaded > 0) {
+      this.completedOnly.set(t.key(e), downloaded)
+      this.counts.retired++
+      if (this.completedOnly.size > this.maxRetired) {
+        // Map iteration order is insertion order: forget the longest-retired torrent.
+        this.completedOnly.delete(this.completedOnly.keys().next().value!)
+        this.counts.retired--
+      }
+    }
+    t.delete(e)
+    this.counts.torrents--
+  }
+
+  private entryScrape (e: number, infoHash: BinaryString): ScrapeEntry {
+    const chunk = this.table.chunks[e >>> ENTRY_SHIFT]
+    const w = (e & ENTRY_MASK) * ENTRY_WORDS
+    const tag = chunk.u8[w * 4 + B_TAG]
+    const downloaded = chunk.u32[w + W_DOWNLOADED]
+    if (tag !== TAG_OBJ) return { infoHash, complete: tag === TAG_SEED ? 1 : 0, incomplete: tag === TAG_LEECH ? 1 : 0, downloaded }
+    const swarm = this.objs[chunk.u32[w + W_REC]]!
+    return { infoHash, complete: swarm.complete, incomplete: swarm.incomplete, downloaded }
+  }
+
+  /** The peers of a torrent as they are now (looked up again: the torrent may have changed form). */
+  private * peersOf (infoHash: BinaryString): IterableIterator<[BinaryString, PeerView]> {
+    const e = this.table.find(infoHash)
+    if (e < 0) return
+    const chunk = this.table.chunks[e >>> ENTRY_SHIFT]
+    const w = (e & ENTRY_MASK) * ENTRY_WORDS
+    const tag = chunk.u8[w * 4 + B_TAG]
+    if (tag === TAG_OBJ) { yield * swarmPeers(this.objs[chunk.u32[w + W_REC]]!); return }
+    const addr = addrAt(chunk.u32, chunk.u16, w + W_REC)
+    yield [addr, {
+      peerId: readId(chunk.u8, (w + W_REC) * 4), addr, kind: KIND_V4, conn: 0, seeder: tag === TAG_SEED, lastSeen: chunk.u32[w + W_REC + W_SEEN]
+    }]
+  }
+
   // ---- counts -------------------------------------------------------------------------------
+
+  private countAdded (seeder: boolean): void {
+    if (seeder) this.counts.seeders++; else this.counts.leechers++
+    this.counts.peers++
+  }
 
   private added (swarm: Swarm, seeder: boolean): void {
     if (seeder) { swarm.complete++; this.counts.seeders++ } else { swarm.incomplete++; this.counts.leechers++ }
@@ -288,22 +500,6 @@ export class MemoryStore implements SwarmStore {
     } else {
       swarm.complete--; swarm.incomplete++; this.counts.seeders--; this.counts.leechers++
     }
-  }
-
-  /** Drops an empty swarm, keeping its `downloaded` among the retired. */
-  private dropIfEmpty (swarm: Swarm): void {
-    if (swarm.complete + swarm.incomplete !== 0) return
-    this.swarms.delete(swarm.infoHash)
-    if (swarm.downloaded > 0) {
-      this.completedOnly.set(swarm.infoHash, swarm.downloaded)
-      this.counts.retired++
-      if (this.completedOnly.size > this.maxRetired) {
-        // Map iteration order is insertion order: forget the longest-retired torrent.
-        this.completedOnly.delete(this.completedOnly.keys().next().value!)
-        this.counts.retired--
-      }
-    }
-    this.counts.torrents--
   }
 
   // ---- record peers (HTTP/UDP IPv4) ---------------------------------------------------------
@@ -519,6 +715,29 @@ const W_ID = 2
 /** Blocks of 2^3 = 8 records or fewer are scanned; larger ones get a hash index. */
 const INDEX_MIN_CLS = 4
 const tmpRecord = new Uint32Array(WORDS)
+/** Byte 7 of a record: unused in the arena, the entry's tag when the record is inline. */
+const REC_TAG = 7
+/** Entry tags: one inline leecher, one inline seeder, a Swarm object. */
+const TAG_LEECH = 1
+const TAG_SEED = 2
+const TAG_OBJ = 3
+/** The record area of an entry (its inline peer, or its Swarm object's slot in word 0). */
+const W_REC = W_AREA
+const MAX_U32 = 0xffffffff
+
+/** `downloaded` is a uint32 in an entry: counts beyond it stay at its maximum. */
+function clampU32 (n: number): number {
+  return n >= MAX_U32 ? MAX_U32 : n
+}
+
+/** Writes the inline peer of entry word `w` (its tag is already set). */
+function writeInline (chunk: EntryChunk, w: number, ip: number, port: number, peerId: BinaryString, now: number): void {
+  const rw = w + W_REC
+  chunk.u32[rw] = ip
+  chunk.u16[rw * 2 + 2] = port
+  writeId(chunk.u8, rw * 4, peerId)
+  chunk.u32[rw + W_SEEN] = now
+}
 
 function copyRecord (u32: Uint32Array, from: number, to: number): void {
   for (let i = 0; i < WORDS; i++) u32[to + i] = u32[from + i]
@@ -555,8 +774,13 @@ function readId (u8: Buffer, b: number): BinaryString {
 }
 
 function readAddr (chunk: Chunk, r: number): BinaryString {
-  const ip = chunk.u32[r * WORDS]
-  const port = chunk.u16[r * WORDS * 2 + 2]
+  return addrAt(chunk.u32, chunk.u16, r * WORDS)
+}
+
+/** The compact address of the record starting at word `rw`. */
+function addrAt (u32: Uint32Array, u16: Uint16Array, rw: number): BinaryString {
+  const ip = u32[rw]
+  const port = u16[rw * 2 + 2]
   return String.fromCharCode(ip & 0xff, ip >>> 8 & 0xff, ip >>> 16 & 0xff, ip >>> 24, port & 0xff, port >>> 8)
 }
 
@@ -810,10 +1034,10 @@ function * swarmPeers (swarm: Swarm): IterableIterator<[BinaryString, PeerView]>
   if (swarm.extra !== undefined) yield * swarm.extra.byKey.entries()
 }
 
+/** A torrent with more than one peer, or with object peers (its `downloaded` stays in its entry). */
 class Swarm {
   complete = 0
   incomplete = 0
-  downloaded = 0
   /** The block of records: chunk, first record, size class (-1: none), leecher and seeder counts. */
   chunk: Chunk | undefined = undefined
   off = 0
@@ -822,7 +1046,8 @@ class Swarm {
   nS = 0
   index: Int32Array | undefined = undefined
   extra: Extra | undefined = undefined
-  constructor (readonly infoHash: BinaryString) {}
+  /** Its entry in the torrent table (-1 once the object is given up). */
+  constructor (public entry: number) {}
 }
 
 class Peer implements PeerView {

@@ -1,0 +1,253 @@
+import { randomBytes } from 'node:crypto'
+
+/**
+ * The torrents of the in-memory store: fixed 56-byte entries in chunks of Uint32Arrays, found by
+ * their 20-byte info hash through an open-addressing index. No JS object, Map entry or string per
+ * torrent: at one peer per torrent those cost ~180 bytes, four times the entry.
+ *
+ * Entry (ENTRY_WORDS = 14 little-endian uint32 words; the store defines words 5..13):
+ *
+ *     words 0..4   info hash, bytes 0..19 (byte i of the hash is byte i of the entry)
+ *     word  5      downloaded (uint32)
+ *     words 6..13  the store's 32 bytes ("the record area"); byte 31 of the entry (the high byte
+ *                  of word 7) is the entry's tag, 0 (TAG_FREE) for an unused entry, whose word 6
+ *                  then links the free list (next free entry + 1, 0 at the end)
+ *
+ * Entries are numbered densely (chunk = e >>> 16, word = (e & 0xffff) * 14) and never move, so
+ * the store can hold an entry number; freed entries are reused, last freed first. Chunks are
+ * 2^16 entries (3.5 MiB) and are kept at the store's peak (like the arena's).
+ *
+ * Index: Int32Array of 2^k slots, linear probing, each slot 0 (empty) or entry + 1 in the low 27
+ * bits with 5 more bits of the hash above them, so most probes that do not match are rejected
+ * without touching the entry (a cache miss each). The hash mixes all 20 bytes with a per-process
+ * random seed (clients choose info hashes: unseeded, some could be made to share a probe chain).
+ * Deletion shifts the following run back (no tombstones, so chains never rot under churn).
+ * At most half full: at 1M torrents the index is 2^21 slots, 8 bytes per torrent.
+ *
+ * Resizing never stalls: a new index (twice as large above 1/2 load, half as large under 1/8) is
+ * filled incrementally by walking the entries, a few per insert or delete (`migrate`), while the
+ * old index, kept complete, answers lookups. Inserts and deletes go to both indexes for entries
+ * the walk has passed, to the old one only for the rest (the walk adds them when it gets there).
+ */
+export const ENTRY_WORDS = 14
+export const ENTRY_BYTES = ENTRY_WORDS * 4
+export const ENTRY_SHIFT = 16
+export const ENTRY_MASK = (1 << ENTRY_SHIFT) - 1
+/** Word of the downloaded count; byte of the tag (in the entry). */
+export const W_DOWNLOADED = 5
+export const W_AREA = 6
+export const B_TAG = 31
+export const TAG_FREE = 0
+
+const MAX_ENTRIES = (1 << 27) - 1
+const REF_MASK = (1 << 27) - 1
+const MIN_SLOTS = 1 << 10
+
+export class EntryChunk {
+  readonly u32: Uint32Array
+  readonly u16: Uint16Array
+  readonly u8: Buffer
+  constructor () {
+    this.u8 = Buffer.alloc((1 << ENTRY_SHIFT) * ENTRY_BYTES)
+    this.u32 = new Uint32Array(this.u8.buffer, this.u8.byteOffset, this.u8.length >> 2)
+    this.u16 = new Uint16Array(this.u8.buffer, this.u8.byteOffset, this.u8.length >> 1)
+  }
+}
+
+export class TorrentTable {
+  readonly chunks: EntryChunk[] = []
+  /** Entries ever handed out (live or free): they are numbered 0 .. end - 1. */
+  end = 0
+  /** Live entries. */
+  size = 0
+  private freeHead = 0
+  private index: Int32Array = new Int32Array(MIN_SLOTS)
+  /** The index being filled, the next entry its walk adds, and entries to walk per call. */
+  private next: Int32Array | undefined = undefined
+  private walk = 0
+  private walkPer = 0
+  private readonly seed: number
+  // The key of the last `find`, as words, and its hash (no allocation per lookup).
+  private k0 = 0
+  private k1 = 0
+  private k2 = 0
+  private k3 = 0
+  private k4 = 0
+  private h = 0
+
+  constructor (seed?: number) {
+    this.seed = seed ?? randomBytes(4).readInt32LE(0)
+  }
+
+  /** Index slots (for tests and the memory probe), and whether a resize is under way. */
+  get slots (): number { return this.index.length }
+  get resizing (): boolean { return this.next !== undefined }
+  get bytes (): number { return this.chunks.length * (1 << ENTRY_SHIFT) * ENTRY_BYTES + this.index.length * 4 + (this.next?.length ?? 0) * 4 }
+
+  /**
+   * The entry of this info hash, or -1 (always -1 for a string that is not 20 characters). Keeps
+   * the key for an `insert` that follows.
+   */
+  find (key: string): number {
+    if (key.length !== 20) { this.h = -1; return -1 }
+    const k0 = this.k0 = (key.charCodeAt(0) | key.charCodeAt(1) << 8 | key.charCodeAt(2) << 16 | key.charCodeAt(3) << 24)
+    const k1 = this.k1 = (key.charCodeAt(4) | key.charCodeAt(5) << 8 | key.charCodeAt(6) << 16 | key.charCodeAt(7) << 24)
+    const k2 = this.k2 = (key.charCodeAt(8) | key.charCodeAt(9) << 8 | key.charCodeAt(10) << 16 | key.charCodeAt(11) << 24)
+    const k3 = this.k3 = (key.charCodeAt(12) | key.charCodeAt(13) << 8 | key.charCodeAt(14) << 16 | key.charCodeAt(15) << 24)
+    const k4 = this.k4 = (key.charCodeAt(16) | key.charCodeAt(17) << 8 | key.charCodeAt(18) << 16 | key.charCodeAt(19) << 24)
+    const h = this.h = mix(this.seed, k0, k1, k2, k3, k4)
+    const index = this.index
+    const mask = index.length - 1
+    const tag = h >>> 27
+    const chunks = this.chunks
+    for (let s = h & mask; ; s = (s + 1) & mask) {
+      const v = index[s]
+      if (v === 0) return -1
+      if (v >>> 27 !== tag) continue
+      const e = (v & REF_MASK) - 1
+      const u32 = chunks[e >>> ENTRY_SHIFT].u32
+      const w = (e & ENTRY_MASK) * ENTRY_WORDS
+      if ((u32[w] | 0) === k0 && (u32[w + 1] | 0) === k1 && (u32[w + 2] | 0) === k2 && (u32[w + 3] | 0) === k3 && (u32[w + 4] | 0) === k4) return e
+    }
+  }
+
+  /**
+   * Adds the key of the last `find` (which returned -1) and returns its entry: info hash set,
+   * tag `tag` (not TAG_FREE), the rest zero.
+   */
+  insert (tag: number): number {
+    if (this.h === -1) throw new TypeError('an info hash is 20 bytes')
+    let e: number
+    if (this.freeHead !== 0) {
+      e = this.freeHead - 1
+      this.freeHead = this.chunks[e >>> ENTRY_SHIFT].u32[(e & ENTRY_MASK) * ENTRY_WORDS + W_AREA]
+    } else {
+      if (this.end === MAX_ENTRIES) throw new RangeError('too many torrents for one store')
+      e = this.end++
+      if ((e >>> ENTRY_SHIFT) === this.chunks.length) this.chunks.push(new EntryChunk())
+    }
+    const u32 = this.chunks[e >>> ENTRY_SHIFT].u32
+    const w = (e & ENTRY_MASK) * ENTRY_WORDS
+    u32[w] = this.k0; u32[w + 1] = this.k1; u32[w + 2] = this.k2; u32[w + 3] = this.k3; u32[w + 4] = this.k4
+    for (let i = W_DOWNLOADED; i < ENTRY_WORDS; i++) u32[w + i] = 0
+    this.chunks[e >>> ENTRY_SHIFT].u8[w * 4 + B_TAG] = tag
+    const v = (this.h >>> 27) << 27 | (e + 1)
+    add(this.index, this.h, v)
+    if (this.next !== undefined && e < this.walk) add(this.next, this.h, v)
+    this.size++
+    if (this.next !== undefined) this.migrate(this.walkPer)
+    else if (this.size * 2 > this.index.length) this.startResize(this.index.length * 2)
+    return e
+  }
+
+  /** Frees a live entry. */
+  delete (e: number): void {
+    const u32 = this.chunks[e >>> ENTRY_SHIFT].u32
+    const w = (e & ENTRY_MASK) * ENTRY_WORDS
+    const h = mix(this.seed, u32[w] | 0, u32[w + 1] | 0, u32[w + 2] | 0, u32[w + 3] | 0, u32[w + 4] | 0)
+    this.remove(this.index, h, e)
+    if (this.next !== undefined && e < this.walk) this.remove(this.next, h, e)
+    u32[w + W_AREA] = this.freeHead
+    u32[w + (B_TAG >> 2)] = 0
+    this.freeHead = e + 1
+    this.size--
+    if (this.next !== undefined) this.migrate(this.walkPer)
+    else if (this.size * 8 < this.index.length && this.index.length > MIN_SLOTS) this.startResize(this.index.length / 2)
+  }
+
+  /** Whether entry `e` is live. */
+  live (e: number): boolean {
+    return this.chunks[e >>> ENTRY_SHIFT].u8[(e & ENTRY_MASK) * ENTRY_BYTES + B_TAG] !== TAG_FREE
+  }
+
+  /** The info hash of entry `e` as a binary string. */
+  key (e: number): string {
+    const b = (e & ENTRY_MASK) * ENTRY_BYTES
+    return this.chunks[e >>> ENTRY_SHIFT].u8.toString('latin1', b, b + 20)
+  }
+
+  clear (): void {
+    this.chunks.length = 0
+    this.end = this.size = this.freeHead = 0
+    this.index = new Int32Array(MIN_SLOTS)
+    this.next = undefined
+  }
+
+  /** Walks up to `n` entries into the index being filled; swaps it in when the walk is done. */
+  migrate (n: number): void {
+    const next = this.next
+    if (next === undefined) return
+    const stop = Math.min(this.end, this.walk + n)
+    for (let e = this.walk; e < stop; e++) {
+      const chunk = this.chunks[e >>> ENTRY_SHIFT]
+      const w = (e & ENTRY_MASK) * ENTRY_WORDS
+      if (chunk.u8[w * 4 + B_TAG] === TAG_FREE) continue
+      const u32 = chunk.u32
+      const h = mix(this.seed, u32[w] | 0, u32[w + 1] | 0, u32[w + 2] | 0, u32[w + 3] | 0, u32[w + 4] | 0)
+      add(next, h, (h >>> 27) << 27 | (e + 1))
+    }
+    this.walk = stop
+    if (stop === this.end) {
+      this.index = next
+      this.next = undefined
+      this.walk = 0
+    }
+  }
+
+  private startResize (slots: number): void {
+    this.next = new Int32Array(slots)
+    this.walk = 0
+    // Done within slots/16 further inserts: the old index stays under 1/2 + 1/32 full meanwhile
+    // (entries freed earlier are walked too, so the step grows with them).
+    this.walkPer = Math.max(16, Math.ceil(this.end * 16 / slots))
+    this.migrate(this.walkPer)
+  }
+
+  /** Deletes entry `e` (hash `h`) from `index`, shifting the run after it back. */
+  private remove (index: Int32Array, h: number, e: number): void {
+    const mask = index.length - 1
+    let hole = h & mask
+    while ((index[hole] & REF_MASK) !== e + 1) hole = (hole + 1) & mask
+    let s = hole
+    for (;;) {
+      s = (s + 1) & mask
+      const v = index[s]
+      if (v === 0) break
+      const o = (v & REF_MASK) - 1
+      const u32 = this.chunks[o >>> ENTRY_SHIFT].u32
+      const w = (o & ENTRY_MASK) * ENTRY_WORDS
+      const home = mix(this.seed, u32[w] | 0, u32[w + 1] | 0, u32[w + 2] | 0, u32[w + 3] | 0, u32[w + 4] | 0) & mask
+      // Move v into the hole unless its home lies cyclically in (hole, s].
+      if (((s - home) & mask) >= ((s - hole) & mask)) {
+        index[hole] = v
+        hole = s
+      }
+    }
+    index[hole] = 0
+  }
+}
+
+function add (index: Int32Array, h: number, v: number): void {
+  const mask = index.length - 1
+  let s = h & mask
+  while (index[s] !== 0) s = (s + 1) & mask
+  index[s] = v
+}
+
+/** 32-bit hash of the five words (murmur3-style rounds; the seed makes collisions unpredictable). */
+function mix (seed: number, a: number, b: number, c: number, d: number, e: number): number {
+  let h = seed
+  h = round(h, a); h = round(h, b); h = round(h, c); h = round(h, d); h = round(h, e)
+  h ^= 20
+  h = Math.imul(h ^ h >>> 16, 0x85ebca6b)
+  h = Math.imul(h ^ h >>> 13, 0xc2b2ae35)
+  return h ^ h >>> 16
+}
+
+function round (h: number, k: number): number {
+  k = Math.imul(k, 0xcc9e2d51)
+  k = Math.imul(k << 15 | k >>> 17, 0x1b873593)
+  h ^= k
+  h = h << 13 | h >>> 19
+  return (Math.imul(h, 5) + 0xe6546b64) | 0
+}
