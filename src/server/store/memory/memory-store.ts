@@ -8,7 +8,7 @@ import type {
 } from '../store.js'
 import { Arena, RECORD_BYTES } from './arena.js'
 import type { Chunk } from './arena.js'
-import { B_TAG, ENTRY_MASK, ENTRY_SHIFT, ENTRY_WORDS, TAG_FREE, TorrentTable, W_AREA, W_DOWNLOADED } from './torrent-table.js'
+import { B_TAG, ENTRY_BYTES, ENTRY_MASK, ENTRY_SHIFT, ENTRY_WORDS, TAG_FREE, TorrentTable, W_AREA } from './torrent-table.js'
 import type { EntryChunk } from './torrent-table.js'
 
 /**
@@ -84,32 +84,31 @@ export class MemoryStore implements SwarmStore {
     let e = t.find(a.infoHash)
     if (a.event === EVENT_STOPPED) {
       if (e < 0) return { complete: 0, incomplete: 0, downloaded: this.completedOnly.get(a.infoHash) ?? 0, peers: [] }
-      const downloaded = t.chunks[e >>> ENTRY_SHIFT].u32[(e & ENTRY_MASK) * ENTRY_WORDS + W_DOWNLOADED]
+      const downloaded = this.downloadedOf(e)
       this.removeKey(e, a.key)
       if (!t.live(e)) return { complete: 0, incomplete: 0, downloaded, peers: [] }
-      const ch = t.chunks[e >>> ENTRY_SHIFT]
-      const w = (e & ENTRY_MASK) * ENTRY_WORDS
-      const tag = ch.u8[w * 4 + B_TAG]
-      if (tag !== TAG_OBJ) return { complete: tag === TAG_SEED ? 1 : 0, incomplete: tag === TAG_LEECH ? 1 : 0, downloaded, peers: [] }
-      const sw = this.objs[ch.u32[w + W_REC]]!
-      return { complete: sw.complete, incomplete: sw.incomplete, downloaded, peers: [] }
+      const s = this.entryScrape(e, a.infoHash)
+      return { complete: s.complete, incomplete: s.incomplete, downloaded, peers: [] }
     }
 
     const record = isRecordPeer(a)
+    const inline = record && a.peerId.length === 20
     if (e < 0) {
-      if (record) return this.addInline(a, now)
-      e = this.newEntry(a.infoHash, TAG_OBJ)
-      this.attachObj(e)
+      e = this.newEntry(a.infoHash, inline)
+      if (inline && t.chunks[e >>> ENTRY_SHIFT].u8[(e & ENTRY_MASK) * ENTRY_BYTES + B_TAG] !== TAG_OBJ) return this.addInline(e, a, now)
     }
     const chunk = t.chunks[e >>> ENTRY_SHIFT]
     const w = (e & ENTRY_MASK) * ENTRY_WORDS
-    if (chunk.u8[w * 4 + B_TAG] !== TAG_OBJ) {
-      if (record && chunk.u32[w + W_REC] === keyIp(a.key) && chunk.u16[(w + W_REC) * 2 + 2] === keyPort(a.key)) {
+    const tag = chunk.u8[w * 4 + B_TAG]
+    if (tag !== TAG_OBJ) {
+      if (inline && chunk.u32[w + W_IP] === keyIp(a.key) && chunk.u16[(w + W_PORT) * 2] === keyPort(a.key) &&
+          // a download the inline byte cannot count: the torrent becomes an object first
+          !(a.seeder && a.event === EVENT_COMPLETED && tag === TAG_LEECH && chunk.u8[w * 4 + B_DL] === MAX_INLINE_DL)) {
         return this.refreshInline(chunk, w, a, now)
       }
       this.promote(chunk, w, e)
     }
-    const swarm = this.objs[chunk.u32[w + W_REC]]!
+    const swarm = this.objs[chunk.u32[w + W_SLOT]]!
 
     let was: -1 | 0 | 1 = -1
     let selfPos = -1
@@ -147,14 +146,13 @@ export class MemoryStore implements SwarmStore {
       }
       selfPeer = ep
     }
-    const u32 = chunk.u32
     // A `completed` that makes a seeder of a leecher, or brings in a finished peer, is a download.
-    if (a.seeder && a.event === EVENT_COMPLETED && was !== 1 && u32[w + W_DOWNLOADED] !== MAX_U32) u32[w + W_DOWNLOADED]++
+    if (a.seeder && a.event === EVENT_COMPLETED && was !== 1) swarm.downloaded++
 
     return {
       complete: swarm.complete,
       incomplete: swarm.incomplete,
-      downloaded: u32[w + W_DOWNLOADED],
+      downloaded: swarm.downloaded,
       peers: a.numwant > 0 ? pick(swarm, selfPos, selfPeer, a.seeder, a.numwant, a.want) : []
     }
   }
@@ -192,11 +190,11 @@ export class MemoryStore implements SwarmStore {
     const w = (e & ENTRY_MASK) * ENTRY_WORDS
     const tag = chunk.u8[w * 4 + B_TAG]
     if (tag !== TAG_OBJ) {
-      if (key.length !== 6 || chunk.u32[w + W_REC] !== keyIp(key) || chunk.u16[(w + W_REC) * 2 + 2] !== keyPort(key)) return false
+      if (key.length !== 6 || chunk.u32[w + W_IP] !== keyIp(key) || chunk.u16[(w + W_PORT) * 2] !== keyPort(key)) return false
       this.expireInline(chunk, w, e)
       return true
     }
-    const swarm = this.objs[chunk.u32[w + W_REC]]!
+    const swarm = this.objs[chunk.u32[w + W_SLOT]]!
     if (!this.removeFromSwarm(swarm, key)) return false
     this.settle(swarm)
     return true
@@ -217,7 +215,8 @@ export class MemoryStore implements SwarmStore {
     const cutoff = now - this.peerTtl
     const t = this.table
     let visited = 0
-    // Walks the entries in order; entries freed or reused between calls are harmless to the walk.
+    // Walks the entries in order; entries freed or reused between calls are harmless to the walk
+    // (a reused one is visited or not, like a Map entry added during iteration).
     while (visited < budget) {
       const e = this.sweepAt
       if (e >= t.end) { this.sweepAt = 0; return true }
@@ -225,13 +224,14 @@ export class MemoryStore implements SwarmStore {
       const chunk = t.chunks[e >>> ENTRY_SHIFT]
       const w = (e & ENTRY_MASK) * ENTRY_WORDS
       const tag = chunk.u8[w * 4 + B_TAG]
+      // A free entry is one byte read: it costs the budget an eighth of a peer.
       if (tag === TAG_FREE) { visited += 0.125; continue }
       if (tag !== TAG_OBJ) {
         visited++
-        if (chunk.u32[w + W_REC + W_SEEN] < cutoff) this.expireInline(chunk, w, e)
+        if (chunk.u32[w + W_LAST] < cutoff) this.expireInline(chunk, w, e)
         continue
       }
-      const swarm = this.objs[chunk.u32[w + W_REC]]!
+      const swarm = this.objs[chunk.u32[w + W_SLOT]]!
       visited += Math.max(1, swarm.complete + swarm.incomplete)
       if (swarm.cls >= 0) this.sweepRecords(swarm, cutoff)
       const extra = swarm.extra
@@ -269,27 +269,27 @@ export class MemoryStore implements SwarmStore {
   restorePeer (infoHash: BinaryString, key: BinaryString, p: Omit<PeerView, 'conn'>): void {
     const t = this.table
     const record = p.kind === KIND_V4 && p.addr.length === 6 && p.peerId.length <= 20 && key === p.addr
+    const inline = record && p.peerId.length === 20
     let e = t.find(infoHash)
     if (e < 0) {
-      if (record) {
-        e = this.newEntry(infoHash, p.seeder ? TAG_SEED : TAG_LEECH)
-        const chunk = t.chunks[e >>> ENTRY_SHIFT]
-        writeInline(chunk, (e & ENTRY_MASK) * ENTRY_WORDS, keyIp(key), keyPort(key), p.peerId, p.lastSeen)
+      e = this.newEntry(infoHash, inline)
+      const chunk = t.chunks[e >>> ENTRY_SHIFT]
+      const w = (e & ENTRY_MASK) * ENTRY_WORDS
+      if (chunk.u8[w * 4 + B_TAG] !== TAG_OBJ) {
+        writeInline(chunk, w, p.seeder, keyIp(key), keyPort(key), p.peerId, p.lastSeen)
         this.countAdded(p.seeder)
         this.listener?.peerChanged(p.peerId, p.kind, p.addr, -1, p.seeder ? 1 : 0)
         return
       }
-      e = this.newEntry(infoHash, TAG_OBJ)
-      this.attachObj(e)
     }
     const chunk = t.chunks[e >>> ENTRY_SHIFT]
     const w = (e & ENTRY_MASK) * ENTRY_WORDS
     if (chunk.u8[w * 4 + B_TAG] !== TAG_OBJ) {
       // A live announce beats a saved one: a peer already there is left as it is.
-      if (key.length === 6 && chunk.u32[w + W_REC] === keyIp(key) && chunk.u16[(w + W_REC) * 2 + 2] === keyPort(key)) return
+      if (key.length === 6 && chunk.u32[w + W_IP] === keyIp(key) && chunk.u16[(w + W_PORT) * 2] === keyPort(key)) return
       this.promote(chunk, w, e)
     }
-    const swarm = this.objs[chunk.u32[w + W_REC]]!
+    const swarm = this.objs[chunk.u32[w + W_SLOT]]!
     if (swarm.extra?.byKey.has(key) === true) return
     if (key.length === 6 && swarm.cls >= 0 && findRecord(swarm, keyIp(key), keyPort(key)) >= 0) return
     if (record) {
@@ -305,7 +305,13 @@ export class MemoryStore implements SwarmStore {
   setDownloaded (infoHash: BinaryString, downloaded: number): void {
     const e = this.table.find(infoHash)
     if (e >= 0) {
-      this.table.chunks[e >>> ENTRY_SHIFT].u32[(e & ENTRY_MASK) * ENTRY_WORDS + W_DOWNLOADED] = clampU32(downloaded)
+      const chunk = this.table.chunks[e >>> ENTRY_SHIFT]
+      const w = (e & ENTRY_MASK) * ENTRY_WORDS
+      if (chunk.u8[w * 4 + B_TAG] !== TAG_OBJ) {
+        if (downloaded <= MAX_INLINE_DL) { chunk.u8[w * 4 + B_DL] = downloaded; return }
+        this.promote(chunk, w, e)
+      }
+      this.objs[chunk.u32[w + W_SLOT]]!.downloaded = downloaded
       return
     }
     if (!this.completedOnly.has(infoHash)) this.counts.retired++
@@ -324,65 +330,86 @@ export class MemoryStore implements SwarmStore {
 
   // ---- torrents: entries, inline peers, swarm objects -----------------------------------------
 
-  /** A new entry for the info hash of the last `find`, with its `downloaded` back if retired. */
-  private newEntry (infoHash: BinaryString, tag: number): number {
-    const e = this.table.insert(tag)
+  /**
+   * A new entry for the info hash of the last `find`, with its `downloaded` back if it was
+   * retired. Tagged TAG_LEECH (the caller writes the inline peer and its tag) when `inline` and the
+   * count fits the inline byte, else it gets a Swarm object.
+   */
+  private newEntry (infoHash: BinaryString, inline: boolean): number {
+    let done = 0
     if (this.counts.retired > 0) {
-      const done = this.completedOnly.get(infoHash)
-      if (done !== undefined) {
-        this.table.chunks[e >>> ENTRY_SHIFT].u32[(e & ENTRY_MASK) * ENTRY_WORDS + W_DOWNLOADED] = clampU32(done)
+      const d = this.completedOnly.get(infoHash)
+      if (d !== undefined) {
+        done = d
         this.completedOnly.delete(infoHash)
         this.counts.retired--
       }
     }
     this.counts.torrents++
+    if (inline && done <= MAX_INLINE_DL) {
+      const e = this.table.insert(TAG_LEECH)
+      this.table.chunks[e >>> ENTRY_SHIFT].u8[(e & ENTRY_MASK) * ENTRY_BYTES + B_DL] = done
+      return e
+    }
+    const e = this.table.insert(TAG_OBJ)
+    this.attachObj(e).downloaded = done
     return e
   }
 
-  /** A new torrent whose first peer is a record peer: it goes inline, and gets no peers back. */
-  private addInline (a: StoreAnnounce, now: number): StoreAnnounceResult {
-    const e = this.newEntry(a.infoHash, a.seeder ? TAG_SEED : TAG_LEECH)
+  /** A new torrent whose first peer goes inline: it is the only peer, so it gets none back. */
+  private addInline (e: number, a: StoreAnnounce, now: number): StoreAnnounceResult {
     const chunk = this.table.chunks[e >>> ENTRY_SHIFT]
     const w = (e & ENTRY_MASK) * ENTRY_WORDS
-    writeInline(chunk, w, keyIp(a.key), keyPort(a.key), a.peerId, now)
+    writeInline(chunk, w, a.seeder, keyIp(a.key), keyPort(a.key), a.peerId, now)
     this.countAdded(a.seeder)
     this.listener?.peerChanged(a.peerId, KIND_V4, a.addr, -1, a.seeder ? 1 : 0)
-    const u32 = chunk.u32
-    if (a.seeder && a.event === EVENT_COMPLETED && u32[w + W_DOWNLOADED] !== MAX_U32) u32[w + W_DOWNLOADED]++
-    return { complete: a.seeder ? 1 : 0, incomplete: a.seeder ? 0 : 1, downloaded: u32[w + W_DOWNLOADED], peers: [] }
+    const b = w * 4 + B_DL
+    // A count brought back from the retired may be full: one more needs the object form.
+    if (a.seeder && a.event === EVENT_COMPLETED) {
+      if (chunk.u8[b] === MAX_INLINE_DL) {
+        this.promote(chunk, w, e)
+        const swarm = this.objs[chunk.u32[w + W_SLOT]]!
+        swarm.downloaded++
+        return { complete: swarm.complete, incomplete: swarm.incomplete, downloaded: swarm.downloaded, peers: [] }
+      }
+      chunk.u8[b]++
+    }
+    return { complete: a.seeder ? 1 : 0, incomplete: a.seeder ? 0 : 1, downloaded: chunk.u8[b], peers: [] }
   }
 
   /** An announce from a torrent's inline peer: it is the only peer, so it gets none back. */
   private refreshInline (chunk: EntryChunk, w: number, a: StoreAnnounce, now: number): StoreAnnounceResult {
-    const u32 = chunk.u32
     const u8 = chunk.u8
-    const rb = (w + W_REC) * 4
-    const was = u8[w * 4 + B_TAG] === TAG_SEED
-    u32[w + W_REC + W_SEEN] = now
-    if (!sameId(u8, rb, a.peerId)) {
+    const tb = w * 4 + B_TAG
+    const was = u8[tb] === TAG_SEED
+    chunk.u32[w + W_LAST] = now
+    const ib = (w + W_INLINE_ID) * 4
+    if (!sameId20(u8, ib, a.peerId)) {
       // Same address, new peer id (client restarted): re-register for stats.
-      if (this.listener !== undefined) this.listener.peerChanged(readId(u8, rb), KIND_V4, a.addr, was ? 1 : 0, -1)
-      writeId(u8, rb, a.peerId)
+      if (this.listener !== undefined) this.listener.peerChanged(u8.toString('latin1', ib, ib + 20), KIND_V4, a.addr, was ? 1 : 0, -1)
+      for (let i = 0; i < 20; i++) u8[ib + i] = a.peerId.charCodeAt(i)
       this.listener?.peerChanged(a.peerId, KIND_V4, a.addr, -1, was ? 1 : 0)
     }
     if (was !== a.seeder) {
-      u8[w * 4 + B_TAG] = a.seeder ? TAG_SEED : TAG_LEECH
+      u8[tb] = a.seeder ? TAG_SEED : TAG_LEECH
       if (a.seeder) { this.counts.seeders++; this.counts.leechers-- } else { this.counts.seeders--; this.counts.leechers++ }
       this.listener?.peerChanged(a.peerId, KIND_V4, a.addr, was ? 1 : 0, a.seeder ? 1 : 0)
     }
-    if (a.seeder && a.event === EVENT_COMPLETED && !was && u32[w + W_DOWNLOADED] !== MAX_U32) u32[w + W_DOWNLOADED]++
-    return { complete: a.seeder ? 1 : 0, incomplete: a.seeder ? 0 : 1, downloaded: u32[w + W_DOWNLOADED], peers: [] }
+    // The caller made an object of a torrent whose count would overflow here.
+    if (a.seeder && a.event === EVENT_COMPLETED && !was) u8[w * 4 + B_DL]++
+    return { complete: a.seeder ? 1 : 0, incomplete: a.seeder ? 0 : 1, downloaded: u8[w * 4 + B_DL], peers: [] }
   }
 
   /** Removes a torrent's inline peer, and with it the torrent. */
   private expireInline (chunk: EntryChunk, w: number, e: number): void {
     const seeder = chunk.u8[w * 4 + B_TAG] === TAG_SEED
     if (this.listener !== undefined) {
-      this.listener.peerChanged(readId(chunk.u8, (w + W_REC) * 4), KIND_V4, addrAt(chunk.u32, chunk.u16, w + W_REC), seeder ? 1 : 0, -1)
+      const ib = (w + W_INLINE_ID) * 4
+      this.listener.peerChanged(chunk.u8.toString('latin1', ib, ib + 20), KIND_V4, inlineAddr(chunk, w), seeder ? 1 : 0, -1)
     }
     if (seeder) this.counts.seeders--; else this.counts.leechers--
     this.counts.peers--
-    this.dropEntry(e)
+    this.dropEntry(e, chunk.u8[w * 4 + B_DL])
   }
 
   /** Gives an entry a new (empty) Swarm object. */
@@ -393,43 +420,60 @@ export class MemoryStore implements SwarmStore {
     const chunk = this.table.chunks[e >>> ENTRY_SHIFT]
     const w = (e & ENTRY_MASK) * ENTRY_WORDS
     chunk.u8[w * 4 + B_TAG] = TAG_OBJ
-    chunk.u32[w + W_REC] = slot
+    chunk.u32[w + W_SLOT] = slot
     return swarm
   }
 
   /** Inline → object: the inline peer becomes the first record of a one-record block. */
   private promote (chunk: EntryChunk, w: number, e: number): void {
+    const u32 = chunk.u32
     const seeder = chunk.u8[w * 4 + B_TAG] === TAG_SEED
-    for (let i = 0; i < WORDS; i++) tmpRecord[i] = chunk.u32[w + W_REC + i]
+    const downloaded = chunk.u8[w * 4 + B_DL]
+    tmpRecord[0] = u32[w + W_IP]
+    tmpRecord[1] = chunk.u16[(w + W_PORT) * 2] | 20 << 16
+    for (let i = 0; i < 5; i++) tmpRecord[W_ID + i] = u32[w + W_INLINE_ID + i]
+    tmpRecord[W_SEEN] = u32[w + W_LAST]
     const swarm = this.attachObj(e)
+    swarm.downloaded = downloaded
     this.moveBlock(swarm, 0)
-    const r = swarm.off
-    const b = swarm.chunk!
-    for (let i = 0; i < WORDS; i++) b.u32[r * WORDS + i] = tmpRecord[i]
-    b.u8[r * RECORD_BYTES + REC_TAG] = 0
+    const rw = swarm.off * WORDS
+    const b = swarm.chunk!.u32
+    for (let i = 0; i < WORDS; i++) b[rw + i] = tmpRecord[i]
     if (seeder) { swarm.nS = 1; swarm.complete = 1 } else { swarm.nL = 1; swarm.incomplete = 1 }
   }
 
   /**
-   * After peers left a swarm object: an empty swarm is dropped, one left with a single record peer
-   * goes back inline (its block and object freed).
+   * After peers left a swarm object: an empty swarm is dropped; one left with a single record peer
+   * that fits inline (20-byte peer id, `downloaded` within a byte) goes back inline, its block and
+   * object freed.
    */
   private settle (swarm: Swarm): void {
     const n = swarm.complete + swarm.incomplete
-    if (n > 1 || (n === 1 && (swarm.extra !== undefined || swarm.cls < 0))) return
+    if (n > 1) return
+    let r = -1
+    if (n === 1) {
+      if (swarm.extra !== undefined || swarm.cls < 0 || swarm.downloaded > MAX_INLINE_DL) return
+      r = swarm.off + (swarm.nS === 1 ? (1 << swarm.cls) - 1 : 0)
+      if (swarm.chunk!.u8[r * RECORD_BYTES + ID_LEN] !== 20) return
+    }
     const e = swarm.entry
     const chunk = this.table.chunks[e >>> ENTRY_SHIFT]
     const w = (e & ENTRY_MASK) * ENTRY_WORDS
-    const slot = chunk.u32[w + W_REC]
+    const slot = chunk.u32[w + W_SLOT]
     if (n === 1) {
-      const seeder = swarm.nS === 1
-      const r = swarm.off + (seeder ? (1 << swarm.cls) - 1 : 0)
       const from = swarm.chunk!.u32
-      for (let i = 0; i < WORDS; i++) chunk.u32[w + W_REC + i] = from[r * WORDS + i]
-      chunk.u8[w * 4 + B_TAG] = seeder ? TAG_SEED : TAG_LEECH
+      const rw = r * WORDS
+      const u32 = chunk.u32
+      u32[w + W_IP] = from[rw]
+      u32[w + W_PORT] = 0
+      chunk.u16[(w + W_PORT) * 2] = swarm.chunk!.u16[rw * 2 + 2]
+      chunk.u8[w * 4 + B_DL] = swarm.downloaded
+      chunk.u8[w * 4 + B_TAG] = swarm.nS === 1 ? TAG_SEED : TAG_LEECH
+      for (let i = 0; i < 5; i++) u32[w + W_INLINE_ID + i] = from[rw + W_ID + i]
+      u32[w + W_LAST] = from[rw + W_SEEN]
       this.releaseBlock(swarm)
     } else {
-      this.dropEntry(e)
+      this.dropEntry(e, swarm.downloaded)
     }
     this.objs[slot] = undefined
     this.freeObjs.push(slot)
@@ -437,9 +481,8 @@ export class MemoryStore implements SwarmStore {
   }
 
   /** Frees a torrent's entry, keeping its `downloaded` among the retired. */
-  private dropEntry (e: number): void {
+  private dropEntry (e: number, downloaded: number): void {
     const t = this.table
-    const downloaded = t.chunks[e >>> ENTRY_SHIFT].u32[(e & ENTRY_MASK) * ENTRY_WORDS + W_DOWNLOADED]
     if (downloaded > 0) {
       this.completedOnly.set(t.key(e), downloaded)
       this.counts.retired++
@@ -453,14 +496,19 @@ export class MemoryStore implements SwarmStore {
     this.counts.torrents--
   }
 
+  private downloadedOf (e: number): number {
+    const chunk = this.table.chunks[e >>> ENTRY_SHIFT]
+    const w = (e & ENTRY_MASK) * ENTRY_WORDS
+    return chunk.u8[w * 4 + B_TAG] === TAG_OBJ ? this.objs[chunk.u32[w + W_SLOT]]!.downloaded : chunk.u8[w * 4 + B_DL]
+  }
+
   private entryScrape (e: number, infoHash: BinaryString): ScrapeEntry {
     const chunk = this.table.chunks[e >>> ENTRY_SHIFT]
     const w = (e & ENTRY_MASK) * ENTRY_WORDS
     const tag = chunk.u8[w * 4 + B_TAG]
-    const downloaded = chunk.u32[w + W_DOWNLOADED]
-    if (tag !== TAG_OBJ) return { infoHash, complete: tag === TAG_SEED ? 1 : 0, incomplete: tag === TAG_LEECH ? 1 : 0, downloaded }
-    const swarm = this.objs[chunk.u32[w + W_REC]]!
-    return { infoHash, complete: swarm.complete, incomplete: swarm.incomplete, downloaded }
+    if (tag !== TAG_OBJ) return { infoHash, complete: tag === TAG_SEED ? 1 : 0, incomplete: tag === TAG_LEECH ? 1 : 0, downloaded: chunk.u8[w * 4 + B_DL] }
+    const swarm = this.objs[chunk.u32[w + W_SLOT]]!
+    return { infoHash, complete: swarm.complete, incomplete: swarm.incomplete, downloaded: swarm.downloaded }
   }
 
   /** The peers of a torrent as they are now (looked up again: the torrent may have changed form). */
@@ -470,10 +518,11 @@ export class MemoryStore implements SwarmStore {
     const chunk = this.table.chunks[e >>> ENTRY_SHIFT]
     const w = (e & ENTRY_MASK) * ENTRY_WORDS
     const tag = chunk.u8[w * 4 + B_TAG]
-    if (tag === TAG_OBJ) { yield * swarmPeers(this.objs[chunk.u32[w + W_REC]]!); return }
-    const addr = addrAt(chunk.u32, chunk.u16, w + W_REC)
+    if (tag === TAG_OBJ) { yield * swarmPeers(this.objs[chunk.u32[w + W_SLOT]]!); return }
+    const addr = inlineAddr(chunk, w)
+    const ib = (w + W_INLINE_ID) * 4
     yield [addr, {
-      peerId: readId(chunk.u8, (w + W_REC) * 4), addr, kind: KIND_V4, conn: 0, seeder: tag === TAG_SEED, lastSeen: chunk.u32[w + W_REC + W_SEEN]
+      peerId: chunk.u8.toString('latin1', ib, ib + 20), addr, kind: KIND_V4, conn: 0, seeder: tag === TAG_SEED, lastSeen: chunk.u32[w + W_LAST]
     }]
   }
 
@@ -712,31 +761,44 @@ const W_SEEN = 7
 const ID_LEN = 6
 const ID_OFF = 8
 const W_ID = 2
+const tmpRecord = new Uint32Array(RECORD_BYTES >> 2)
 /** Blocks of 2^3 = 8 records or fewer are scanned; larger ones get a hash index. */
 const INDEX_MIN_CLS = 4
-const tmpRecord = new Uint32Array(WORDS)
-/** Byte 7 of a record: unused in the arena, the entry's tag when the record is inline. */
-const REC_TAG = 7
-/** Entry tags: one inline leecher, one inline seeder, a Swarm object. */
+/**
+ * The 32 bytes of an entry after its info hash (torrent-table.ts), as words of the entry:
+ * an inline peer (tag TAG_LEECH or TAG_SEED), or the slot of the torrent's Swarm object (TAG_OBJ).
+ */
+const W_IP = W_AREA // IPv4 address, as in a record; for TAG_OBJ the Swarm object's slot
+const W_SLOT = W_AREA
+const W_PORT = W_AREA + 1 // low half: port; byte 2: downloaded (B_DL); byte 3: tag (B_TAG)
+const B_DL = (W_AREA + 1) * 4 + 2
+const W_INLINE_ID = W_AREA + 2 // 5 words: the peer id (always 20 bytes inline)
+const W_LAST = W_AREA + 7 // lastSeen
+/** Entry tags besides TAG_FREE: one inline leecher, one inline seeder, a Swarm object. */
 const TAG_LEECH = 1
 const TAG_SEED = 2
 const TAG_OBJ = 3
-/** The record area of an entry (its inline peer, or its Swarm object's slot in word 0). */
-const W_REC = W_AREA
-const MAX_U32 = 0xffffffff
+/** The most downloads an inline torrent counts; one more makes it a Swarm object. */
+const MAX_INLINE_DL = 255
 
-/** `downloaded` is a uint32 in an entry: counts beyond it stay at its maximum. */
-function clampU32 (n: number): number {
-  return n >= MAX_U32 ? MAX_U32 : n
+/** Writes the inline peer of the entry at word `w` (its `downloaded` byte is kept). */
+function writeInline (chunk: EntryChunk, w: number, seeder: boolean, ip: number, port: number, peerId: BinaryString, now: number): void {
+  chunk.u32[w + W_IP] = ip
+  chunk.u16[(w + W_PORT) * 2] = port
+  chunk.u8[w * 4 + B_TAG] = seeder ? TAG_SEED : TAG_LEECH
+  const ib = (w + W_INLINE_ID) * 4
+  for (let i = 0; i < 20; i++) chunk.u8[ib + i] = peerId.charCodeAt(i)
+  chunk.u32[w + W_LAST] = now
 }
 
-/** Writes the inline peer of entry word `w` (its tag is already set). */
-function writeInline (chunk: EntryChunk, w: number, ip: number, port: number, peerId: BinaryString, now: number): void {
-  const rw = w + W_REC
-  chunk.u32[rw] = ip
-  chunk.u16[rw * 2 + 2] = port
-  writeId(chunk.u8, rw * 4, peerId)
-  chunk.u32[rw + W_SEEN] = now
+function sameId20 (u8: Buffer, b: number, id: string): boolean {
+  if (id.length !== 20) return false
+  for (let i = 0; i < 20; i++) if (u8[b + i] !== id.charCodeAt(i)) return false
+  return true
+}
+
+function inlineAddr (chunk: EntryChunk, w: number): BinaryString {
+  return addrAt(chunk.u32, chunk.u16, w + W_IP)
 }
 
 function copyRecord (u32: Uint32Array, from: number, to: number): void {
@@ -1034,10 +1096,11 @@ function * swarmPeers (swarm: Swarm): IterableIterator<[BinaryString, PeerView]>
   if (swarm.extra !== undefined) yield * swarm.extra.byKey.entries()
 }
 
-/** A torrent with more than one peer, or with object peers (its `downloaded` stays in its entry). */
+/** A torrent with more than one peer, with object peers, or with more downloads than a byte holds. */
 class Swarm {
   complete = 0
   incomplete = 0
+  downloaded = 0
   /** The block of records: chunk, first record, size class (-1: none), leecher and seeder counts. */
   chunk: Chunk | undefined = undefined
   off = 0

@@ -1,42 +1,42 @@
 import { randomBytes } from 'node:crypto'
 
 /**
- * The torrents of the in-memory store: fixed 56-byte entries in chunks of Uint32Arrays, found by
+ * The torrents of the in-memory store: fixed 52-byte entries in chunks of Uint32Arrays, found by
  * their 20-byte info hash through an open-addressing index. No JS object, Map entry or string per
- * torrent: at one peer per torrent those cost ~180 bytes, four times the entry.
+ * torrent: at one peer per torrent those cost ~180 bytes, more than three times the entry.
  *
- * Entry (ENTRY_WORDS = 14 little-endian uint32 words; the store defines words 5..13):
+ * Entry (ENTRY_WORDS = 13 little-endian uint32 words):
  *
- *     words 0..4   info hash, bytes 0..19 (byte i of the hash is byte i of the entry)
- *     word  5      downloaded (uint32)
- *     words 6..13  the store's 32 bytes ("the record area"); byte 31 of the entry (the high byte
- *                  of word 7) is the entry's tag, 0 (TAG_FREE) for an unused entry, whose word 6
- *                  then links the free list (next free entry + 1, 0 at the end)
+ *     bytes 0..19   info hash (byte i of the hash is byte i of the entry)
+ *     bytes 20..51  the store's 32 bytes (memory-store.ts says what they hold); byte 27 (TAG_BYTE)
+ *                   is the entry's tag, 0 (TAG_FREE) for an unused entry, whose bytes 20..23
+ *                   then link the free list (next free entry + 1, 0 at the end)
  *
- * Entries are numbered densely (chunk = e >>> 16, word = (e & 0xffff) * 14) and never move, so
+ * Entries are numbered densely (chunk = e >>> 14, word = (e & 0x3fff) * 13) and never move, so
  * the store can hold an entry number; freed entries are reused, last freed first. Chunks are
- * 2^16 entries (3.5 MiB) and are kept at the store's peak (like the arena's).
+ * 2^14 entries (832 KiB: little left unused at the end) and are kept at the store's peak (like
+ * the arena's).
  *
  * Index: Int32Array of 2^k slots, linear probing, each slot 0 (empty) or entry + 1 in the low 27
  * bits with 5 more bits of the hash above them, so most probes that do not match are rejected
  * without touching the entry (a cache miss each). The hash mixes all 20 bytes with a per-process
  * random seed (clients choose info hashes: unseeded, some could be made to share a probe chain).
  * Deletion shifts the following run back (no tombstones, so chains never rot under churn).
- * At most half full: at 1M torrents the index is 2^21 slots, 8 bytes per torrent.
+ * At most 0.7 full (with the tag bits a probe is one read, mostly in the same cache line): at 1M
+ * torrents the index is 2^21 slots (8 bytes per torrent), at 10M 2^24 (6.7 bytes).
  *
- * Resizing never stalls: a new index (twice as large above 1/2 load, half as large under 1/8) is
+ * Resizing never stalls: a new index (twice as large above 0.7 load, half as large under 1/8) is
  * filled incrementally by walking the entries, a few per insert or delete (`migrate`), while the
  * old index, kept complete, answers lookups. Inserts and deletes go to both indexes for entries
  * the walk has passed, to the old one only for the rest (the walk adds them when it gets there).
  */
-export const ENTRY_WORDS = 14
+export const ENTRY_WORDS = 13
 export const ENTRY_BYTES = ENTRY_WORDS * 4
-export const ENTRY_SHIFT = 16
+export const ENTRY_SHIFT = 14
 export const ENTRY_MASK = (1 << ENTRY_SHIFT) - 1
-/** Word of the downloaded count; byte of the tag (in the entry). */
-export const W_DOWNLOADED = 5
-export const W_AREA = 6
-export const B_TAG = 31
+/** First word of the store's area; byte of the tag (in the entry). */
+export const W_AREA = 5
+export const B_TAG = 27
 export const TAG_FREE = 0
 
 const MAX_ENTRIES = (1 << 27) - 1
@@ -129,14 +129,14 @@ export class TorrentTable {
     const u32 = this.chunks[e >>> ENTRY_SHIFT].u32
     const w = (e & ENTRY_MASK) * ENTRY_WORDS
     u32[w] = this.k0; u32[w + 1] = this.k1; u32[w + 2] = this.k2; u32[w + 3] = this.k3; u32[w + 4] = this.k4
-    for (let i = W_DOWNLOADED; i < ENTRY_WORDS; i++) u32[w + i] = 0
+    for (let i = W_AREA; i < ENTRY_WORDS; i++) u32[w + i] = 0
     this.chunks[e >>> ENTRY_SHIFT].u8[w * 4 + B_TAG] = tag
     const v = (this.h >>> 27) << 27 | (e + 1)
     add(this.index, this.h, v)
     if (this.next !== undefined && e < this.walk) add(this.next, this.h, v)
     this.size++
     if (this.next !== undefined) this.migrate(this.walkPer)
-    else if (this.size * 2 > this.index.length) this.startResize(this.index.length * 2)
+    else if (this.size * 10 > this.index.length * 7) this.startResize(this.index.length * 2)
     return e
   }
 
@@ -197,9 +197,9 @@ export class TorrentTable {
   private startResize (slots: number): void {
     this.next = new Int32Array(slots)
     this.walk = 0
-    // Done within slots/16 further inserts: the old index stays under 1/2 + 1/32 full meanwhile
+    // Done within slots/32 further inserts: the old index stays under 0.7 + 1/16 full meanwhile
     // (entries freed earlier are walked too, so the step grows with them).
-    this.walkPer = Math.max(16, Math.ceil(this.end * 16 / slots))
+    this.walkPer = Math.max(16, Math.ceil(this.end * 32 / slots))
     this.migrate(this.walkPer)
   }
 
