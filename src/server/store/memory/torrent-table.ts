@@ -21,12 +21,14 @@ import { randomBytes } from 'node:crypto'
  * bits with 5 more bits of the hash above them, so most probes that do not match are rejected
  * without touching the entry (a cache miss each). The hash mixes all 20 bytes with a per-process
  * random seed (clients choose info hashes: unseeded, some could be made to share a probe chain).
- * Deletion shifts the following run back (no tombstones, so chains never rot under churn).
- * At most 0.7 full (with the tag bits a probe is one read, mostly in the same cache line): at 1M
+ * Deletion leaves a tombstone (TOMB; one index write: shifting the run back instead would read
+ * the entry of every slot it moves, a cache miss each, which made an expiry step of 20,000
+ * one-peer torrents take ~10 ms); inserts reuse tombstones, and an index whose live and dead
+ * slots pass 0.7 is rebuilt (the same size when it is mostly tombstones). At most 0.7 full (with the tag bits a probe is one read, mostly in the same cache line): at 1M
  * torrents the index is 2^21 slots (8 bytes per torrent), at 10M 2^24 (6.7 bytes).
  *
- * Resizing never stalls: a new index (twice as large above 0.7 load, half as large under 1/8) is
- * filled incrementally by walking the entries, a few per insert or delete (`migrate`), while the
+ * Resizing never stalls: a new index (twice as large, the same, or half as large under 1/8 load)
+ * is filled incrementally by walking the entries, a few per insert or delete (`migrate`), while the
  * old index, kept complete, answers lookups. Inserts and deletes go to both indexes for entries
  * the walk has passed, to the old one only for the rest (the walk adds them when it gets there).
  */
@@ -39,7 +41,9 @@ export const W_AREA = 5
 export const B_TAG = 27
 export const TAG_FREE = 0
 
-const MAX_ENTRIES = (1 << 27) - 1
+const MAX_ENTRIES = (1 << 27) - 2
+/** A dead slot: its reference part (2^27 - 1) is never a live entry's. */
+const TOMB = -1
 const REF_MASK = (1 << 27) - 1
 const MIN_SLOTS = 1 << 10
 
@@ -66,6 +70,9 @@ export class TorrentTable {
   private next: Int32Array | undefined = undefined
   private walk = 0
   private walkPer = 0
+  /** Dead slots (tombstones) in the index and in the one being filled. */
+  private tombs = 0
+  private nextTombs = 0
   private readonly seed: number
   // The key of the last `find`, as words, and its hash (no allocation per lookup).
   private k0 = 0
@@ -103,7 +110,7 @@ export class TorrentTable {
     for (let s = h & mask; ; s = (s + 1) & mask) {
       const v = index[s]
       if (v === 0) return -1
-      if (v >>> 27 !== tag) continue
+      if (v >>> 27 !== tag || v === TOMB) continue
       const e = (v & REF_MASK) - 1
       const u32 = chunks[e >>> ENTRY_SHIFT].u32
       const w = (e & ENTRY_MASK) * ENTRY_WORDS
@@ -132,11 +139,14 @@ export class TorrentTable {
     for (let i = W_AREA; i < ENTRY_WORDS; i++) u32[w + i] = 0
     this.chunks[e >>> ENTRY_SHIFT].u8[w * 4 + B_TAG] = tag
     const v = (this.h >>> 27) << 27 | (e + 1)
-    add(this.index, this.h, v)
-    if (this.next !== undefined && e < this.walk) add(this.next, this.h, v)
+    if (add(this.index, this.h, v)) this.tombs--
+    if (this.next !== undefined && e < this.walk && add(this.next, this.h, v)) this.nextTombs--
     this.size++
     if (this.next !== undefined) this.migrate(this.walkPer)
-    else if (this.size * 10 > this.index.length * 7) this.startResize(this.index.length * 2)
+    else if ((this.size + this.tombs) * 10 > this.index.length * 7) {
+      // Full of live entries: twice the size; mostly of tombstones: the same size, without them.
+      this.startResize(this.size * 20 > this.index.length * 7 ? this.index.length * 2 : this.index.length)
+    }
     return e
   }
 
@@ -145,14 +155,15 @@ export class TorrentTable {
     const u32 = this.chunks[e >>> ENTRY_SHIFT].u32
     const w = (e & ENTRY_MASK) * ENTRY_WORDS
     const h = mix(this.seed, u32[w] | 0, u32[w + 1] | 0, u32[w + 2] | 0, u32[w + 3] | 0, u32[w + 4] | 0)
-    this.remove(this.index, h, e)
-    if (this.next !== undefined && e < this.walk) this.remove(this.next, h, e)
+    bury(this.index, h, e)
+    this.tombs++
+    if (this.next !== undefined && e < this.walk) { bury(this.next, h, e); this.nextTombs++ }
     u32[w + W_AREA] = this.freeHead
     u32[w + (B_TAG >> 2)] = 0
     this.freeHead = e + 1
     this.size--
-    if (this.next !== undefined) this.migrate(this.walkPer)
-    else if (this.size * 8 < this.index.length && this.index.length > MIN_SLOTS) this.startResize(this.index.length / 2)
+    // Deletes add no load, so they only start a shrink; inserts and `migrate` calls finish it.
+    if (this.next === undefined && this.size * 8 < this.index.length && this.index.length > MIN_SLOTS) this.startResize(this.index.length / 2)
   }
 
   /** Whether entry `e` is live. */
@@ -171,6 +182,7 @@ export class TorrentTable {
     this.end = this.size = this.freeHead = 0
     this.index = new Int32Array(MIN_SLOTS)
     this.next = undefined
+    this.tombs = this.nextTombs = 0
   }
 
   /** Walks up to `n` entries into the index being filled; swaps it in when the walk is done. */
@@ -189,6 +201,7 @@ export class TorrentTable {
     this.walk = stop
     if (stop === this.end) {
       this.index = next
+      this.tombs = this.nextTombs
       this.next = undefined
       this.walk = 0
     }
@@ -196,42 +209,32 @@ export class TorrentTable {
 
   private startResize (slots: number): void {
     this.next = new Int32Array(slots)
+    this.nextTombs = 0
     this.walk = 0
     // Done within slots/32 further inserts: the old index stays under 0.7 + 1/16 full meanwhile
     // (entries freed earlier are walked too, so the step grows with them).
     this.walkPer = Math.max(16, Math.ceil(this.end * 32 / slots))
     this.migrate(this.walkPer)
   }
+}
 
-  /** Deletes entry `e` (hash `h`) from `index`, shifting the run after it back. */
-  private remove (index: Int32Array, h: number, e: number): void {
-    const mask = index.length - 1
-    let hole = h & mask
-    while ((index[hole] & REF_MASK) !== e + 1) hole = (hole + 1) & mask
-    let s = hole
-    for (;;) {
-      s = (s + 1) & mask
-      const v = index[s]
-      if (v === 0) break
-      const o = (v & REF_MASK) - 1
-      const u32 = this.chunks[o >>> ENTRY_SHIFT].u32
-      const w = (o & ENTRY_MASK) * ENTRY_WORDS
-      const home = mix(this.seed, u32[w] | 0, u32[w + 1] | 0, u32[w + 2] | 0, u32[w + 3] | 0, u32[w + 4] | 0) & mask
-      // Move v into the hole unless its home lies cyclically in (hole, s].
-      if (((s - home) & mask) >= ((s - hole) & mask)) {
-        index[hole] = v
-        hole = s
-      }
-    }
-    index[hole] = 0
+/** Puts `v` (known absent) in the first empty or dead slot of its chain; true if it was dead. */
+function add (index: Int32Array, h: number, v: number): boolean {
+  const mask = index.length - 1
+  let s = h & mask
+  for (;;) {
+    const o = index[s]
+    if (o === 0 || o === TOMB) { index[s] = v; return o === TOMB }
+    s = (s + 1) & mask
   }
 }
 
-function add (index: Int32Array, h: number, v: number): void {
+/** Marks the slot of entry `e` (hash `h`) dead. */
+function bury (index: Int32Array, h: number, e: number): void {
   const mask = index.length - 1
   let s = h & mask
-  while (index[s] !== 0) s = (s + 1) & mask
-  index[s] = v
+  while ((index[s] & REF_MASK) !== e + 1 || index[s] === TOMB) s = (s + 1) & mask
+  index[s] = TOMB
 }
 
 /** 32-bit hash of the five words (murmur3-style rounds; the seed makes collisions unpredictable). */
