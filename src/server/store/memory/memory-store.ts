@@ -320,6 +320,19 @@ export class MemoryStore implements SwarmStore {
     this.completedOnly.set(infoHash, downloaded)
   }
 
+  /**
+   * How the torrents are held (tests and the memory probe): index slots, tombstones, whether the
+   * index is being resized, entries handed out, torrents in the object form, bytes of the
+   * table (entries and index) and of the record arena.
+   */
+  layout (): { slots: number, dead: number, resizing: boolean, entries: number, objects: number, tableBytes: number, arenaBytes: number } {
+    const t = this.table
+    return {
+      slots: t.slots, dead: t.dead, resizing: t.resizing, entries: t.end,
+      objects: this.objs.length - this.freeObjs.length, tableBytes: t.bytes, arenaBytes: this.arena.bytes
+    }
+  }
+
   close (): void {
     this.table.clear()
     this.objs.length = 0

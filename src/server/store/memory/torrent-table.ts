@@ -89,6 +89,8 @@ export class TorrentTable {
   /** Index slots (for tests and the memory probe), and whether a resize is under way. */
   get slots (): number { return this.index.length }
   get resizing (): boolean { return this.next !== undefined }
+  /** Dead slots (tombstones) in the index answering lookups. */
+  get dead (): number { return this.tombs }
   get bytes (): number { return this.chunks.length * (1 << ENTRY_SHIFT) * ENTRY_BYTES + this.index.length * 4 + (this.next?.length ?? 0) * 4 }
 
   /**
@@ -204,6 +206,8 @@ export class TorrentTable {
       this.tombs = this.nextTombs
       this.next = undefined
       this.walk = 0
+      // Emptied a lot meanwhile: the next halving (deletes alone would not start it now).
+      if (this.size * 8 < this.index.length && this.index.length > MIN_SLOTS) this.startResize(this.index.length / 2)
     }
   }
 
