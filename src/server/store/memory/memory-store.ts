@@ -14,9 +14,27 @@ import type { EntryChunk } from './torrent-table.js'
 /**
  * In-memory SwarmStore.
  *
- * Layout. `swarms` maps info hash (20-char binary string) → Swarm, a small object of numbers.
- * HTTP/UDP IPv4 peers — nearly all peers — are not objects: each is one 32-byte record in a shared
- * arena of large Buffers (arena.ts), byte by byte:
+ * Layout. Torrents live in a TorrentTable (torrent-table.ts): one 52-byte entry each in chunks of
+ * typed arrays, found by info hash through an open-addressing Int32Array index (4 bytes a slot,
+ * at most 0.7 full), with no JS object, Map entry or string per torrent. An entry, byte by byte:
+ *
+ *     0..19  info hash
+ *     20..23 inline peer's IPv4 address (uint32, first octet in the low byte) — or, tag TAG_OBJ,
+ *            the slot of the torrent's Swarm object in `objs` — or, free, the free-list link
+ *     24..25 inline peer's port (uint16, first wire byte in the low byte)
+ *     26     downloaded (0..255) of an inline torrent
+ *     27     tag: 0 free, 1 one inline leecher, 2 one inline seeder, 3 Swarm object
+ *     28..47 inline peer's peer id (always 20 bytes inline)
+ *     48..51 inline peer's lastSeen, store seconds (uint32)
+ *
+ * A torrent whose one peer is an HTTP/UDP IPv4 peer with a 20-byte id — most torrents of a big
+ * tracker — is that entry and nothing else: 52 bytes, plus ~7–9 of index. It becomes a Swarm
+ * object (`promote`) when a second peer, an object peer (below) or a 256th download comes, and
+ * goes back inline (`settle`) when one such peer is left; it is freed when none is left.
+ *
+ * A Swarm object holds the counts, `downloaded` (any size) and the peers. HTTP/UDP IPv4 peers —
+ * nearly all peers — are not objects: each is one 32-byte record in a shared arena of large
+ * Buffers (arena.ts), byte by byte:
  *
  *     0..3   IPv4 address (uint32, first octet in the low byte)
  *     4..5   port (uint16, first wire byte in the low byte)
@@ -42,21 +60,23 @@ import type { EntryChunk } from './torrent-table.js'
  * each Peer knowing its index. So do the unusual HTTP/UDP IPv4 peers the record cannot hold
  * (a key other than the address, a peer id over 20 bytes, a non-zero conn).
  *
- * Random selection samples indices of a virtual concatenation of the wanted ranges and arrays
- * (Floyd's algorithm over a reusable scratch set: no copying, no per-request shuffle).
+ * Random selection (`pick`) samples indices of a virtual concatenation of the wanted ranges and
+ * arrays (Floyd's algorithm over a reusable scratch set: no copying, no per-request shuffle). An
+ * inline torrent's only peer is the asker, so it answers with no peers without picking.
  *
- * Expiry compacts each swarm's ranges in one pass (order kept) and then resizes the block or
- * rebuilds its index once, instead of paying index upkeep per removed peer.
+ * Expiry walks the table's entries in order, `budget` peers a call: an inline torrent is one
+ * compare (dropping it costs the budget 4: it writes a random index slot); a Swarm object's
+ * ranges are compacted in one pass (order kept), then its block resized or its index rebuilt once.
  *
- * Costs per IPv4 peer (bench/memory.mjs, heap + array buffers): the record, 32 B, in a block
- * 1/2 to 1 full (~40 B at 100 peers per torrent, 128-record blocks); the index, 8 B per block
- * slot (~10 B); the arena's free-block byte per record (1 B); the swarm's share of its Map entry,
- * info hash string and Swarm object (~200 B per swarm, 2 B per peer at 100 per torrent) — ≈ 57 B
- * per peer at 100 peers per torrent. A one-peer torrent costs ~230 B, almost all of it the swarm
- * (Map entry ~30 B, info hash string 40 B, Swarm object ~110 B, record 32 B).
+ * Costs per IPv4 peer (bench/memory.mjs, heap + array buffers). One peer per torrent: the entry,
+ * 52 B; the index, 8 B at 1M torrents (2^21 slots) and 6.7 B at 10M (2^24); the chunk partly used
+ * at the end (≤ 0.8 MiB) — ≈ 61 B per peer at 1M. 100 peers per torrent: the record, 32 B, in a
+ * block 1/2 to 1 full (~40 B at 128-record blocks); the block index, 8 B per block slot (~10 B);
+ * the arena's free-block byte per record (1 B); the swarm's entry, index slot and Swarm object
+ * (~170 B, under 2 B per peer) — ≈ 57 B per peer.
  *
- * `downloaded` survives the swarm: when the last peer leaves, a non-zero count moves to
- * `completedOnly` so scrape stays truthful without keeping empty swarms.
+ * `downloaded` survives the torrent: when the last peer leaves, a non-zero count moves to
+ * `completedOnly` so scrape stays truthful without keeping empty torrents.
  */
 export class MemoryStore implements SwarmStore {
   readonly counts: StoreCounts = { torrents: 0, retired: 0, peers: 0, seeders: 0, leechers: 0 }
