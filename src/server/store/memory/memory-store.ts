@@ -70,7 +70,7 @@ import type { EntryChunk } from './torrent-table.js'
  *
  * Costs per IPv4 peer (bench/memory.mjs, heap + array buffers). One peer per torrent: the entry,
  * 52 B; the index, 8 B at 1M torrents (2^21 slots) and 6.7 B at 10M (2^24); the chunk partly used
- * at the end (≤ 0.8 MiB) — ≈ 61 B per peer at 1M. 100 peers per torrent: the record, 32 B, in a
+ * at the end (≤ 208 KiB) — ≈ 61 B per peer at 1M. 100 peers per torrent: the record, 32 B, in a
  * block 1/2 to 1 full (~40 B at 128-record blocks); the block index, 8 B per block slot (~10 B);
  * the arena's free-block byte per record (1 B); the swarm's entry, index slot and Swarm object
  * (~170 B, under 2 B per peer) — ≈ 57 B per peer.

@@ -12,10 +12,10 @@ import { randomBytes } from 'node:crypto'
  *                   is the entry's tag, 0 (TAG_FREE) for an unused entry, whose bytes 20..23
  *                   then link the free list (next free entry + 1, 0 at the end)
  *
- * Entries are numbered densely (chunk = e >>> 14, word = (e & 0x3fff) * 13) and never move, so
+ * Entries are numbered densely (chunk = e >>> 12, word = (e & 0xfff) * 13) and never move, so
  * the store can hold an entry number; freed entries are reused, last freed first. Chunks are
- * 2^14 entries (832 KiB: little left unused at the end) and are kept at the store's peak (like
- * the arena's).
+ * 2^12 entries (208 KiB: little unused at the end, even for a small store; the chunk objects cost
+ * ~0.1 B per entry) and are kept at the store's peak (like the arena's).
  *
  * Index: Int32Array of 2^k slots, linear probing, each slot 0 (empty) or entry + 1 in the low 27
  * bits with 5 more bits of the hash above them, so most probes that do not match are rejected
@@ -34,7 +34,7 @@ import { randomBytes } from 'node:crypto'
  */
 export const ENTRY_WORDS = 13
 export const ENTRY_BYTES = ENTRY_WORDS * 4
-export const ENTRY_SHIFT = 14
+export const ENTRY_SHIFT = 12
 export const ENTRY_MASK = (1 << ENTRY_SHIFT) - 1
 /** First word of the store's area; byte of the tag (in the entry). */
 export const W_AREA = 5
