@@ -223,8 +223,8 @@ export class ListenerReplay implements StoreListener {
 
 // ---- the suite ------------------------------------------------------------------------------
 
-const TTL = 100
-const T0 = 1_000_000
+export const TTL = 100
+export const T0 = 1_000_000
 
 export function runStoreConformance (name: string, makeStore: StoreFactory, options: ConformanceOptions = {}): void {
   const withListener = options.listener !== false
@@ -911,12 +911,15 @@ export function runStoreConformance (name: string, makeStore: StoreFactory, opti
 
 const HASHES = [hash(900), hash(901), hash(902)]
 
-type Op =
+export type Op =
   | { t: 'announce', h: number, kind: PeerKind, slot: number, id: number, conn: number, event: AnnounceEvent, seeder: boolean, numwant: number, want: number }
   | { t: 'remove', h: number, kind: PeerKind, slot: number }
   | { t: 'tick', by: number }
   | { t: 'sweepStep', budget: number }
   | { t: 'fullSweep', budget: number }
+  /** `count` announces of HTTP/UDP IPv4 peers into consecutive swarms from `from` (one each). */
+  | { t: 'bulk', from: number, count: number, slot: number, event: AnnounceEvent, seeder: boolean }
+  | { t: 'setDownloaded', h: number, n: number }
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({
@@ -957,8 +960,9 @@ const bigOpArb: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({ t: fc.constant('fullSweep' as const), budget: fc.integer({ min: 1, max: 30 }) }), weight: 1 }
 )
 
-function whoOf (kind: PeerKind, slot: number, id: number, conn: number): Who {
-  if (kind === KIND_V4) return httpV4(slot, pid(id))
+/** Peer ids from 100 on are 25 bytes long (stores may keep such peers in another form). */
+export function whoOf (kind: PeerKind, slot: number, id: number, conn: number): Who {
+  if (kind === KIND_V4) return httpV4(slot, id >= 100 ? pid(id) + 'xxxxx' : pid(id))
   if (kind === KIND_V6) return httpV6(slot, pid(id))
   return wsPeer(slot, conn)
 }
@@ -970,7 +974,7 @@ function keyOf (kind: PeerKind, slot: number): BinaryString {
 interface MPeer { peerId: BinaryString, addr: BinaryString, kind: PeerKind, conn: number, seeder: boolean, lastSeen: number }
 
 /** The reference model: plain maps, the contract in the most obvious code. */
-class Model {
+export class Model {
   readonly swarms = new Map<BinaryString, Map<BinaryString, MPeer>>()
   readonly downloaded = new Map<BinaryString, number>()
   constructor (public now: number) {}
@@ -1013,10 +1017,27 @@ class Model {
   }
 }
 
-async function applyOp (s: SwarmStore, m: Model, op: Op): Promise<void> {
+export async function applyOp (s: SwarmStore, m: Model, op: Op, hashes: BinaryString[] = HASHES): Promise<void> {
   switch (op.t) {
+    case 'bulk': {
+      for (let i = 0; i < op.count; i++) {
+        const infoHash = hashes[(op.from + i) % hashes.length]
+        const a = req(infoHash, httpV4(op.slot), { event: op.event, seeder: op.seeder })
+        m.announce(a)
+        const r = await s.announce(a, m.now)
+        const expect = m.scrape(infoHash)
+        assert.deepEqual([r.complete, r.incomplete, r.downloaded], [expect.complete, expect.incomplete, expect.downloaded])
+      }
+      return
+    }
+    case 'setDownloaded': {
+      const infoHash = hashes[op.h]
+      s.setDownloaded!(infoHash, op.n)
+      m.downloaded.set(infoHash, op.n)
+      return
+    }
     case 'announce': {
-      const infoHash = HASHES[op.h]
+      const infoHash = hashes[op.h]
       const a = req(infoHash, whoOf(op.kind, op.slot, op.id, op.conn), op)
       m.announce(a)
       const r = await s.announce(a, m.now)
@@ -1038,7 +1059,7 @@ async function applyOp (s: SwarmStore, m: Model, op: Op): Promise<void> {
       return
     }
     case 'remove': {
-      const infoHash = HASHES[op.h]
+      const infoHash = hashes[op.h]
       const key = keyOf(op.kind, op.slot)
       assert.equal(await s.remove(infoHash, key), m.remove(infoHash, key))
       return
@@ -1076,7 +1097,8 @@ async function applyOp (s: SwarmStore, m: Model, op: Op): Promise<void> {
   }
 }
 
-function compare (s: SwarmStore, m: Model): void {
+/** Checks counts, the torrent list and (for the info hashes in `check`) every swarm against the model. */
+export function compare (s: SwarmStore, m: Model, check: BinaryString[] = HASHES): void {
   let peers = 0
   let seeders = 0
   for (const swarm of m.swarms.values()) for (const p of swarm.values()) { peers++; if (p.seeder) seeders++ }
@@ -1084,7 +1106,7 @@ function compare (s: SwarmStore, m: Model): void {
   for (const [ih, n] of m.downloaded) if (n > 0 && !m.swarms.has(ih)) retired++
   assert.deepEqual({ ...s.counts }, { torrents: m.swarms.size, retired, peers, seeders, leechers: peers - seeders })
   assert.deepEqual(new Set(s.infoHashes()), new Set(m.swarms.keys()))
-  for (const ih of HASHES) {
+  for (const ih of check) {
     const info = s.swarmInfo(ih)
     const swarm = m.swarms.get(ih)
     if (swarm === undefined) { assert.equal(info, undefined); continue }

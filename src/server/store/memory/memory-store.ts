@@ -8,13 +8,33 @@ import type {
 } from '../store.js'
 import { Arena, RECORD_BYTES } from './arena.js'
 import type { Chunk } from './arena.js'
+import { B_TAG, ENTRY_BYTES, ENTRY_MASK, ENTRY_SHIFT, ENTRY_WORDS, TAG_FREE, TorrentTable, W_AREA } from './torrent-table.js'
+import type { EntryChunk } from './torrent-table.js'
 
 /**
  * In-memory SwarmStore.
  *
- * Layout. `swarms` maps info hash (20-char binary string) → Swarm, a small object of numbers.
- * HTTP/UDP IPv4 peers — nearly all peers — are not objects: each is one 32-byte record in a shared
- * arena of large Buffers (arena.ts), byte by byte:
+ * Layout. Torrents live in a TorrentTable (torrent-table.ts): one 52-byte entry each in chunks of
+ * typed arrays, found by info hash through an open-addressing Int32Array index (4 bytes a slot,
+ * at most 0.7 full), with no JS object, Map entry or string per torrent. An entry, byte by byte:
+ *
+ *     0..19  info hash
+ *     20..23 inline peer's IPv4 address (uint32, first octet in the low byte) — or, tag TAG_OBJ,
+ *            the slot of the torrent's Swarm object in `objs` — or, free, the free-list link
+ *     24..25 inline peer's port (uint16, first wire byte in the low byte)
+ *     26     downloaded (0..255) of an inline torrent
+ *     27     tag: 0 free, 1 one inline leecher, 2 one inline seeder, 3 Swarm object
+ *     28..47 inline peer's peer id (always 20 bytes inline)
+ *     48..51 inline peer's lastSeen, store seconds (uint32)
+ *
+ * A torrent whose one peer is an HTTP/UDP IPv4 peer with a 20-byte id — most torrents of a big
+ * tracker — is that entry and nothing else: 52 bytes, plus ~7–9 of index. It becomes a Swarm
+ * object (`promote`) when a second peer, an object peer (below) or a 256th download comes, and
+ * goes back inline (`settle`) when one such peer is left; it is freed when none is left.
+ *
+ * A Swarm object holds the counts, `downloaded` (any size) and the peers. HTTP/UDP IPv4 peers —
+ * nearly all peers — are not objects: each is one 32-byte record in a shared arena of large
+ * Buffers (arena.ts), byte by byte:
  *
  *     0..3   IPv4 address (uint32, first octet in the low byte)
  *     4..5   port (uint16, first wire byte in the low byte)
@@ -40,31 +60,37 @@ import type { Chunk } from './arena.js'
  * each Peer knowing its index. So do the unusual HTTP/UDP IPv4 peers the record cannot hold
  * (a key other than the address, a peer id over 20 bytes, a non-zero conn).
  *
- * Random selection samples indices of a virtual concatenation of the wanted ranges and arrays
- * (Floyd's algorithm over a reusable scratch set: no copying, no per-request shuffle).
+ * Random selection (`pick`) samples indices of a virtual concatenation of the wanted ranges and
+ * arrays (Floyd's algorithm over a reusable scratch set: no copying, no per-request shuffle). An
+ * inline torrent's only peer is the asker, so it answers with no peers without picking.
  *
- * Expiry compacts each swarm's ranges in one pass (order kept) and then resizes the block or
- * rebuilds its index once, instead of paying index upkeep per removed peer.
+ * Expiry walks the table's entries in order, `budget` peers a call: an inline torrent is one
+ * compare (dropping it costs the budget 4: it writes a random index slot); a Swarm object's
+ * ranges are compacted in one pass (order kept), then its block resized or its index rebuilt once.
  *
- * Costs per IPv4 peer (bench/memory.mjs, heap + array buffers): the record, 32 B, in a block
- * 1/2 to 1 full (~40 B at 100 peers per torrent, 128-record blocks); the index, 8 B per block
- * slot (~10 B); the arena's free-block byte per record (1 B); the swarm's share of its Map entry,
- * info hash string and Swarm object (~200 B per swarm, 2 B per peer at 100 per torrent) — ≈ 57 B
- * per peer at 100 peers per torrent. A one-peer torrent costs ~230 B, almost all of it the swarm
- * (Map entry ~30 B, info hash string 40 B, Swarm object ~110 B, record 32 B).
+ * Costs per IPv4 peer (bench/memory.mjs, heap + array buffers). One peer per torrent: the entry,
+ * 52 B; the index, 8 B at 1M torrents (2^21 slots) and 6.7 B at 10M (2^24); the chunk partly used
+ * at the end (≤ 208 KiB) — ≈ 61 B per peer at 1M. 100 peers per torrent: the record, 32 B, in a
+ * block 1/2 to 1 full (~40 B at 128-record blocks); the block index, 8 B per block slot (~10 B);
+ * the arena's free-block byte per record (1 B); the swarm's entry, index slot and Swarm object
+ * (~170 B, under 2 B per peer) — ≈ 57 B per peer.
  *
- * `downloaded` survives the swarm: when the last peer leaves, a non-zero count moves to
- * `completedOnly` so scrape stays truthful without keeping empty swarms.
+ * `downloaded` survives the torrent: when the last peer leaves, a non-zero count moves to
+ * `completedOnly` so scrape stays truthful without keeping empty torrents.
  */
 export class MemoryStore implements SwarmStore {
   readonly counts: StoreCounts = { torrents: 0, retired: 0, peers: 0, seeders: 0, leechers: 0 }
-  private readonly swarms = new Map<BinaryString, Swarm>()
+  private readonly table = new TorrentTable()
+  /** Swarm objects (entries tagged TAG_OBJ hold their slot), and the free slots. */
+  private readonly objs: Array<Swarm | undefined> = []
+  private readonly freeObjs: number[] = []
   private readonly completedOnly = new Map<BinaryString, number>()
   private readonly peerTtl: number
   private readonly listener: StoreListener | undefined
   private readonly maxRetired: number
   private readonly arena = new Arena()
-  private sweepCursor: IterableIterator<Swarm> | undefined
+  /** The next entry the sweep visits. */
+  private sweepAt = 0
 
   /** `maxRetired`: most peerless torrents remembered for their `downloaded` (default MAX_RETIRED_TORRENTS). */
   constructor (opts: { peerTtl: number, listener?: StoreListener, maxRetired?: number }) {
@@ -75,14 +101,12 @@ export class MemoryStore implements SwarmStore {
 
   announce (a: StoreAnnounce, now: number): StoreAnnounceResult {
     const swarm = this.update(a, now)
-    if (swarm === undefined) {
-      return { complete: 0, incomplete: 0, downloaded: this.completedOnly.get(a.infoHash) ?? 0, peers: [] }
-    }
+    if (swarm === undefined) return { complete: this.resComplete, incomplete: this.resIncomplete, downloaded: this.resDownloaded, peers: [] }
     return {
       complete: swarm.complete,
       incomplete: swarm.incomplete,
       downloaded: swarm.downloaded,
-      peers: a.numwant > 0 && a.event !== EVENT_STOPPED ? pick(swarm, this.selfPos, this.selfPeer, a.seeder, a.numwant, a.want) : []
+      peers: a.numwant > 0 ? pick(swarm, this.selfPos, this.selfPeer, a.seeder, a.numwant, a.want) : []
     }
   }
 
@@ -95,62 +119,95 @@ export class MemoryStore implements SwarmStore {
     const r = this.compactResult
     const swarm = this.update(a, now)
     if (swarm === undefined) {
-      r.complete = 0
-      r.incomplete = 0
-      r.downloaded = this.completedOnly.get(a.infoHash) ?? 0
+      r.complete = this.resComplete
+      r.incomplete = this.resIncomplete
+      r.downloaded = this.resDownloaded
       r.peers = 0
       return r
     }
     r.complete = swarm.complete
     r.incomplete = swarm.incomplete
     r.downloaded = swarm.downloaded
-    r.peers = a.numwant > 0 && a.event !== EVENT_STOPPED ? pickInto(swarm, this.selfPos, this.selfPeer, a.seeder, a.numwant, a.want, out, offset) : 0
+    r.peers = a.numwant > 0 ? pickInto(swarm, this.selfPos, this.selfPeer, a.seeder, a.numwant, a.want, out, offset) : 0
     return r
   }
 
   /** Counts of one torrent written as a BEP 15 scrape entry (see SwarmStore.scrapeCompact). */
   scrapeCompact (infoHash: BinaryString, out: Uint8Array, offset: number): void {
-    const swarm = this.swarms.get(infoHash)
-    if (swarm === undefined) {
+    const e = this.table.find(infoHash)
+    if (e < 0) {
       writeU32BE(out, offset, 0)
       writeU32BE(out, offset + 4, this.completedOnly.get(infoHash) ?? 0)
       writeU32BE(out, offset + 8, 0)
-    } else {
-      writeU32BE(out, offset, swarm.complete)
-      writeU32BE(out, offset + 4, swarm.downloaded)
-      writeU32BE(out, offset + 8, swarm.incomplete)
+      return
     }
+    const chunk = this.table.chunks[e >>> ENTRY_SHIFT]
+    const w = (e & ENTRY_MASK) * ENTRY_WORDS
+    const tag = chunk.u8[w * 4 + B_TAG]
+    if (tag !== TAG_OBJ) {
+      writeU32BE(out, offset, tag === TAG_SEED ? 1 : 0)
+      writeU32BE(out, offset + 4, chunk.u8[w * 4 + B_DL])
+      writeU32BE(out, offset + 8, tag === TAG_LEECH ? 1 : 0)
+      return
+    }
+    const swarm = this.objs[chunk.u32[w + W_SLOT]]!
+    writeU32BE(out, offset, swarm.complete)
+    writeU32BE(out, offset + 4, swarm.downloaded)
+    writeU32BE(out, offset + 8, swarm.incomplete)
   }
 
   private readonly compactResult: CompactAnnounceResult = { complete: 0, incomplete: 0, downloaded: 0, peers: 0 }
   /** The asker's place after `update` (a record position, or its object), for the pick. */
   private selfPos = -1
   private selfPeer: Peer | undefined = undefined
+  /** The counts of an announce `update` answered without a Swarm object (no peers to pick). */
+  private resComplete = 0
+  private resIncomplete = 0
+  private resDownloaded = 0
+
+  /** Sets the counts of an answer that picks no peers; returns undefined for `update` to return. */
+  private answered (complete: number, incomplete: number, downloaded: number): undefined {
+    this.resComplete = complete
+    this.resIncomplete = incomplete
+    this.resDownloaded = downloaded
+    return undefined
+  }
 
   /**
-   * Applies an announce to the swarm state. Returns the swarm (undefined when a `stopped` names
-   * no swarm, or emptied and dropped it — its counts are then those of the dropped swarm), with
-   * the asker's place in `selfPos` / `selfPeer`.
+   * Applies an announce to the torrent. Returns its Swarm object, with the asker's place in
+   * `selfPos` / `selfPeer`, when peers may be picked; otherwise (a `stopped`, or an inline
+   * torrent whose only peer is the asker) undefined, with the answer's counts in `res*`.
    */
   private update (a: StoreAnnounce, now: number): Swarm | undefined {
-    let swarm = this.swarms.get(a.infoHash)
-    const record = isRecordPeer(a)
+    const t = this.table
+    let e = t.find(a.infoHash)
     if (a.event === EVENT_STOPPED) {
-      if (swarm !== undefined && this.removeKey(swarm, a.key)) this.dropIfEmpty(swarm)
-      return swarm
+      if (e < 0) return this.answered(0, 0, this.completedOnly.get(a.infoHash) ?? 0)
+      const downloaded = this.downloadedOf(e)
+      this.removeKey(e, a.key)
+      if (!t.live(e)) return this.answered(0, 0, downloaded)
+      const s = this.entryScrape(e, a.infoHash)
+      return this.answered(s.complete, s.incomplete, downloaded)
     }
 
-    if (swarm === undefined) {
-      swarm = new Swarm(a.infoHash)
-      const done = this.completedOnly.get(a.infoHash)
-      if (done !== undefined) {
-        swarm.downloaded = done
-        this.completedOnly.delete(a.infoHash)
-        this.counts.retired--
-      }
-      this.swarms.set(a.infoHash, swarm)
-      this.counts.torrents++
+    const record = isRecordPeer(a)
+    const inline = record && a.peerId.length === 20
+    if (e < 0) {
+      e = this.newEntry(a.infoHash, inline)
+      if (inline && t.chunks[e >>> ENTRY_SHIFT].u8[(e & ENTRY_MASK) * ENTRY_BYTES + B_TAG] !== TAG_OBJ) return this.addInline(e, a, now)
     }
+    const chunk = t.chunks[e >>> ENTRY_SHIFT]
+    const w = (e & ENTRY_MASK) * ENTRY_WORDS
+    const tag = chunk.u8[w * 4 + B_TAG]
+    if (tag !== TAG_OBJ) {
+      if (inline && chunk.u32[w + W_IP] === keyIp(a.key) && chunk.u16[(w + W_PORT) * 2] === keyPort(a.key) &&
+          // a download the inline byte cannot count: the torrent becomes an object first
+          !(a.seeder && a.event === EVENT_COMPLETED && tag === TAG_LEECH && chunk.u8[w * 4 + B_DL] === MAX_INLINE_DL)) {
+        return this.refreshInline(chunk, w, a, now)
+      }
+      this.promote(chunk, w, e)
+    }
+    const swarm = this.objs[chunk.u32[w + W_SLOT]]!
 
     let was: -1 | 0 | 1 = -1
     let selfPos = -1
@@ -202,32 +259,44 @@ export class MemoryStore implements SwarmStore {
     const out: ScrapeEntry[] = new Array(infoHashes.length)
     for (let i = 0; i < infoHashes.length; i++) {
       const infoHash = infoHashes[i]
-      const swarm = this.swarms.get(infoHash)
-      out[i] = swarm === undefined
+      const e = this.table.find(infoHash)
+      out[i] = e < 0
         ? { infoHash, complete: 0, incomplete: 0, downloaded: this.completedOnly.get(infoHash) ?? 0 }
-        : { infoHash, complete: swarm.complete, incomplete: swarm.incomplete, downloaded: swarm.downloaded }
+        : this.entryScrape(e, infoHash)
     }
     return out
   }
 
   scrapeAll (limit: number): ScrapeEntry[] {
     const out: ScrapeEntry[] = []
-    for (const [infoHash, swarm] of this.swarms) {
-      if (out.length >= limit) break
-      out.push({ infoHash, complete: swarm.complete, incomplete: swarm.incomplete, downloaded: swarm.downloaded })
-    }
+    const t = this.table
+    for (let e = 0; e < t.end && out.length < limit; e++) if (t.live(e)) out.push(this.entryScrape(e, t.key(e)))
     return out
   }
 
   remove (infoHash: BinaryString, key: BinaryString): boolean {
-    const swarm = this.swarms.get(infoHash)
-    if (swarm === undefined || !this.removeKey(swarm, key)) return false
-    this.dropIfEmpty(swarm)
+    const e = this.table.find(infoHash)
+    return e >= 0 && this.removeKey(e, key)
+  }
+
+  /** Removes the peer with this key from a live entry, if there, dropping or demoting the swarm. */
+  private removeKey (e: number, key: BinaryString): boolean {
+    const chunk = this.table.chunks[e >>> ENTRY_SHIFT]
+    const w = (e & ENTRY_MASK) * ENTRY_WORDS
+    const tag = chunk.u8[w * 4 + B_TAG]
+    if (tag !== TAG_OBJ) {
+      if (key.length !== 6 || chunk.u32[w + W_IP] !== keyIp(key) || chunk.u16[(w + W_PORT) * 2] !== keyPort(key)) return false
+      this.expireInline(chunk, w, e)
+      return true
+    }
+    const swarm = this.objs[chunk.u32[w + W_SLOT]]!
+    if (!this.removeFromSwarm(swarm, key)) return false
+    this.settle(swarm)
     return true
   }
 
   /** Removes the peer with this key, if there, keeping the swarm (even empty). */
-  private removeKey (swarm: Swarm, key: BinaryString): boolean {
+  private removeFromSwarm (swarm: Swarm, key: BinaryString): boolean {
     const ep = swarm.extra?.byKey.get(key)
     if (ep !== undefined) { this.detachExtra(swarm, ep); return true }
     if (key.length !== 6 || swarm.cls < 0) return false
@@ -239,17 +308,28 @@ export class MemoryStore implements SwarmStore {
 
   sweep (now: number, budget: number): boolean {
     const cutoff = now - this.peerTtl
-    if (this.sweepCursor === undefined) this.sweepCursor = this.swarms.values()
+    const t = this.table
+    // A shrink of the index started by deletes is finished by inserts or here, a slice at a time.
+    if (t.resizing) t.migrate(budget >> 2)
     let visited = 0
-    // Map iterators stay valid when entries are deleted, so the cursor survives between calls.
-    for (;;) {
-      if (visited >= budget) return false
-      const next = this.sweepCursor.next()
-      if (next.done === true) { this.sweepCursor = undefined; return true }
-      const swarm = next.value
-      // The swarm may have been dropped since the cursor was made; its peers are gone then.
-      if (swarm.complete + swarm.incomplete === 0) continue
-      visited += swarm.complete + swarm.incomplete
+    // Walks the entries in order; entries freed or reused between calls are harmless to the walk
+    // (a reused one is visited or not, like a Map entry added during iteration).
+    while (visited < budget) {
+      const e = this.sweepAt
+      if (e >= t.end) { this.sweepAt = 0; return true }
+      this.sweepAt = e + 1
+      const chunk = t.chunks[e >>> ENTRY_SHIFT]
+      const w = (e & ENTRY_MASK) * ENTRY_WORDS
+      const tag = chunk.u8[w * 4 + B_TAG]
+      // A free entry is one byte read: it costs the budget an eighth of a peer.
+      if (tag === TAG_FREE) { visited += 0.125; continue }
+      if (tag !== TAG_OBJ) {
+        visited++
+        if (chunk.u32[w + W_LAST] < cutoff) { this.expireInline(chunk, w, e); visited += EXPIRE_EXTRA }
+        continue
+      }
+      const swarm = this.objs[chunk.u32[w + W_SLOT]]!
+      visited += Math.max(1, swarm.complete + swarm.incomplete)
       if (swarm.cls >= 0) this.sweepRecords(swarm, cutoff)
       const extra = swarm.extra
       if (extra !== undefined) {
@@ -262,23 +342,21 @@ export class MemoryStore implements SwarmStore {
           }
         }
       }
-      this.dropIfEmpty(swarm)
+      this.settle(swarm)
     }
+    return false
   }
 
   swarmInfo (infoHash: BinaryString): SwarmInfo | undefined {
-    const swarm = this.swarms.get(infoHash)
-    if (swarm === undefined) return undefined
-    return {
-      complete: swarm.complete,
-      incomplete: swarm.incomplete,
-      downloaded: swarm.downloaded,
-      peers: () => swarmPeers(swarm)
-    }
+    const e = this.table.find(infoHash)
+    if (e < 0) return undefined
+    const s = this.entryScrape(e, infoHash)
+    return { complete: s.complete, incomplete: s.incomplete, downloaded: s.downloaded, peers: () => this.peersOf(infoHash) }
   }
 
-  infoHashes (): IterableIterator<BinaryString> {
-    return this.swarms.keys()
+  * infoHashes (): IterableIterator<BinaryString> {
+    const t = this.table
+    for (let e = 0; e < t.end; e++) if (t.live(e)) yield t.key(e)
   }
 
   retired (): IterableIterator<[BinaryString, number]> {
@@ -286,19 +364,32 @@ export class MemoryStore implements SwarmStore {
   }
 
   restorePeer (infoHash: BinaryString, key: BinaryString, p: Omit<PeerView, 'conn'>): void {
-    let swarm = this.swarms.get(infoHash)
-    if (swarm !== undefined) {
-      // A live announce beats a saved one: a peer already there is left as it is.
-      if (swarm.extra?.byKey.has(key) === true) return
-      if (key.length === 6 && swarm.cls >= 0 && findRecord(swarm, keyIp(key), keyPort(key)) >= 0) return
-    } else {
-      swarm = new Swarm(infoHash)
-      const done = this.completedOnly.get(infoHash)
-      if (done !== undefined) { swarm.downloaded = done; this.completedOnly.delete(infoHash); this.counts.retired-- }
-      this.swarms.set(infoHash, swarm)
-      this.counts.torrents++
+    const t = this.table
+    const record = p.kind === KIND_V4 && p.addr.length === 6 && p.peerId.length <= 20 && key === p.addr
+    const inline = record && p.peerId.length === 20
+    let e = t.find(infoHash)
+    if (e < 0) {
+      e = this.newEntry(infoHash, inline)
+      const chunk = t.chunks[e >>> ENTRY_SHIFT]
+      const w = (e & ENTRY_MASK) * ENTRY_WORDS
+      if (chunk.u8[w * 4 + B_TAG] !== TAG_OBJ) {
+        writeInline(chunk, w, p.seeder, keyIp(key), keyPort(key), p.peerId, p.lastSeen)
+        this.countAdded(p.seeder)
+        this.listener?.peerChanged(p.peerId, p.kind, p.addr, -1, p.seeder ? 1 : 0)
+        return
+      }
     }
-    if (p.kind === KIND_V4 && p.addr.length === 6 && p.peerId.length <= 20 && key === p.addr) {
+    const chunk = t.chunks[e >>> ENTRY_SHIFT]
+    const w = (e & ENTRY_MASK) * ENTRY_WORDS
+    if (chunk.u8[w * 4 + B_TAG] !== TAG_OBJ) {
+      // A live announce beats a saved one: a peer already there is left as it is.
+      if (key.length === 6 && chunk.u32[w + W_IP] === keyIp(key) && chunk.u16[(w + W_PORT) * 2] === keyPort(key)) return
+      this.promote(chunk, w, e)
+    }
+    const swarm = this.objs[chunk.u32[w + W_SLOT]]!
+    if (swarm.extra?.byKey.has(key) === true) return
+    if (key.length === 6 && swarm.cls >= 0 && findRecord(swarm, keyIp(key), keyPort(key)) >= 0) return
+    if (record) {
       this.insertRecord(swarm, p.seeder, keyIp(key), keyPort(key), p.peerId, p.lastSeen)
     } else {
       if (swarm.extra === undefined) swarm.extra = new Extra()
@@ -309,21 +400,248 @@ export class MemoryStore implements SwarmStore {
   }
 
   setDownloaded (infoHash: BinaryString, downloaded: number): void {
-    const swarm = this.swarms.get(infoHash)
-    if (swarm !== undefined) { swarm.downloaded = downloaded; return }
+    const e = this.table.find(infoHash)
+    if (e >= 0) {
+      const chunk = this.table.chunks[e >>> ENTRY_SHIFT]
+      const w = (e & ENTRY_MASK) * ENTRY_WORDS
+      if (chunk.u8[w * 4 + B_TAG] !== TAG_OBJ) {
+        if (downloaded <= MAX_INLINE_DL) { chunk.u8[w * 4 + B_DL] = downloaded; return }
+        this.promote(chunk, w, e)
+      }
+      this.objs[chunk.u32[w + W_SLOT]]!.downloaded = downloaded
+      return
+    }
     if (!this.completedOnly.has(infoHash)) this.counts.retired++
     this.completedOnly.set(infoHash, downloaded)
   }
 
+  /**
+   * How the torrents are held (tests and the memory probe): index slots, tombstones, whether the
+   * index is being resized, entries handed out, torrents in the object form, bytes of the
+   * table (entries and index) and of the record arena.
+   */
+  layout (): { slots: number, dead: number, resizing: boolean, entries: number, objects: number, tableBytes: number, arenaBytes: number } {
+    const t = this.table
+    return {
+      slots: t.slots, dead: t.dead, resizing: t.resizing, entries: t.end,
+      objects: this.objs.length - this.freeObjs.length, tableBytes: t.bytes, arenaBytes: this.arena.bytes
+    }
+  }
+
   close (): void {
-    this.swarms.clear()
+    this.table.clear()
+    this.objs.length = 0
+    this.freeObjs.length = 0
     this.completedOnly.clear()
     this.arena.clear()
-    this.sweepCursor = undefined
+    this.sweepAt = 0
     this.counts.torrents = this.counts.retired = this.counts.peers = this.counts.seeders = this.counts.leechers = 0
   }
 
+  // ---- torrents: entries, inline peers, swarm objects -----------------------------------------
+
+  /**
+   * A new entry for the info hash of the last `find`, with its `downloaded` back if it was
+   * retired. Tagged TAG_LEECH (the caller writes the inline peer and its tag) when `inline` and the
+   * count fits the inline byte, else it gets a Swarm object.
+   */
+  private newEntry (infoHash: BinaryString, inline: boolean): number {
+    let done = 0
+    if (this.counts.retired > 0) {
+      const d = this.completedOnly.get(infoHash)
+      if (d !== undefined) {
+        done = d
+        this.completedOnly.delete(infoHash)
+        this.counts.retired--
+      }
+    }
+    this.counts.torrents++
+    if (inline && done <= MAX_INLINE_DL) {
+      const e = this.table.insert(TAG_LEECH)
+      this.table.chunks[e >>> ENTRY_SHIFT].u8[(e & ENTRY_MASK) * ENTRY_BYTES + B_DL] = done
+      return e
+    }
+    const e = this.table.insert(TAG_OBJ)
+    this.attachObj(e).downloaded = done
+    return e
+  }
+
+  /** A new torrent whose first peer goes inline: it is the only peer, so it gets none back. */
+  private addInline (e: number, a: StoreAnnounce, now: number): undefined {
+    const chunk = this.table.chunks[e >>> ENTRY_SHIFT]
+    const w = (e & ENTRY_MASK) * ENTRY_WORDS
+    writeInline(chunk, w, a.seeder, keyIp(a.key), keyPort(a.key), a.peerId, now)
+    this.countAdded(a.seeder)
+    this.listener?.peerChanged(a.peerId, KIND_V4, a.addr, -1, a.seeder ? 1 : 0)
+    const b = w * 4 + B_DL
+    // A count brought back from the retired may be full: one more needs the object form.
+    if (a.seeder && a.event === EVENT_COMPLETED) {
+      if (chunk.u8[b] === MAX_INLINE_DL) {
+        this.promote(chunk, w, e)
+        const swarm = this.objs[chunk.u32[w + W_SLOT]]!
+        swarm.downloaded++
+        return this.answered(swarm.complete, swarm.incomplete, swarm.downloaded)
+      }
+      chunk.u8[b]++
+    }
+    return this.answered(a.seeder ? 1 : 0, a.seeder ? 0 : 1, chunk.u8[b])
+  }
+
+  /** An announce from a torrent's inline peer: it is the only peer, so it gets none back. */
+  private refreshInline (chunk: EntryChunk, w: number, a: StoreAnnounce, now: number): undefined {
+    const u8 = chunk.u8
+    const tb = w * 4 + B_TAG
+    const was = u8[tb] === TAG_SEED
+    chunk.u32[w + W_LAST] = now
+    const ib = (w + W_INLINE_ID) * 4
+    if (!sameId20(u8, ib, a.peerId)) {
+      // Same address, new peer id (client restarted): re-register for stats.
+      if (this.listener !== undefined) this.listener.peerChanged(u8.toString('latin1', ib, ib + 20), KIND_V4, a.addr, was ? 1 : 0, -1)
+      for (let i = 0; i < 20; i++) u8[ib + i] = a.peerId.charCodeAt(i)
+      this.listener?.peerChanged(a.peerId, KIND_V4, a.addr, -1, was ? 1 : 0)
+    }
+    if (was !== a.seeder) {
+      u8[tb] = a.seeder ? TAG_SEED : TAG_LEECH
+      if (a.seeder) { this.counts.seeders++; this.counts.leechers-- } else { this.counts.seeders--; this.counts.leechers++ }
+      this.listener?.peerChanged(a.peerId, KIND_V4, a.addr, was ? 1 : 0, a.seeder ? 1 : 0)
+    }
+    // The caller made an object of a torrent whose count would overflow here.
+    if (a.seeder && a.event === EVENT_COMPLETED && !was) u8[w * 4 + B_DL]++
+    return this.answered(a.seeder ? 1 : 0, a.seeder ? 0 : 1, u8[w * 4 + B_DL])
+  }
+
+  /** Removes a torrent's inline peer, and with it the torrent. */
+  private expireInline (chunk: EntryChunk, w: number, e: number): void {
+    const seeder = chunk.u8[w * 4 + B_TAG] === TAG_SEED
+    if (this.listener !== undefined) {
+      const ib = (w + W_INLINE_ID) * 4
+      this.listener.peerChanged(chunk.u8.toString('latin1', ib, ib + 20), KIND_V4, inlineAddr(chunk, w), seeder ? 1 : 0, -1)
+    }
+    if (seeder) this.counts.seeders--; else this.counts.leechers--
+    this.counts.peers--
+    this.dropEntry(e, chunk.u8[w * 4 + B_DL])
+  }
+
+  /** Gives an entry a new (empty) Swarm object. */
+  private attachObj (e: number): Swarm {
+    const swarm = new Swarm(e)
+    const slot = this.freeObjs.length > 0 ? this.freeObjs.pop()! : this.objs.length
+    this.objs[slot] = swarm
+    const chunk = this.table.chunks[e >>> ENTRY_SHIFT]
+    const w = (e & ENTRY_MASK) * ENTRY_WORDS
+    chunk.u8[w * 4 + B_TAG] = TAG_OBJ
+    chunk.u32[w + W_SLOT] = slot
+    return swarm
+  }
+
+  /** Inline → object: the inline peer becomes the first record of a one-record block. */
+  private promote (chunk: EntryChunk, w: number, e: number): void {
+    const u32 = chunk.u32
+    const seeder = chunk.u8[w * 4 + B_TAG] === TAG_SEED
+    const downloaded = chunk.u8[w * 4 + B_DL]
+    tmpRecord[0] = u32[w + W_IP]
+    tmpRecord[1] = chunk.u16[(w + W_PORT) * 2] | 20 << 16
+    for (let i = 0; i < 5; i++) tmpRecord[W_ID + i] = u32[w + W_INLINE_ID + i]
+    tmpRecord[W_SEEN] = u32[w + W_LAST]
+    const swarm = this.attachObj(e)
+    swarm.downloaded = downloaded
+    this.moveBlock(swarm, 0)
+    const rw = swarm.off * WORDS
+    const b = swarm.chunk!.u32
+    for (let i = 0; i < WORDS; i++) b[rw + i] = tmpRecord[i]
+    if (seeder) { swarm.nS = 1; swarm.complete = 1 } else { swarm.nL = 1; swarm.incomplete = 1 }
+  }
+
+  /**
+   * After peers left a swarm object: an empty swarm is dropped; one left with a single record peer
+   * that fits inline (20-byte peer id, `downloaded` within a byte) goes back inline, its block and
+   * object freed.
+   */
+  private settle (swarm: Swarm): void {
+    const n = swarm.complete + swarm.incomplete
+    if (n > 1) return
+    let r = -1
+    if (n === 1) {
+      if (swarm.extra !== undefined || swarm.cls < 0 || swarm.downloaded > MAX_INLINE_DL) return
+      r = swarm.off + (swarm.nS === 1 ? (1 << swarm.cls) - 1 : 0)
+      if (swarm.chunk!.u8[r * RECORD_BYTES + ID_LEN] !== 20) return
+    }
+    const e = swarm.entry
+    const chunk = this.table.chunks[e >>> ENTRY_SHIFT]
+    const w = (e & ENTRY_MASK) * ENTRY_WORDS
+    const slot = chunk.u32[w + W_SLOT]
+    if (n === 1) {
+      const from = swarm.chunk!.u32
+      const rw = r * WORDS
+      const u32 = chunk.u32
+      u32[w + W_IP] = from[rw]
+      u32[w + W_PORT] = 0
+      chunk.u16[(w + W_PORT) * 2] = swarm.chunk!.u16[rw * 2 + 2]
+      chunk.u8[w * 4 + B_DL] = swarm.downloaded
+      chunk.u8[w * 4 + B_TAG] = swarm.nS === 1 ? TAG_SEED : TAG_LEECH
+      for (let i = 0; i < 5; i++) u32[w + W_INLINE_ID + i] = from[rw + W_ID + i]
+      u32[w + W_LAST] = from[rw + W_SEEN]
+      this.releaseBlock(swarm)
+    } else {
+      this.dropEntry(e, swarm.downloaded)
+    }
+    this.objs[slot] = undefined
+    this.freeObjs.push(slot)
+    swarm.entry = -1
+  }
+
+  /** Frees a torrent's entry, keeping its `downloaded` among the retired. */
+  private dropEntry (e: number, downloaded: number): void {
+    const t = this.table
+    if (downloaded > 0) {
+      this.completedOnly.set(t.key(e), downloaded)
+      this.counts.retired++
+      if (this.completedOnly.size > this.maxRetired) {
+        // Map iteration order is insertion order: forget the longest-retired torrent.
+        this.completedOnly.delete(this.completedOnly.keys().next().value!)
+        this.counts.retired--
+      }
+    }
+    t.delete(e)
+    this.counts.torrents--
+  }
+
+  private downloadedOf (e: number): number {
+    const chunk = this.table.chunks[e >>> ENTRY_SHIFT]
+    const w = (e & ENTRY_MASK) * ENTRY_WORDS
+    return chunk.u8[w * 4 + B_TAG] === TAG_OBJ ? this.objs[chunk.u32[w + W_SLOT]]!.downloaded : chunk.u8[w * 4 + B_DL]
+  }
+
+  private entryScrape (e: number, infoHash: BinaryString): ScrapeEntry {
+    const chunk = this.table.chunks[e >>> ENTRY_SHIFT]
+    const w = (e & ENTRY_MASK) * ENTRY_WORDS
+    const tag = chunk.u8[w * 4 + B_TAG]
+    if (tag !== TAG_OBJ) return { infoHash, complete: tag === TAG_SEED ? 1 : 0, incomplete: tag === TAG_LEECH ? 1 : 0, downloaded: chunk.u8[w * 4 + B_DL] }
+    const swarm = this.objs[chunk.u32[w + W_SLOT]]!
+    return { infoHash, complete: swarm.complete, incomplete: swarm.incomplete, downloaded: swarm.downloaded }
+  }
+
+  /** The peers of a torrent as they are now (looked up again: the torrent may have changed form). */
+  private * peersOf (infoHash: BinaryString): IterableIterator<[BinaryString, PeerView]> {
+    const e = this.table.find(infoHash)
+    if (e < 0) return
+    const chunk = this.table.chunks[e >>> ENTRY_SHIFT]
+    const w = (e & ENTRY_MASK) * ENTRY_WORDS
+    const tag = chunk.u8[w * 4 + B_TAG]
+    if (tag === TAG_OBJ) { yield * swarmPeers(this.objs[chunk.u32[w + W_SLOT]]!); return }
+    const addr = inlineAddr(chunk, w)
+    const ib = (w + W_INLINE_ID) * 4
+    yield [addr, {
+      peerId: chunk.u8.toString('latin1', ib, ib + 20), addr, kind: KIND_V4, conn: 0, seeder: tag === TAG_SEED, lastSeen: chunk.u32[w + W_LAST]
+    }]
+  }
+
   // ---- counts -------------------------------------------------------------------------------
+
+  private countAdded (seeder: boolean): void {
+    if (seeder) this.counts.seeders++; else this.counts.leechers++
+    this.counts.peers++
+  }
 
   private added (swarm: Swarm, seeder: boolean): void {
     if (seeder) { swarm.complete++; this.counts.seeders++ } else { swarm.incomplete++; this.counts.leechers++ }
@@ -341,22 +659,6 @@ export class MemoryStore implements SwarmStore {
     } else {
       swarm.complete--; swarm.incomplete++; this.counts.seeders--; this.counts.leechers++
     }
-  }
-
-  /** Drops an empty swarm, keeping its `downloaded` among the retired. */
-  private dropIfEmpty (swarm: Swarm): void {
-    if (swarm.complete + swarm.incomplete !== 0) return
-    this.swarms.delete(swarm.infoHash)
-    if (swarm.downloaded > 0) {
-      this.completedOnly.set(swarm.infoHash, swarm.downloaded)
-      this.counts.retired++
-      if (this.completedOnly.size > this.maxRetired) {
-        // Map iteration order is insertion order: forget the longest-retired torrent.
-        this.completedOnly.delete(this.completedOnly.keys().next().value!)
-        this.counts.retired--
-      }
-    }
-    this.counts.torrents--
   }
 
   // ---- record peers (HTTP/UDP IPv4) ---------------------------------------------------------
@@ -569,9 +871,50 @@ const W_SEEN = 7
 const ID_LEN = 6
 const ID_OFF = 8
 const W_ID = 2
+const tmpRecord = new Uint32Array(RECORD_BYTES >> 2)
 /** Blocks of 2^3 = 8 records or fewer are scanned; larger ones get a hash index. */
 const INDEX_MIN_CLS = 4
-const tmpRecord = new Uint32Array(WORDS)
+/**
+ * The 32 bytes of an entry after its info hash (torrent-table.ts), as words of the entry:
+ * an inline peer (tag TAG_LEECH or TAG_SEED), or the slot of the torrent's Swarm object (TAG_OBJ).
+ */
+const W_IP = W_AREA // IPv4 address, as in a record; for TAG_OBJ the Swarm object's slot
+const W_SLOT = W_AREA
+const W_PORT = W_AREA + 1 // low half: port; byte 2: downloaded (B_DL); byte 3: tag (B_TAG)
+const B_DL = (W_AREA + 1) * 4 + 2
+const W_INLINE_ID = W_AREA + 2 // 5 words: the peer id (always 20 bytes inline)
+const W_LAST = W_AREA + 7 // lastSeen
+/** Entry tags besides TAG_FREE: one inline leecher, one inline seeder, a Swarm object. */
+const TAG_LEECH = 1
+const TAG_SEED = 2
+const TAG_OBJ = 3
+/** The most downloads an inline torrent counts; one more makes it a Swarm object. */
+const MAX_INLINE_DL = 255
+/**
+ * Budget a sweep charges for dropping a one-peer torrent on top of visiting it: dropping costs
+ * ~4x a visit (a random index write: ~200 ns), so a step of 20,000 stays near 1 ms.
+ */
+const EXPIRE_EXTRA = 3
+
+/** Writes the inline peer of the entry at word `w` (its `downloaded` byte is kept). */
+function writeInline (chunk: EntryChunk, w: number, seeder: boolean, ip: number, port: number, peerId: BinaryString, now: number): void {
+  chunk.u32[w + W_IP] = ip
+  chunk.u16[(w + W_PORT) * 2] = port
+  chunk.u8[w * 4 + B_TAG] = seeder ? TAG_SEED : TAG_LEECH
+  const ib = (w + W_INLINE_ID) * 4
+  for (let i = 0; i < 20; i++) chunk.u8[ib + i] = peerId.charCodeAt(i)
+  chunk.u32[w + W_LAST] = now
+}
+
+function sameId20 (u8: Buffer, b: number, id: string): boolean {
+  if (id.length !== 20) return false
+  for (let i = 0; i < 20; i++) if (u8[b + i] !== id.charCodeAt(i)) return false
+  return true
+}
+
+function inlineAddr (chunk: EntryChunk, w: number): BinaryString {
+  return addrAt(chunk.u32, chunk.u16, w + W_IP)
+}
 
 function copyRecord (u32: Uint32Array, from: number, to: number): void {
   for (let i = 0; i < WORDS; i++) u32[to + i] = u32[from + i]
@@ -608,8 +951,13 @@ function readId (u8: Buffer, b: number): BinaryString {
 }
 
 function readAddr (chunk: Chunk, r: number): BinaryString {
-  const ip = chunk.u32[r * WORDS]
-  const port = chunk.u16[r * WORDS * 2 + 2]
+  return addrAt(chunk.u32, chunk.u16, r * WORDS)
+}
+
+/** The compact address of the record starting at word `rw`. */
+function addrAt (u32: Uint32Array, u16: Uint16Array, rw: number): BinaryString {
+  const ip = u32[rw]
+  const port = u16[rw * 2 + 2]
   return String.fromCharCode(ip & 0xff, ip >>> 8 & 0xff, ip >>> 16 & 0xff, ip >>> 24, port & 0xff, port >>> 8)
 }
 
@@ -973,6 +1321,7 @@ function * swarmPeers (swarm: Swarm): IterableIterator<[BinaryString, PeerView]>
   if (swarm.extra !== undefined) yield * swarm.extra.byKey.entries()
 }
 
+/** A torrent with more than one peer, with object peers, or with more downloads than a byte holds. */
 class Swarm {
   complete = 0
   incomplete = 0
@@ -985,7 +1334,8 @@ class Swarm {
   nS = 0
   index: Int32Array | undefined = undefined
   extra: Extra | undefined = undefined
-  constructor (readonly infoHash: BinaryString) {}
+  /** Its entry in the torrent table (-1 once the object is given up). */
+  constructor (public entry: number) {}
 }
 
 class Peer implements PeerView {
