@@ -89,6 +89,10 @@ const enum State { Reading, HandingOff, Gone }
 class FastConnection {
   /** Bytes read and not yet parsed (an incomplete head, or pipelined requests held back). */
   private pending: Buffer | null = null
+  /** Bytes of `pending` already searched for the head's end and checked (partialHeadRejected). */
+  private scanned = 0
+  /** A buffer of ours with room to append to `pending` in place (a slow client's head). */
+  private spare: Buffer | null = null
   /** Requests read and not yet answered and written, in order. */
   private readonly queue: FastExchange[] = []
   /** When the current idle period began (ms), for the keep-alive timeout. */
@@ -131,17 +135,37 @@ class FastConnection {
       if (this.state === State.HandingOff) this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk])
       return
     }
-    if (this.pending === null) return this.consume(chunk)
-    const data = Buffer.concat([this.pending, chunk])
-    this.pending = null
-    this.consume(data, true)
+    if (this.pending === null) return this.consume(chunk, 0)
+    this.consume(this.append(this.pending, chunk), this.scanned)
   }
 
-  /** Parses and serves the complete requests in `data`, keeps the rest. */
-  private consume (data: Buffer, continued = false): void {
+  /**
+   * `pending` + `chunk`, grown geometrically in a buffer of ours: a head sent in many small
+   * pieces costs linear, not quadratic, copying.
+   */
+  private append (pending: Buffer, chunk: Buffer): Buffer {
+    this.pending = null
+    const n = pending.length + chunk.length
+    let spare = this.spare
+    if (spare !== null && pending.buffer === spare.buffer && pending.byteOffset === spare.byteOffset && n <= spare.length) {
+      chunk.copy(spare, pending.length)
+      return spare.subarray(0, n)
+    }
+    spare = this.spare = Buffer.allocUnsafeSlow(Math.max(n * 2, 1024))
+    pending.copy(spare, 0)
+    chunk.copy(spare, pending.length)
+    return spare.subarray(0, n)
+  }
+
+  /**
+   * Parses and serves the complete requests in `data`, keeps the rest. `scanned`: bytes at the
+   * start of `data` (an incomplete head) already searched and checked.
+   */
+  private consume (data: Buffer, scanned: number): void {
     const fast = this.fast
     const head = this.headOut
     let pos = 0
+    let incomplete = false
     this.parsing = true
     while (pos < data.length && this.state === State.Reading) {
       if (this.closing) {
@@ -154,9 +178,11 @@ class FastConnection {
         this.socket.pause()
         break
       }
-      const end = findHeadEnd(data, pos)
+      // A CRLFCRLF may straddle the old and new bytes; a CR checked last time needs its next byte.
+      const end = findHeadEnd(data, pos === 0 && scanned > 3 ? scanned - 3 : pos)
       if (end === -1) {
-        if (partialHeadRejected(data, pos, data.length)) this.handOff(data.subarray(pos))
+        incomplete = true
+        if (partialHeadRejected(data, pos, data.length, pos === 0 && scanned > 1 ? scanned - 1 : pos)) this.handOff(data.subarray(pos))
         break
       }
       const route = parseRequestHead(data, pos, end, head) && fast.enabled() ? fast.opts.accepts(head.url) : undefined
@@ -180,7 +206,12 @@ class FastConnection {
     this.parsing = false
     if (this.state === State.Reading && pos < data.length && !this.closing) {
       this.pending = pos === 0 ? data : data.subarray(pos)
-      if (pos > 0 || !continued) this.headSince = Date.now()
+      this.scanned = incomplete ? this.pending.length : 0
+      if (pos > 0 || scanned === 0) this.headSince = Date.now()
+      // Requests parsed from our buffer keep references into it: it is theirs now.
+      if (pos > 0) this.spare = null
+    } else {
+      this.spare = null
     }
     this.flush()
   }
@@ -248,7 +279,7 @@ class FastConnection {
       const rest = this.pending
       if (rest !== null) {
         this.pending = null
-        this.consume(rest)
+        this.consume(rest, 0)
       }
     }
   }

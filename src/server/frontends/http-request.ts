@@ -45,13 +45,15 @@ export function findHeadEnd (buf: Buffer, from: number): number {
 }
 
 /**
- * Whether the bytes of an incomplete head already rule the fast form out (a byte no valid head
- * holds: NUL and other controls, bare LF, CR not before LF, non-ASCII; or too many bytes), so
- * they go to the general parser now instead of waiting for a blank line that may never come.
+ * Whether the bytes of an incomplete head buf[start, end) already rule the fast form out (a byte
+ * no valid head holds: NUL and other controls, bare LF, CR not before LF, non-ASCII; or too many
+ * bytes), so they go to the general parser now instead of waiting for a blank line that may
+ * never come. Bytes before `from` were checked by an earlier call (a head arriving in pieces is
+ * checked once per byte, not once per piece).
  */
-export function partialHeadRejected (buf: Buffer, start: number, end: number): boolean {
+export function partialHeadRejected (buf: Buffer, start: number, end: number, from = start): boolean {
   if (end - start >= HTTP_FAST_MAX_HEAD_BYTES) return true
-  for (let i = start; i < end; i++) {
+  for (let i = from; i < end; i++) {
     const c = buf[i]
     if (c >= SP && c < 0x7f) continue
     if (c === HTAB) continue

@@ -257,6 +257,32 @@ describe('HTTP fast path: connections', () => {
     c.destroy()
   })
 
+  it('a long head in 7-byte pieces, then a pipelined one in the same pieces: both answered', async () => {
+    const c = await new Raw(t.port).connected()
+    c.socket.setNoDelay(true)
+    const one = get(`/scrape/${PASSKEY}?info_hash=${pct(id20(1000))}`, `X-Pad: ${'p'.repeat(3000)}\r\n`)
+    const req = Buffer.from(one + get(`/scrape/${PASSKEY}`), 'latin1')
+    for (let i = 0; i < req.length; i += 7) {
+      c.write(req.subarray(i, i + 7))
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    assert.match((await c.response()).body.toString('latin1'), /^d5:filesd20:/)
+    assert.match((await c.response()).body.toString('latin1'), /^d5:filesd/)
+    c.destroy()
+  })
+
+  it('a head that turns bad after arriving in pieces goes to node:http (400)', async () => {
+    const c = await new Raw(t.port).connected()
+    c.socket.setNoDelay(true)
+    for (const piece of ['GET /scrape HTTP/1.1\r\nHo', 'st: t\r\nX-A: a', '\x00b\r\n\r\n']) {
+      c.write(piece)
+      await new Promise(resolve => setTimeout(resolve, 5))
+    }
+    const r = await c.response()
+    assert.equal(r.status, 400)
+    await c.closedByServer()
+  })
+
   it('the admin API keeps its paths (node:http), after a fast request', async () => {
     const c = await new Raw(t.port).connected()
     c.write(get(announcePath(14).replace('/announce', `/announce/${PASSKEY}`)))

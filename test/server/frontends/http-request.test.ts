@@ -186,6 +186,8 @@ describe('parseRequestHead: fuzzed', () => {
       fc.nat({ max: GOOD.length - 5 }), fc.oneof(fc.integer({ min: 0, max: 0x1f }).filter(c => c !== 0x09), fc.integer({ min: 0x7f, max: 0xff })),
       (at, byte) => {
         const buf = Buffer.from(GOOD, 'latin1')
+        // The CRLFs of the head are control bytes too: replacing one with itself changes nothing.
+        if (buf[at] === byte) return
         buf[at] = byte
         const end = findHeadEnd(buf, 0)
         if (end === -1) return
