@@ -266,6 +266,8 @@ class FastConnection {
       }
       if (socket.writableLength > HTTP_FAST_MAX_BUFFERED_BYTES && !this.pausedForWrite) {
         this.pausedForWrite = true
+        // Listened to only while needed: one listener less per connection.
+        socket.once('drain', this.listeners.drain)
         socket.pause()
       }
     }
@@ -379,7 +381,6 @@ class FastHttpImpl implements FastHttp {
     const l = c.listeners
     socket.on('data', l.data)
     socket.on('end', l.end)
-    socket.on('drain', l.drain)
     socket.on('close', l.close)
     socket.on('error', l.error)
     if (this.sweeper === undefined) {

@@ -310,6 +310,29 @@ describe('HTTP fast path: connections', () => {
     c.destroy()
   })
 
+  it('large answers to a client that does not read (write backpressure): all answered, in order', async () => {
+    // A swarm of 200 peers, so each non-compact answer is ~12 KB.
+    const ih = pct(id20(4242))
+    const fill = await new Raw(t.port).connected()
+    const n = 200
+    fill.write(Array.from({ length: n }, (_, i) => get(`/announce/${PASSKEY}?info_hash=${ih}&peer_id=${pct(id20(i, 'F'))}&port=${10000 + i}&left=1&compact=1&numwant=0`)).join(''))
+    for (let i = 0; i < n; i++) await fill.response()
+    fill.destroy()
+    const c = await new Raw(t.port).connected()
+    c.socket.pause()
+    const reqs = 400
+    c.write(Array.from({ length: reqs }, (_, i) => get(`/announce/${PASSKEY}?info_hash=${ih}&peer_id=${pct(id20(i % n, 'F'))}&port=${10000 + (i % n)}&left=1&compact=0&numwant=200`)).join(''))
+    await new Promise(resolve => setTimeout(resolve, 200))
+    c.socket.resume()
+    for (let i = 0; i < reqs; i++) {
+      const body = (await c.response()).body.toString('latin1')
+      // Every peer but the asker: 199 dicts, each with its port.
+      assert.equal(body.match(/4:porti\d+e/g)?.length, n - 1, `answer ${i}`)
+      assert.equal(body.includes(`4:porti${10000 + (i % n)}e`), false, `answer ${i} is for its own asker`)
+    }
+    c.destroy()
+  })
+
   it('a client that vanishes mid-request or mid-response leaves the server working', async () => {
     const a = await new Raw(t.port).connected()
     a.write('GET /announce?info_hash=')
