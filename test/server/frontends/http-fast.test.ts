@@ -371,6 +371,35 @@ describe('HTTP fast path: connections', () => {
   })
 })
 
+describe('HTTP fast path: trustProxy and rate limits', () => {
+  it('X-Forwarded-For: the last entry, only from a trusted proxy; over the rate limit: RATE_LIMITED', async () => {
+    const opts: ServerOptions = { trustProxy: ['127.0.0.1'], rateLimit: { http: { rate: 1, burst: 3 } } }
+    const fast = await start(opts)
+    const ref = await start(opts, true)
+    try {
+      const ih = id20(3131)
+      const bodies: string[][] = []
+      for (const t of [fast, ref]) {
+        const c = await new Raw(t.port).connected()
+        const b: string[] = []
+        // Forged first entries, the proxy's own last one; then the same client (9.8.7.6) again
+        // until its bucket (burst 3) is empty.
+        for (let i = 0; i < 5; i++) {
+          c.write(get(`/announce?info_hash=${pct(ih)}&peer_id=${pct(id20(i, 'X'))}&port=${7000 + i}&left=1`, 'X-Forwarded-For: 1.1.1.1, 2.2.2.2\r\nX-Forwarded-For: 9.8.7.6\r\n'))
+          b.push((await c.response()).body.toString('latin1'))
+        }
+        bodies.push(b)
+        c.destroy()
+        const peers = [...t.server.torrents[Buffer.from(ih, 'latin1').toString('hex')]!.peers.values()].map(p => `${p.ip}:${p.port}`).sort()
+        assert.deepEqual(peers, ['9.8.7.6:7000', '9.8.7.6:7001', '9.8.7.6:7002'])
+      }
+      const limited = 'too many requests'
+      assert.equal(bodies[0].filter(b => b.includes(limited)).length, 2)
+      assert.deepEqual(bodies[0].map(b => b.replace(/i\d+e/g, 'iNe')), bodies[1].map(b => b.replace(/i\d+e/g, 'iNe')))
+    } finally { await fast.close(); await ref.close() }
+  })
+})
+
 describe('HTTP fast path: WebSocket upgrade and async filter', () => {
   it('a WebSocket upgrade after a fast request on the same connection', async () => {
     const t = await start()
