@@ -18,7 +18,7 @@
 import type { Server as HttpServer } from 'node:http'
 import type { Socket } from 'node:net'
 import {
-  HTTP_FAST_MAX_BUFFERED_BYTES, HTTP_FAST_MAX_PIPELINED, HTTP_FAST_SWEEP_MS
+  HTTP_FAST_MAX_BUFFERED_BYTES, HTTP_FAST_MAX_HEAD_BYTES, HTTP_FAST_MAX_PIPELINED, HTTP_FAST_SWEEP_MS
 } from '../../constants.js'
 import { canonicalIp } from '../../protocol/common/address.js'
 import type { HttpExchange, HttpFrontend } from './http.js'
@@ -364,10 +364,15 @@ class FastHttpImpl implements FastHttp {
 
   get connections (): number { return this.live.size }
 
-  /** node:http options that the fast path does not implement turn it off (per request). */
+  /**
+   * node:http options that the fast path does not implement turn it off (per request): a
+   * request cap per socket, a header size limit below the fast path's own (node:http would
+   * refuse heads the fast path reads), joined duplicate headers (`filter` sees the headers).
+   */
   enabled (): boolean {
-    const s = this.server
-    return s.maxRequestsPerSocket === 0 || s.maxRequestsPerSocket === null || s.maxRequestsPerSocket === undefined
+    const s = this.server as HttpServer & { maxHeaderSize?: number, joinDuplicateHeaders?: boolean }
+    return (s.maxRequestsPerSocket === 0 || s.maxRequestsPerSocket === null || s.maxRequestsPerSocket === undefined) &&
+      (s.maxHeaderSize === undefined || s.maxHeaderSize >= HTTP_FAST_MAX_HEAD_BYTES) && s.joinDuplicateHeaders !== true
   }
 
   onConnection (socket: Socket): void {

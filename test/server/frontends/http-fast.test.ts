@@ -400,6 +400,31 @@ describe('HTTP fast path: trustProxy and rate limits', () => {
   })
 })
 
+describe('HTTP fast path: node:http options it does not implement turn it off', () => {
+  it('maxHeaderSize below the fast limit: a long head gets node:http\'s 431', async () => {
+    const t = await start({ http: { maxHeaderSize: 1024 } })
+    try {
+      const c = await new Raw(t.port).connected()
+      c.write(get(announcePath(50), `X-Pad: ${'p'.repeat(2000)}\r\n`))
+      assert.equal((await c.response()).status, 431)
+      await c.closedByServer()
+    } finally { await t.close() }
+  })
+
+  it('a user \'request\' listener added later sees the tracker\'s requests', async () => {
+    const t = await start()
+    try {
+      const seen: string[] = []
+      t.server.http!.on('request', (req: { url?: string }) => { seen.push(req.url ?? '') })
+      const c = await new Raw(t.port).connected()
+      c.write(get(announcePath(51)))
+      assert.match((await c.response()).body.toString('latin1'), /^d8:completei/)
+      assert.deepEqual(seen, [announcePath(51)])
+      c.destroy()
+    } finally { await t.close() }
+  })
+})
+
 describe('HTTP fast path: WebSocket upgrade and async filter', () => {
   it('a WebSocket upgrade after a fast request on the same connection', async () => {
     const t = await start()
