@@ -203,6 +203,21 @@ export const HTTP_HEADERS_TIMEOUT_MS = 15_000
 /** Time a client has to send a whole request, in ms. */
 export const HTTP_REQUEST_TIMEOUT_MS = 30_000
 
+// ---- HTTP fast path (plain-HTTP GET announce/scrape read on node:net; see http-fast.ts) ----
+// A request outside these limits is not refused here: it is handed to node:http, whose own
+// limits and answers (400, 408, 431) then apply exactly as without the fast path.
+
+/** Most bytes of one request head (request line + headers) the fast path reads. */
+export const HTTP_FAST_MAX_HEAD_BYTES = 8192 + 1024
+/** Most header lines in one request the fast path reads. */
+export const HTTP_FAST_MAX_HEADERS = 32
+/** Most pipelined requests of one connection awaiting their responses; past it, reading stops. */
+export const HTTP_FAST_MAX_PIPELINED = 16
+/** Unsent response bytes of one connection past which reading stops until the client reads. */
+export const HTTP_FAST_MAX_BUFFERED_BYTES = 64 * 1024
+/** How often idle keep-alive and slow (slowloris) fast-path connections are looked for, in ms. */
+export const HTTP_FAST_SWEEP_MS = 1000
+
 // ---- Statistics and metrics (/stats, /stats.json, /metrics, /health) ----
 
 /** One dashboard history sample every this many ms (10 s: an hour is 360 points, ~3 KB a series). */

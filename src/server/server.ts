@@ -33,6 +33,7 @@ import type { RateLimit, StrikeLimit } from './frontends/abuse.js'
 import { EVENT_NAMES } from './frontends/context.js'
 import type { FrontendContext, FrontendLimits, RequestParams } from './frontends/context.js'
 import { forwardedFor, HttpFrontend, stripZone } from './frontends/http.js'
+import { attachFastHttp } from './frontends/http-fast.js'
 import type { HttpRequestOptions } from './frontends/http.js'
 import { UdpFrontend, dgramReplyPort } from './frontends/udp.js'
 import { BatchUdpSocket } from './frontends/udp-batch.js'
@@ -355,12 +356,23 @@ export class Server extends EventEmitter {
       server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket))
       // Added on the next tick so a user's own 'request' handler runs first; requests it
       // answered are left alone.
+      let ownHandlerOnly = false
       process.nextTick(() => {
         server.on('request', (req: IncomingMessage, res: ServerResponse) => {
           if (res.headersSent || res.writableEnded) return
           this.handleHttp(req, res)
         })
+        ownHandlerOnly = server.listenerCount('request') === 1
       })
+      // Plain HTTP: announce and scrape skip node:http (frontends/http-fast.ts) while no 'request'
+      // handler of the user's would see them first; the admin API keeps its paths.
+      if (this.serveHttpTracker && tlsContext === undefined) {
+        attachFastHttp(server, this.httpFrontend, {
+          accepts: url => ownHandlerOnly && server.listenerCount('request') === 1 && !(this.admin !== undefined && url.startsWith('/admin/'))
+            ? this.httpFrontend.route(url)
+            : undefined
+        })
+      }
     }
 
     const backend = chooseUdpBackend(opts)

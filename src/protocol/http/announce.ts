@@ -49,6 +49,13 @@ function wireEvent (s: string): AnnounceEvent | -1 {
   }
 }
 
+/** Name, value, name, value… (binary strings) as a null-prototype dict of text; later names win. */
+function textDict (pairs: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = Object.create(null)
+  if (pairs !== undefined) for (let i = 0; i < pairs.length; i += 2) out[binaryToText(pairs[i])] = binaryToText(pairs[i + 1])
+  return out
+}
+
 /**
  * Decode the query string of an HTTP announce (without or with its leading `?`).
  * `info_hash`/`peer_id` must be 20 bytes and appear once; `port` 1–65535; byte counters and
@@ -71,7 +78,9 @@ export function decodeAnnounceQuery (query: string): Result<HttpAnnounce> {
   let key: string | undefined
   let ip: string | undefined
   let trackerId: string | undefined
-  const extra: Record<string, string> = Object.create(null)
+  // Other params are collected, and the object made after the loop: a keyed store of a fresh
+  // name into a dictionary inside this loop kept V8 from ever optimizing this function.
+  let others: string[] | undefined
 
   for (const { name, value } of parsed.value) {
     switch (name) {
@@ -127,13 +136,15 @@ export function decodeAnnounceQuery (query: string): Result<HttpAnnounce> {
         trackerId = binaryToText(value)
         break
       default:
-        extra[binaryToText(name)] = binaryToText(value)
+        if (others === undefined) others = []
+        others.push(name, value)
     }
   }
   if (infoHash === undefined) return fail(trackerError('INVALID_INFO_HASH', 'missing'))
   if (peerId === undefined) return fail(trackerError('INVALID_PEER_ID', 'missing'))
   if (port < 0) return fail(trackerError('INVALID_PORT', 'missing'))
 
+  const extra = textDict(others)
   const req: HttpAnnounce = { infoHash, peerId, port, uploaded, downloaded, left, event, numwant, compact, noPeerId, extra }
   if (key !== undefined) req.key = key
   if (ip !== undefined) req.ip = ip
