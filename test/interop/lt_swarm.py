@@ -136,6 +136,8 @@ class Run:
 
     def on_alert(self, name, a):
         kind = type(a).__name__
+        if kind.startswith("tracker_") or kind.startswith("scrape_") or kind == "torrent_removed_alert":
+            log("%.3f %s %s: %s" % (time.monotonic() - T0, name, kind, a.message()))
         if kind == "listen_succeeded_alert":
             self.listen[name] = a.port
         elif kind == "listen_failed_alert":
