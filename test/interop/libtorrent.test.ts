@@ -134,7 +134,7 @@ async function run (transport: Transport, family: Family): Promise<void> {
     assert.equal(done.identical, true)
     const exit = await lt.waitExit()
     assert.deepEqual(exit, { code: 0, signal: null }, `lt_swarm.py exit\n${lt.stderr}`)
-    await eventsReach(server, events, 5, "the server's two 'stop' events")
+    await eventsReach(server, events, 5, "the server's two 'stop' events").catch((err: Error) => { err.message += `\n${lt!.stderr}`; throw err })
     assert.deepEqual(events.slice(0, 3), [['start', A], ['start', B], ['complete', B]], 'server events before the stops')
     assert.deepEqual(events.slice(3).sort(), [['stop', A], ['stop', B]].sort(), 'the two stops (in either order)')
     assert.equal(events.length, 5, `no further events: ${JSON.stringify(events)}`)

@@ -34,6 +34,15 @@ import libtorrent as lt
 from lt_swarm import loopback_settings
 
 PIECE_SIZE = 16 * 1024
+# How long after torrent_removed_alert the 'stopped' tracker_announce_alert may take to show up.
+STOPPED_ALERT_S = 5.0
+
+
+def ready_to_stop(handle):
+    """True when libtorrent 2.0 would send 'stopped' for handle's tracker right now: every
+    endpoint's v1 entry has its 'started' answered (start_sent) and no announce in flight."""
+    entries = [ep["info_hashes"][0] for t in handle.trackers() for ep in t["endpoints"]]
+    return len(entries) > 0 and all(e["start_sent"] and not e["updating"] for e in entries)
 T0 = time.monotonic()
 
 
@@ -60,6 +69,7 @@ class Seed:
         self.stdin_buf = b""
         self.listen_port = None
         self.replies = []      # num_peers of every tracker reply
+        self.stopped_queued = 0  # 'stopped' tracker_announce_alerts
         self.scrapes = []      # {"complete", "incomplete"} of every scrape reply
         self.peers = []        # "ip:port" of every peer connection (either direction)
         self.removed = False
@@ -112,6 +122,9 @@ class Seed:
             self.peers.append("%s %s" % (kind, a.endpoint))
         elif kind == "torrent_removed_alert":
             self.removed = True
+        elif kind == "tracker_announce_alert":
+            if a.event == lt.event_t.stopped:
+                self.stopped_queued += 1
         elif kind in ("tracker_error_alert", "tracker_warning_alert", "peer_error_alert",
                       "peer_disconnected_alert", "torrent_error_alert", "file_error_alert",
                       "hash_failed_alert", "add_torrent_alert"):
@@ -170,11 +183,11 @@ class Seed:
             else:
                 raise Failure("unexpected command on stdin: %r" % cmd)
 
-        # libtorrent 2.0 sends no 'stopped' to a tracker it still counts as busy with the last
-        # request: seen over UDP when 'stop' came right after a scrape reply (packet trace: no
-        # announce at all). A quiet second lets that bookkeeping settle first.
-        quiet_until = time.monotonic() + 1.0
-        self.pump(lambda: time.monotonic() >= quiet_until, "a quiet second before stopping")
+        # libtorrent 2.0 silently sends no 'stopped' (no alert, no packet) for a tracker
+        # endpoint with an announce still in flight ('updating') or whose 'started' was never
+        # answered (start_sent); see the same wait in lt_swarm.py. A fixed quiet second here was
+        # beaten by a loaded machine, so wait for the state libtorrent itself checks.
+        self.pump(lambda: ready_to_stop(h), "the tracker endpoint idle with 'started' answered")
 
         st = h.status()
         uploaded = st.all_time_upload
@@ -182,6 +195,11 @@ class Seed:
         # (at most stop_tracker_timeout).
         self.ses.remove_torrent(h)
         self.pump(lambda: self.removed, "torrent_removed_alert")
+        # The 'stopped' tracker_announce_alert is posted in the same network-thread call.
+        until = time.monotonic() + STOPPED_ALERT_S
+        self.pump(lambda: self.stopped_queued >= 1 or time.monotonic() >= until, "the 'stopped' tracker_announce_alert")
+        if self.stopped_queued != 1:
+            raise Failure("libtorrent queued %d 'stopped' announces, expected 1" % self.stopped_queued)
         del h
         del self.ses
         emit({"phase": "done", "uploaded": uploaded, "peers": self.peers, "replies": self.replies,

@@ -35,6 +35,8 @@ import libtorrent as lt
 
 FILE_SIZE = 256 * 1024
 PIECE_SIZE = 16 * 1024
+# How long after torrent_removed_alert the 'stopped' tracker_announce_alert may take to show up.
+STOPPED_ALERT_S = 5.0
 
 
 
@@ -136,6 +138,8 @@ class Run:
 
     def on_alert(self, name, a):
         kind = type(a).__name__
+        if kind.startswith("tracker_") or kind.startswith("scrape_") or kind == "torrent_removed_alert":
+            log("%.3f %s %s: %s" % (time.monotonic() - T0, name, kind, a.message()))
         if kind == "listen_succeeded_alert":
             self.listen[name] = a.port
         elif kind == "listen_failed_alert":
@@ -153,6 +157,9 @@ class Run:
             self.replies_at_finish[name] = len(self.replies[name])
         elif kind == "torrent_removed_alert":
             self.removed[name] = True
+        elif kind == "tracker_announce_alert":
+            if a.event == lt.event_t.stopped:
+                self.stopped_queued[name] = self.stopped_queued.get(name, 0) + 1
         elif kind in ("tracker_error_alert", "tracker_warning_alert", "peer_error_alert",
                       "peer_disconnected_alert", "torrent_error_alert", "file_error_alert",
                       "hash_failed_alert", "add_torrent_alert"):
@@ -161,6 +168,13 @@ class Run:
             self.notes.append("%s %s: %s" % (name, kind, a.message()))
             if kind in ("torrent_error_alert", "file_error_alert", "hash_failed_alert"):
                 raise Failure("%s: %s" % (name, a.message()))
+
+    @staticmethod
+    def ready_to_stop(handle):
+        """True when libtorrent would send 'stopped' for handle's (only) tracker right now: each
+        endpoint's v1 entry has its 'started' answered and no announce in flight."""
+        entries = [ep["info_hashes"][0] for t in handle.trackers() for ep in t["endpoints"]]
+        return len(entries) > 0 and all(e["start_sent"] and not e["updating"] for e in entries)
 
     # -- the swarm -------------------------------------------------------------------------
 
@@ -193,6 +207,7 @@ class Run:
         self.finished = {}
         self.replies_at_finish = {}
         self.removed = {}
+        self.stopped_queued = {}
 
         sa = self.session()
         sb = self.session()
@@ -238,14 +253,34 @@ class Run:
 
         # Removing a torrent sends its 'stopped' announce; deleting the session waits for those
         # (at most stop_tracker_timeout) and closes the files.
-        # libtorrent 2.0 sends no 'stopped' to a tracker it still counts as busy with the last
-        # request (seen over UDP right after a scrape reply: no announce on the wire at all).
-        # A quiet second lets that bookkeeping settle first.
-        quiet_until = time.monotonic() + 1.0
-        self.pump(both, lambda: time.monotonic() >= quiet_until, "a quiet second before stopping")
+        # Why the wait below: libtorrent 2.0 (torrent::announce_with_tracker, called by
+        # stop_announcing when a torrent is removed) skips 'stopped' SILENTLY, with no alert and
+        # no packet, for a tracker endpoint that is still 'updating' (an announce in flight whose
+        # reply it has not processed) or has no 'started' recorded as answered (start_sent). Both
+        # live on libtorrent's network thread; an announce libtorrent starts by itself (not one
+        # this script waited for) can still be in flight when the torrent is removed, and on a
+        # loaded machine its reply is late. A fixed pause before removing (this script used a
+        # quiet second) is a guess a loaded machine beats: then the tracker never hears
+        # 'stopped'. The endpoint state is what libtorrent decides on, so wait for exactly that.
+        handles = [("a", ha), ("b", hb)]
+        for name, h in handles:
+            if not self.ready_to_stop(h):  # diagnostics: which condition held 'stopped' back
+                log("%s not ready to stop yet: %r" % (name, [{k: e[k] for k in ("start_sent", "updating", "fails")}
+                                                             for t in h.trackers() for ep in t["endpoints"] for e in ep["info_hashes"][:1]]))
+        self.pump(both, lambda: all(self.ready_to_stop(h) for _, h in handles),
+                  "both tracker endpoints idle with 'started' answered (libtorrent's condition for sending 'stopped')")
         sa.remove_torrent(ha)
         sb.remove_torrent(hb)
+        # tracker_announce_alert (event stopped) is posted when the request is queued, in the
+        # same network-thread call that removes the torrent, so it follows torrent_removed_alert
+        # at once; if it has not come a few seconds later, libtorrent chose not to send it.
         self.pump(both, lambda: self.removed.get("a", False) and self.removed.get("b", False), "torrent_removed_alert")
+        until = time.monotonic() + STOPPED_ALERT_S
+        self.pump(both, lambda: time.monotonic() >= until or all(self.stopped_queued.get(n, 0) >= 1 for n, _ in handles),
+                  "the 'stopped' tracker_announce_alerts")
+        for name, _ in handles:
+            if self.stopped_queued.get(name, 0) != 1:
+                raise Failure("%s: libtorrent queued %d 'stopped' announces, expected 1" % (name, self.stopped_queued.get(name, 0)))
         del ha, hb, both
         del sa
         del sb
