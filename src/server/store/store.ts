@@ -175,7 +175,8 @@ function isThenable<T> (v: T | Promise<T>): v is Promise<T> {
   return typeof (v as { then?: unknown } | null)?.then === 'function'
 }
 
-function writeU32BE (b: Uint8Array, o: number, v: number): void {
+/** A count as a BEP 15 u32 field (clamped to 0..2^32-1). */
+export function writeU32BE (b: Uint8Array, o: number, v: number): void {
   const n = !(v > 0) ? 0 : v >= 0xffffffff ? 0xffffffff : Math.floor(v)
   b[o] = n >>> 24
   b[o + 1] = n >>> 16

@@ -1,7 +1,7 @@
 import { MAX_RETIRED_TORRENTS } from '../../../constants.js'
 import { EVENT_COMPLETED, EVENT_STOPPED } from '../../../protocol/common/types.js'
 import type { BinaryString, ScrapeEntry } from '../../../protocol/common/types.js'
-import { KIND_V4, KIND_WS } from '../store.js'
+import { KIND_V4, KIND_WS, writeU32BE } from '../store.js'
 import type {
   CompactAnnounceResult, PeerKind, PeerView, StoreAnnounce, StoreAnnounceResult, StoreCounts, StoreListener,
   StorePeer, SwarmInfo, SwarmStore
@@ -1227,15 +1227,6 @@ function addrInto (swarm: Swarm, segs: number, v: number, out: Uint8Array, o: nu
     v -= segLen[i]
   }
   throw new RangeError('index outside candidate ranges')
-}
-
-function writeU32BE (b: Uint8Array, o: number, v: number): void {
-  // Counts are integers ≥ 0; clamp as the codec does, a u32 field cannot say more.
-  if (v > 0xffffffff) v = 0xffffffff
-  b[o] = v >>> 24
-  b[o + 1] = v >>> 16
-  b[o + 2] = v >>> 8
-  b[o + 3] = v
 }
 
 function setHas (k: number, mask: number): boolean {
