@@ -195,21 +195,29 @@ export class RawWs<T> extends EventEmitter {
     const out = this.out
     const n = out.length
     if (n === 0) return
-    this.out = []
-    if (!this.socket.writable) return
-    let size = 0
-    const lens: number[] = new Array(n)
-    for (let i = 0; i < n; i++) {
-      const len = Buffer.byteLength(out[i], 'utf8')
-      lens[i] = len
-      size += headerSize(len) + len
+    if (!this.socket.writable) { out.length = 0; return }
+    let b: Buffer
+    if (n === 1) {
+      // The common case (an offer to a peer): no length list.
+      const len = Buffer.byteLength(out[0], 'utf8')
+      b = Buffer.allocUnsafe(headerSize(len) + len)
+      b.write(out[0], writeHeader(b, 0, OP_TEXT, len), len, 'utf8')
+    } else {
+      let size = 0
+      const lens: number[] = new Array(n)
+      for (let i = 0; i < n; i++) {
+        const len = Buffer.byteLength(out[i], 'utf8')
+        lens[i] = len
+        size += headerSize(len) + len
+      }
+      b = Buffer.allocUnsafe(size)
+      let off = 0
+      for (let i = 0; i < n; i++) {
+        off = writeHeader(b, off, OP_TEXT, lens[i])
+        off += b.write(out[i], off, lens[i], 'utf8')
+      }
     }
-    const b = Buffer.allocUnsafe(size)
-    let off = 0
-    for (let i = 0; i < n; i++) {
-      off = writeHeader(b, off, OP_TEXT, lens[i])
-      off += b.write(out[i], off, lens[i], 'utf8')
-    }
+    out.length = 0
     this.socket.write(b)
   }
 
