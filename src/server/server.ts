@@ -395,9 +395,12 @@ export class Server extends EventEmitter {
         ...wsOpts
       })
       if (own) {
-        // 'connection' still fires on `server.ws`, with our socket (it emits 'close' like a `ws` one).
-        const opened = (socket: RawWs<unknown>, req: IncomingMessage): void => { this.ws?.emit('connection', socket, req) }
-        this.http!.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.wsFrontend.upgrade(req, socket, head, opened))
+        // 'headers' and 'connection' still fire on `server.ws` (the socket emits 'close' like a `ws` one).
+        const hooks = {
+          headers: (headers: string[], req: IncomingMessage): void => { this.ws?.emit('headers', headers, req) },
+          opened: (socket: RawWs<unknown>, req: IncomingMessage): void => { this.ws?.emit('connection', socket, req) }
+        }
+        this.http!.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.wsFrontend.upgrade(req, socket, head, hooks))
       }
       const httpServer = this.http
       Object.defineProperty(this.ws, 'address', {

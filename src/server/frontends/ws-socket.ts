@@ -75,17 +75,20 @@ export function refuseHandshake (socket: Duplex, status: number, message: string
 
 const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 405: 'Method Not Allowed', 429: 'Too Many Requests' }
 
-/** The 101 response for an acceptable handshake (`checkHandshake` passed). */
-export function handshakeResponse (req: IncomingMessage): string {
+/**
+ * The 101 response's lines (status line first) for an acceptable handshake (`checkHandshake`
+ * passed); `ws` users may add lines in a 'headers' listener, as with the `ws` package.
+ */
+export function handshakeHeaders (req: IncomingMessage): string[] {
   const accept = createHash('sha1').update(req.headers['sec-websocket-key']! + WS_ACCEPT_GUID).digest('base64')
-  let out = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n`
+  const out = ['HTTP/1.1 101 Switching Protocols', 'Upgrade: websocket', 'Connection: Upgrade', `Sec-WebSocket-Accept: ${accept}`]
   // Like `ws`: the first protocol the client offers is chosen (browsers refuse an answer without one).
   const protocols = req.headers['sec-websocket-protocol']
   if (protocols !== undefined) {
     const first = protocols.split(',')[0].trim()
-    if (TOKEN_RE.test(first)) out += `Sec-WebSocket-Protocol: ${first}\r\n`
+    if (TOKEN_RE.test(first)) out.push(`Sec-WebSocket-Protocol: ${first}`)
   }
-  return out + '\r\n'
+  return out
 }
 
 /** `code` may be sent in a close frame (RFC 6455 §7.4). */

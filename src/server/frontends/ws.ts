@@ -16,11 +16,18 @@ import type { AddressKey } from './abuse.js'
 import { announceParams, passkeyInPath } from './context.js'
 import type { FrontendContext, RequestParams } from './context.js'
 import { requestIp } from './http.js'
-import { checkHandshake, handshakeResponse, OPEN, RawWs, refuseHandshake } from './ws-socket.js'
+import { checkHandshake, handshakeHeaders, OPEN, RawWs, refuseHandshake } from './ws-socket.js'
 import type { RawWsHandler } from './ws-socket.js'
 
 export interface WsConnectionOptions {
   trustProxy?: boolean
+}
+
+/** What `upgrade` tells its caller (the server re-emits them on `server.ws`, as `ws` would). */
+export interface WsUpgradeHooks {
+  /** The 101 response's lines, before they are written: lines may be added. */
+  headers?: (headers: string[], req: IncomingMessage) => void
+  opened?: (ws: RawWs<unknown>, req: IncomingMessage) => void
 }
 
 /** Per-socket state; kept on a Map, not on the socket object. */
@@ -73,15 +80,17 @@ export class WsFrontend {
    * The tracker's own HTTP server's 'upgrade' event: checks the handshake (and the WS rate
    * limit), answers it and serves the socket with our own framing.
    */
-  upgrade (req: IncomingMessage, socket: Duplex, head: Buffer, opened?: (ws: RawWs<unknown>, req: IncomingMessage) => void): void {
+  upgrade (req: IncomingMessage, socket: Duplex, head: Buffer, hooks: WsUpgradeHooks = {}): void {
     const bad = checkHandshake(req)
     if (bad !== undefined) return refuseHandshake(socket, bad.status, bad.message, bad.headers)
     if (!this.allowConnection(req)) return refuseHandshake(socket, 429, 'Too Many Requests')
     if (!socket.writable) { socket.destroy(); return }
-    socket.write(handshakeResponse(req))
+    const headers = handshakeHeaders(req)
+    hooks.headers?.(headers, req)
+    socket.write(headers.join('\r\n') + '\r\n\r\n')
     const c = this.open(undefined, req, undefined, undefined)
     c.raw = new RawWs(socket as Socket, c, this.rawHandler, head)
-    opened?.(c.raw, req)
+    hooks.opened?.(c.raw, req)
   }
 
   /** Adopts an open WebSocket (from our server or one the user runs). */

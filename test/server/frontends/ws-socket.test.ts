@@ -375,11 +375,14 @@ describe('WS framing: heartbeat-independent shutdowns', () => {
     await withTimeout(drained, 10_000, 'drain')
   })
 
-  it('server.ws is a ws server (noServer) that still emits connection for our sockets; ws options keep the ws package', async () => {
+  it('server.ws is a ws server (noServer) that still emits headers and connection for our sockets; ws options keep the ws package', async () => {
     const s = await startServer({ udp: false })
     const seen: string[] = []
     s.server.ws!.on('connection', (_socket: unknown, req: { url: string }) => seen.push(req.url))
-    const { client } = await RawClient.connect(s.port, '/some/path')
+    // 'headers' lets users add response lines, as with the ws package (the workers tag theirs).
+    s.server.ws!.on('headers', (headers: string[]) => headers.push('X-Test: 1'))
+    const { client, response } = await RawClient.connect(s.port, '/some/path')
+    assert.match(response, /^HTTP\/1\.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: [A-Za-z0-9+/]{27}=\r\nX-Test: 1\r\n\r\n$/)
     assert.ok(await waitFor(() => seen.length === 1, 2000))
     assert.deepEqual(seen, ['/some/path'])
     client.destroy()
