@@ -382,7 +382,7 @@ export class Server extends EventEmitter {
         ? {}
         : { verifyClient: (info: { req: IncomingMessage }, cb: (ok: boolean, code?: number, message?: string) => void) => cb(this.wsFrontend.allowConnection(info.req), 429, 'Too Many Requests') }
       // `ws: true` (the default): upgrades on our HTTP server are served by our own framing
-      // (frontends/ws-socket.ts, several times cheaper per message); `server.ws` is then a `ws`
+      // (frontends/ws-socket.ts: frames parsed in place, one write per socket per turn); `server.ws` is then a `ws`
       // server with `noServer` for what users do with it (address(), close(), handleUpgrade).
       // `ws` options given: the `ws` package serves them, as they configure it.
       const own = !isObject(opts.ws)

@@ -11,8 +11,8 @@ import {
 
 /**
  * Our own RFC 6455 server side, used on the tracker's own HTTP server instead of the `ws`
- * package: a WS announce is ~16 frames on 6 sockets, and what a frame costs above its system
- * call is what bounds the WebSocket tracker. Frames are parsed straight from the socket's chunks
+ * package: a WS announce with 5 offers is 1 + 5 + 5 + 5 frames on 6 sockets, ~13 system calls,
+ * so per-frame work is kept small and allocation-light. Frames are parsed straight from the socket's chunks
  * (client frames unmasked in place, 32 bits at a time), and every message queued for a socket in
  * one turn of the event loop goes out in one Buffer and one write (`flush`).
  *
