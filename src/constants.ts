@@ -83,6 +83,27 @@ export const WS_MAX_SDP_LENGTH = 16 * 1024
 /** Bytes a socket may have buffered before offers to it are dropped (slow consumer). */
 export const WS_MAX_BUFFERED = 1024 * 1024
 
+// ---- WebSocket framing (RFC 6455, our own server side: src/server/frontends/ws-socket.ts) ----
+
+/** Largest frame payload accepted from a client, in bytes (larger: close 1009). */
+export const WS_MAX_FRAME = WS_MAX_PAYLOAD
+/** Largest message (all fragments together) accepted from a client, in bytes (larger: close 1009). */
+export const WS_MAX_MESSAGE = WS_MAX_PAYLOAD
+/** Most fragments one message may come in (more: close 1009), so tiny fragments cannot pile up. */
+export const WS_MAX_FRAGMENTS = 1024
+/** Control frames (close, ping, pong) carry at most this many payload bytes and are never fragmented. */
+export const WS_MAX_CONTROL_PAYLOAD = 125
+/** After our close frame (or a protocol error), the socket is destroyed if not closed within this, in ms. */
+export const WS_CLOSE_TIMEOUT_MS = 5_000
+/** RFC 6455 §1.3: appended to Sec-WebSocket-Key before hashing into Sec-WebSocket-Accept. */
+export const WS_ACCEPT_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
+/** Close codes (RFC 6455 §7.4.1). */
+export const WS_CLOSE_NORMAL = 1000
+export const WS_CLOSE_GOING_AWAY = 1001
+export const WS_CLOSE_PROTOCOL_ERROR = 1002
+export const WS_CLOSE_INVALID_PAYLOAD = 1007
+export const WS_CLOSE_TOO_BIG = 1009
+
 // ---- Identity ----
 
 /** Info hashes (v1, and v2 truncated per BEP 52) and peer ids are 20 bytes. */

@@ -40,6 +40,7 @@ import { BatchUdpSocket } from './frontends/udp-batch.js'
 import { nativeAddon, nativeStatus } from './native/loader.js'
 import type { NativeAddon, NativeUdpOptions } from './native/loader.js'
 import { WsFrontend } from './frontends/ws.js'
+import { RawWs } from './frontends/ws-socket.js'
 import type { WsConnectionOptions } from './frontends/ws.js'
 import { applyState, dumpState, loadStateFile, writeStateFile } from './persist/state-file.js'
 import type { SavedState } from './persist/state-file.js'
@@ -392,14 +393,27 @@ export class Server extends EventEmitter {
       const verifyClient = ctx.limits.ws === undefined
         ? {}
         : { verifyClient: (info: { req: IncomingMessage }, cb: (ok: boolean, code?: number, message?: string) => void) => cb(this.wsFrontend.allowConnection(info.req), 429, 'Too Many Requests') }
+      // `ws: true` (the default): upgrades on our HTTP server are served by our own framing
+      // (frontends/ws-socket.ts: frames parsed in place, one write per socket per turn); `server.ws` is then a `ws`
+      // server with `noServer` for what users do with it (address(), close(), handleUpgrade).
+      // `ws` options given: the `ws` package serves them, as they configure it.
+      const own = !isObject(opts.ws)
       this.ws = new WebSocketServer({
         maxPayload: WS_MAX_PAYLOAD,
         perMessageDeflate: false,
         clientTracking: false,
-        ...(noServer ? {} : { server: this.http! }),
+        ...(noServer || own ? { noServer: true } : { server: this.http! }),
         ...verifyClient,
         ...wsOpts
       })
+      if (own) {
+        // 'headers' and 'connection' still fire on `server.ws` (the socket emits 'close' like a `ws` one).
+        const hooks = {
+          headers: (headers: string[], req: IncomingMessage): void => { this.ws?.emit('headers', headers, req) },
+          opened: (socket: RawWs<unknown>, req: IncomingMessage): void => { this.ws?.emit('connection', socket, req) }
+        }
+        this.http!.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.wsFrontend.upgrade(req, socket, head, hooks))
+      }
       const httpServer = this.http
       Object.defineProperty(this.ws, 'address', {
         configurable: true,
@@ -409,7 +423,9 @@ export class Server extends EventEmitter {
         }
       })
       this.ws.on('error', err => this.emit('error', err))
-      this.ws.on('connection', (socket: WebSocket, req: IncomingMessage) => this.wsFrontend.onConnection(socket, req, undefined, req.socket))
+      this.ws.on('connection', (socket: WebSocket, req: IncomingMessage) => {
+        if (!(socket instanceof RawWs)) this.wsFrontend.onConnection(socket, req, undefined, req.socket)
+      })
     }
     // The clock, the expiry sweep and the WS heartbeat run from construction, not from listen():
     // a tracker mounted with onHttpRequest / onWebSocketConnection never listens.

@@ -1,7 +1,8 @@
 import type { IncomingMessage } from 'node:http'
 import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { RawData, WebSocket } from 'ws'
-import { WS_MAX_BUFFERED } from '../../constants.js'
+import { WS_CLOSE_GOING_AWAY, WS_MAX_BUFFERED } from '../../constants.js'
 import { internalError, TrackerError, trackerError } from '../../errors.js'
 import { compactAddr, formatAddr } from '../../protocol/common/address.js'
 import type { AnnounceRequest, BinaryString, ScrapeEntry } from '../../protocol/common/types.js'
@@ -15,14 +16,28 @@ import type { AddressKey } from './abuse.js'
 import { announceParams, passkeyInPath } from './context.js'
 import type { FrontendContext, RequestParams } from './context.js'
 import { requestIp } from './http.js'
+import { checkHandshake, handshakeHeaders, OPEN, RawWs, refuseHandshake } from './ws-socket.js'
+import type { RawWsHandler } from './ws-socket.js'
 
 export interface WsConnectionOptions {
   trustProxy?: boolean
 }
 
+/** What `upgrade` tells its caller (the server re-emits them on `server.ws`, as `ws` would). */
+export interface WsUpgradeHooks {
+  /** The 101 response's lines, before they are written: lines may be added. */
+  headers?: (headers: string[], req: IncomingMessage) => void
+  opened?: (ws: RawWs<unknown>, req: IncomingMessage) => void
+}
+
 /** Per-socket state; kept on a Map, not on the socket object. */
 interface Conn {
-  socket: WebSocket
+  /** The connection number of the signalling core. */
+  id: number
+  /** A `ws` WebSocket (adopted through onWebSocketConnection), or undefined for `raw`. */
+  socket: WebSocket | undefined
+  /** Our own framing (sockets upgraded by the tracker's own HTTP server). */
+  raw: RawWs<Conn> | undefined
   ip: string
   port: number
   alive: boolean
@@ -48,28 +63,61 @@ export class WsFrontend {
   /** Connections with writes held back until `flush` (after this poll phase's reads). */
   private corked: Conn[] = []
   private readonly flushBound = (): void => this.flush()
+  /** Events of our own sockets: one object for all of them, no closures per socket or message. */
+  private readonly rawHandler: RawWsHandler<Conn> = {
+    text: (c, text) => this.onText(c, text),
+    binary: c => this.onText(c, ''),
+    pong: c => { c.alive = true },
+    protocolError: (_c, code, reason) => this.ctx.warning(new Error(`WebSocket closed (${code}): ${reason}`)),
+    closed: c => this.onClose(c.id)
+  }
 
   constructor (private readonly ctx: FrontendContext) {}
 
   get connections (): number { return this.conns.size }
 
+  /**
+   * The tracker's own HTTP server's 'upgrade' event: checks the handshake (and the WS rate
+   * limit), answers it and serves the socket with our own framing.
+   */
+  upgrade (req: IncomingMessage, socket: Duplex, head: Buffer, hooks: WsUpgradeHooks = {}): void {
+    const bad = checkHandshake(req)
+    if (bad !== undefined) return refuseHandshake(socket, bad.status, bad.message, bad.headers)
+    if (!this.allowConnection(req)) return refuseHandshake(socket, 429, 'Too Many Requests')
+    if (!socket.writable) { socket.destroy(); return }
+    const headers = handshakeHeaders(req)
+    hooks.headers?.(headers, req)
+    socket.write(headers.join('\r\n') + '\r\n\r\n')
+    const c = this.open(undefined, req, undefined, undefined)
+    c.raw = new RawWs(socket as Socket, c, this.rawHandler, head)
+    hooks.opened?.(c.raw, req)
+  }
+
   /** Adopts an open WebSocket (from our server or one the user runs). */
   onConnection (socket: WebSocket, req?: IncomingMessage, opts?: WsConnectionOptions, tcp?: Socket): void {
+    const state = this.open(socket, req, opts, tcp)
+    const conn = state.id
+    socket.on('message', (data: RawData, isBinary: boolean) => this.onMessage(state, isBinary ? '' : rawToString(data)))
+    socket.on('pong', () => { state.alive = true })
+    socket.on('error', (err: Error) => { this.ctx.warning(err); socket.terminate() })
+    socket.on('close', () => this.onClose(conn))
+  }
+
+  private open (socket: WebSocket | undefined, req: IncomingMessage | undefined, opts: WsConnectionOptions | undefined, tcp: Socket | undefined): Conn {
     const ctx = this.ctx
     const ip = (req === undefined ? undefined : requestIp(req, ctx, opts?.trustProxy)) ?? '0.0.0.0'
     const port = req?.socket.remotePort ?? 0
     const conn = ctx.signalling.open(compactAddr(ip, port === 0 ? 1 : port) ?? '')
     const state: Conn = {
-      socket, ip, port, alive: true, headers: req?.headers, addr: formatAddr(ip, port), tcp, corked: false,
+      id: conn, socket, raw: undefined, ip, port, alive: true, headers: req?.headers, addr: formatAddr(ip, port), tcp, corked: false,
       passkey: ctx.passkeys === undefined ? undefined : wsPasskey(req?.url),
       limitKey: ctx.limits.ws === undefined ? undefined : addressKey(ip)
     }
     this.conns.set(conn, state)
-    socket.on('message', (data: RawData, isBinary: boolean) => this.onMessage(conn, state, data, isBinary))
-    socket.on('pong', () => { state.alive = true })
-    socket.on('error', (err: Error) => { ctx.warning(err); socket.terminate() })
-    socket.on('close', () => this.onClose(conn))
+    return state
   }
+
+  private onText (c: Conn, text: string): void { this.onMessage(c, text) }
 
   /**
    * Whether a WebSocket upgrade from this request's address is within the WS rate limit (an
@@ -89,9 +137,17 @@ export class WsFrontend {
   /** Called by the server's heartbeat timer: closes sockets that missed the previous ping. */
   heartbeat (): void {
     for (const c of this.conns.values()) {
-      if (!c.alive) { c.socket.terminate(); continue }
+      const raw = c.raw
+      if (raw !== undefined) {
+        if (!c.alive) { raw.terminate(); continue }
+        c.alive = false
+        raw.ping()
+        continue
+      }
+      const socket = c.socket!
+      if (!c.alive) { socket.terminate(); continue }
       c.alive = false
-      try { c.socket.ping() } catch { c.socket.terminate() }
+      try { socket.ping() } catch { socket.terminate() }
     }
   }
 
@@ -99,13 +155,17 @@ export class WsFrontend {
   goAway (): void {
     this.flush()
     for (const c of this.conns.values()) {
-      try { c.socket.close(1001, 'tracker restarting') } catch { c.socket.terminate() }
+      if (c.raw !== undefined) { c.raw.close(WS_CLOSE_GOING_AWAY, 'tracker restarting'); continue }
+      try { c.socket!.close(WS_CLOSE_GOING_AWAY, 'tracker restarting') } catch { c.socket!.terminate() }
     }
   }
 
   closeAll (): void {
     this.flush() // what was sent before the close still goes out
-    for (const c of this.conns.values()) c.socket.terminate()
+    for (const c of this.conns.values()) {
+      if (c.raw !== undefined) c.raw.terminate()
+      else c.socket!.terminate()
+    }
   }
 
   /** Writes out every corked socket's messages, each socket's in one system call. */
@@ -116,7 +176,8 @@ export class WsFrontend {
     for (let i = 0; i < list.length; i++) {
       const c = list[i]
       c.corked = false
-      c.tcp!.uncork()
+      if (c.raw !== undefined) c.raw.flush()
+      else c.tcp!.uncork()
     }
   }
 
@@ -130,10 +191,10 @@ export class WsFrontend {
     }
   }
 
-  private onMessage (conn: number, c: Conn, data: RawData, isBinary: boolean): void {
+  private onMessage (c: Conn, text: string): void {
     const ctx = this.ctx
+    const conn = c.id
     const t0 = ctx.metrics.start()
-    const text = isBinary ? '' : rawToString(data)
     const decoded = decodeWsRequest(text)
     if (!decoded.ok) {
       return this.reply(conn, c, decoded.error, t0, decoded.action, decoded.infoHash)
@@ -214,8 +275,21 @@ export class WsFrontend {
   }
 
   private send (c: Conn, message: string): void {
+    const raw = c.raw
+    if (raw !== undefined) {
+      // A consumer that does not read gets nothing more rather than growing our memory.
+      if (raw.readyState !== OPEN || raw.bufferedAmount > WS_MAX_BUFFERED) return
+      // Queued on the socket, written with the others' at `flush` (as for `ws` sockets below).
+      raw.send(message)
+      if (!c.corked) {
+        c.corked = true
+        if (this.corked.push(c) === 1) setImmediate(this.flushBound)
+      }
+      return
+    }
+    const socket = c.socket!
     // A consumer that does not read gets nothing more rather than growing our memory.
-    if (c.socket.readyState !== 1 || c.socket.bufferedAmount > WS_MAX_BUFFERED) return
+    if (socket.readyState !== 1 || socket.bufferedAmount > WS_MAX_BUFFERED) return
     // Several messages for one socket in one turn of the event loop (an announce's reply and
     // the answers to its offers, read from other sockets in the same poll) go out in one write:
     // the system call, not the JS, is most of a message's cost. setImmediate runs after the poll
@@ -226,7 +300,7 @@ export class WsFrontend {
       c.corked = true
       if (this.corked.push(c) === 1) setImmediate(this.flushBound)
     }
-    c.socket.send(message)
+    socket.send(message)
   }
 
   private reply (_conn: number, c: Conn, err: TrackerError, t0: number, action?: WsAction, infoHash?: BinaryString): void {
