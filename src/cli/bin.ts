@@ -142,8 +142,8 @@ if (workers > 1) {
     // SO_REUSEPORT mode runs UDP on the native addon; shared descriptors on node:dgram.
     logListening(at(o.httpHostname, '::', ports.http), at(o.udpHostname, '0.0.0.0', ports.udp),
       pool.sockets === 'reuseport' ? 'native' : 'dgram', pool.socketsReason)
-    log.info({ workers, sockets: pool.sockets }, pool.sockets === 'reuseport'
-      ? `${workers} worker threads (SO_REUSEPORT)`
+    log.info({ workers, sockets: pool.sockets, udpSteered: pool.udpSteered }, pool.sockets === 'reuseport'
+      ? `${workers} worker threads (SO_REUSEPORT${pool.udpSteered ? ', UDP steered by info hash' : ''})`
       : `${workers} worker threads (one shared socket each for TCP, UDP4, UDP6: ${pool.socketsReason ?? 'no SO_REUSEPORT'})`)
   })
   pool.listen(o.port, hostname)

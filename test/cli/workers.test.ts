@@ -109,7 +109,7 @@ for (const [workers, native] of CONFIGS) {
         native ? 'udp: native recvmmsg/sendmmsg' : `udp: dgram (${reason})`]
       if (workers > 1) {
         expected.push(native
-          ? `${workers} worker threads (SO_REUSEPORT)`
+          ? `${workers} worker threads (SO_REUSEPORT, UDP steered by info hash)`
           : `${workers} worker threads (one shared socket each for TCP, UDP4, UDP6: ${reason})`)
       }
       assert.deepEqual(t.lines, expected)
