@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { pino } from 'pino'
 import { SHUTDOWN_TIMEOUT_MS, UDP_BAD_ID_BAN_MS, UDP_BAD_ID_WINDOW_MS } from '../constants.js'
-import { AccessList, OptionError, Server, WorkerPool, workerCount } from '../index.js'
+import { AccessList, OptionError, Server, WorkerPool } from '../index.js'
 import type { AccessListError } from '../index.js'
-import { ConfigError, formatConfig, loadConfig } from '../config/load.js'
+import { ConfigError, formatConfig, loadConfig, resolveWorkers } from '../config/load.js'
 import { parseRateLimit } from '../config/options.js'
 import type { LoadResult } from '../config/load.js'
 import { HELP } from './args.js'
@@ -126,7 +126,8 @@ function logListening (http: AddressInfo | null, udp: AddressInfo | null, backen
 let drain: (cb: (err?: Error | null) => void) => void
 /** SIGHUP's TLS reload (throws, keeping the old certificate, on bad files). */
 let reloadTls: () => void
-const workers = workerCount(o.workers)
+const { count: workers, reason: oneWorker } = resolveWorkers(o)
+if (oneWorker !== undefined) log.info({ workers: 1, reason: oneWorker }, `--workers auto: 1 worker thread (${oneWorker})`)
 if (workers > 1) {
   // Swarms sharded across worker threads; options that hold process-wide state are refused up
   // front by the config loader (see src/config/load.ts).
