@@ -664,6 +664,9 @@ static void set_uint (napi_env env, napi_value obj, const char *name, uint32_t v
   napi_set_named_property(env, obj, name, n);
 }
 
+/* Defined at the end of this file. */
+static napi_value steer_reuseport (napi_env env, napi_callback_info info);
+
 NAPI_MODULE_INIT () {
   napi_property_descriptor methods[] = {
     { "send", NULL, sock_send, NULL, NULL, NULL, napi_default, NULL },
@@ -678,9 +681,69 @@ NAPI_MODULE_INIT () {
   napi_set_named_property(env, exports, "UdpSocket", cls);
   if (napi_create_function(env, "listenFd", NAPI_AUTO_LENGTH, listen_fd, NULL, &fn) != napi_ok) return NULL;
   napi_set_named_property(env, exports, "listenFd", fn);
+  if (napi_create_function(env, "steerReuseport", NAPI_AUTO_LENGTH, steer_reuseport, NULL, &fn) != napi_ok) return NULL;
+  napi_set_named_property(env, exports, "steerReuseport", fn);
   set_uint(env, exports, "BATCH", UB_BATCH);
   set_uint(env, exports, "SLOT_SIZE", UB_SLOT_SIZE);
   set_uint(env, exports, "META_SIZE", UB_META_SIZE);
   set_uint(env, exports, "QUEUE_MAX", UB_QUEUE_MAX);
   return exports;
+}
+
+/* steerReuseport(socket, shards): attaches a classic BPF program (SO_ATTACH_REUSEPORT_CBPF) to
+   the SO_REUSEPORT group of `socket`, so the kernel hands each BEP 15 announce or scrape to the
+   group's socket number shard(info hash) (the group's sockets are numbered in the order they
+   were bound) and no worker thread needs to pass it to another. Anything else (connects, short
+   or odd packets) gets an out-of-range number: the kernel then picks by its usual flow hash.
+   shard(h) = ((w0 ^ w1 ^ w2 ^ w3 ^ w4) * 0x9E3779B1 mod 2^32 >> 16) mod shards, w_i the
+   big-endian 32-bit words of the 20-byte hash at payload offset 16: the same function as
+   shardOf in src/server/workers/shard.ts. */
+#include <linux/filter.h>
+#ifndef SO_ATTACH_REUSEPORT_CBPF
+#define SO_ATTACH_REUSEPORT_CBPF 51
+#endif
+static napi_value steer_reuseport (napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  void *data = NULL;
+  if (argc < 2 || napi_unwrap(env, argv[0], &data) != napi_ok || data == NULL) { throw_type(env, "not a UdpSocket"); return NULL; }
+  ub_socket *s = data;
+  uint32_t shards = 0;
+  if (napi_get_value_uint32(env, argv[1], &shards) != napi_ok || shards < 1 || shards > 65536) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "shards must be an integer 1-65536");
+    return NULL;
+  }
+  if (!s->open) { throw_errno(env, EBADF, "setsockopt", "SO_ATTACH_REUSEPORT_CBPF"); return NULL; }
+  struct sock_filter code[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),                /* 0: A = payload length */
+    BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 36, 0, 20),       /* 1: < 36 bytes: to 22 */
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 8),                /* 2: A = action */
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 1, 0),         /* 3: announce: to 5 */
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 2, 0, 17),        /* 4: scrape: on, else to 22 */
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 16),               /* 5.. fold the hash's five words */
+    BPF_STMT(BPF_MISC | BPF_TAX, 0),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 20),
+    BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+    BPF_STMT(BPF_MISC | BPF_TAX, 0),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 24),
+    BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+    BPF_STMT(BPF_MISC | BPF_TAX, 0),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 28),
+    BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+    BPF_STMT(BPF_MISC | BPF_TAX, 0),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 32),
+    BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),
+    BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9E3779B1u),
+    BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),
+    BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, shards),          /* 20 */
+    BPF_STMT(BPF_RET | BPF_A, 0),                          /* 21 */
+    BPF_STMT(BPF_RET | BPF_K, 0xffffffffu)                 /* 22: out of range: the kernel's choice */
+  };
+  struct sock_fprog prog = { .len = sizeof code / sizeof code[0], .filter = code };
+  if (setsockopt(s->fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) != 0) {
+    throw_errno(env, errno, "setsockopt", "SO_ATTACH_REUSEPORT_CBPF");
+    return NULL;
+  }
+  return NULL;
 }

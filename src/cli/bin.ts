@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { pino } from 'pino'
 import { SHUTDOWN_TIMEOUT_MS, UDP_BAD_ID_BAN_MS, UDP_BAD_ID_WINDOW_MS } from '../constants.js'
-import { AccessList, OptionError, Server, WorkerPool, workerCount } from '../index.js'
+import { AccessList, OptionError, Server, WorkerPool } from '../index.js'
 import type { AccessListError } from '../index.js'
-import { ConfigError, formatConfig, loadConfig } from '../config/load.js'
+import { ConfigError, formatConfig, loadConfig, resolveWorkers } from '../config/load.js'
 import { parseRateLimit } from '../config/options.js'
 import type { LoadResult } from '../config/load.js'
 import { HELP } from './args.js'
@@ -126,7 +126,8 @@ function logListening (http: AddressInfo | null, udp: AddressInfo | null, backen
 let drain: (cb: (err?: Error | null) => void) => void
 /** SIGHUP's TLS reload (throws, keeping the old certificate, on bad files). */
 let reloadTls: () => void
-const workers = workerCount(o.workers)
+const { count: workers, reason: oneWorker } = resolveWorkers(o)
+if (oneWorker !== undefined) log.info({ workers: 1, reason: oneWorker }, `--workers auto: 1 worker thread (${oneWorker})`)
 if (workers > 1) {
   // Swarms sharded across worker threads; options that hold process-wide state are refused up
   // front by the config loader (see src/config/load.ts).
@@ -142,8 +143,8 @@ if (workers > 1) {
     // SO_REUSEPORT mode runs UDP on the native addon; shared descriptors on node:dgram.
     logListening(at(o.httpHostname, '::', ports.http), at(o.udpHostname, '0.0.0.0', ports.udp),
       pool.sockets === 'reuseport' ? 'native' : 'dgram', pool.socketsReason)
-    log.info({ workers, sockets: pool.sockets }, pool.sockets === 'reuseport'
-      ? `${workers} worker threads (SO_REUSEPORT)`
+    log.info({ workers, sockets: pool.sockets, udpSteered: pool.udpSteered }, pool.sockets === 'reuseport'
+      ? `${workers} worker threads (SO_REUSEPORT${pool.udpSteered ? ', UDP steered by info hash' : ''})`
       : `${workers} worker threads (one shared socket each for TCP, UDP4, UDP6: ${pool.socketsReason ?? 'no SO_REUSEPORT'})`)
   })
   pool.listen(o.port, hostname)

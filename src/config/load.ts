@@ -3,6 +3,7 @@
  * read and checked against the one table of src/config/options.ts.
  */
 import { readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import { dirname, extname, resolve } from 'node:path'
 import { parse as parseToml, stringify as stringifyToml, TomlError } from 'smol-toml'
 import { ALL, ENV_PREFIX, envName } from './options.js'
@@ -150,17 +151,33 @@ export function loadConfig (argv: readonly string[], env: Readonly<Record<string
   if (!c.http && !c.udp && !c.ws) throw new ConfigError('no transport enabled: at least one of http, udp, ws must be true')
   if (c.allowlist !== undefined && c.denylist !== undefined) throw new ConfigError('allowlist and denylist are mutually exclusive')
   if ((c.cert === undefined) !== (c.key === undefined)) throw new ConfigError('--cert and --key go together')
-  if (c.workers !== 1) {
-    // Process-wide state that sharded worker threads would each hold a diverging copy of.
-    const single: Array<[boolean, string]> = [
-      [c.redis !== undefined, 'redis'], [c.private, 'private'], [c.stateFile !== undefined, 'stateFile'],
-      [c.allowlist !== undefined || c.denylist !== undefined || c.clientAllow.length > 0 || c.clientDeny.length > 0, 'access lists']
-    ]
-    for (const [used, name] of single) if (used) throw new ConfigError(`${name} needs a single worker (--workers 1)`)
+  if (c.workers !== 'auto' && c.workers > 1) {
+    const single = singleProcessOptions(c)
+    if (single.length > 0) throw new ConfigError(`${single[0]} needs a single worker (--workers 1)`)
   }
   if (!c.private && c.keysFile !== undefined) throw new ConfigError('--keys-file needs --private')
   if (!c.private && c.adminToken !== undefined) throw new ConfigError('--admin-token needs --private')
   return { config: c, file }
+}
+
+/** Options set in `c` that hold process-wide state sharded worker threads would each hold a diverging copy of. */
+function singleProcessOptions (c: Config): string[] {
+  const single: Array<[boolean, string]> = [
+    [c.redis !== undefined, 'redis'], [c.private, 'private'], [c.stateFile !== undefined, 'stateFile'],
+    [c.allowlist !== undefined || c.denylist !== undefined || c.clientAllow.length > 0 || c.clientDeny.length > 0, 'access lists']
+  ]
+  return single.filter(([used]) => used).map(([, name]) => name)
+}
+
+/**
+ * How many worker threads `c.workers` means here: `auto` is one per core
+ * (`os.availableParallelism()`), or 1, with the reason, when an option needs one process.
+ */
+export function resolveWorkers (c: Config): { count: number, reason?: string } {
+  if (c.workers !== 'auto') return { count: c.workers }
+  const single = singleProcessOptions(c)
+  if (single.length > 0) return { count: 1, reason: `${single.join(', ')} ${single.length > 1 ? 'need' : 'needs'} one process` }
+  return { count: availableParallelism() }
 }
 
 /** The options a file may hold, with their effective values (secrets redacted, unset omitted). */

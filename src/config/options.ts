@@ -129,6 +129,17 @@ export function oneOf<K extends string, V extends string> (key: K, values: reado
   return spec(key, 'enum', c, { default: c.default, expects: `one of ${values.join(', ')}`, fromValue: ok, fromText: ok })
 }
 
+/** A thread count: an integer from 1 to `max`, or `auto` (0 is taken as `auto`). */
+export function threadCount<K extends string> (key: K, c: Common<number | 'auto'> & { default: number | 'auto', max: number }): OptionSpec<K, number | 'auto'> {
+  const ok = (n: number): number | 'auto' | undefined => Number.isSafeInteger(n) && n >= 0 && n <= c.max ? (n === 0 ? 'auto' : n) : undefined
+  return spec(key, 'integer', c, {
+    default: c.default,
+    expects: `an integer from 1 to ${c.max}, or "auto"`,
+    fromValue: v => v === 'auto' ? 'auto' : typeof v === 'number' ? ok(v) : undefined,
+    fromText: s => s.trim() === 'auto' ? 'auto' : /^\s*\d+\s*$/.test(s) ? ok(Number(s)) : undefined
+  })
+}
+
 /** A list of strings: an array in a file, comma-separated (or the flag repeated) on the command line and in the environment. */
 export function list<K extends string> (key: K, c: Common<string[]> & { maxLength: number }): OptionSpec<K, string[]> {
   const item = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= c.maxLength
@@ -294,10 +305,10 @@ export const OPTIONS = [
     help: 'answer scrapes without info_hash (all torrents, up to --full-scrape-limit)',
     doc: 'Answer a scrape without `info_hash` (lists every torrent, up to `fullScrapeLimit`). Off in the CLI: it is costly and lists what the tracker serves.'
   }),
-  int('workers', {
-    flags: ['--workers'], arg: '[n]', min: 0, max: 1024, default: 1, label: 'workers (0 to 1024)',
-    help: 'worker threads sharing the port, swarms sharded across them; 0: one per core [default: 1]',
-    doc: 'Worker threads, each serving every transport on the same port, swarms sharded by info hash across them (SharedArrayBuffer rings). 0: one per core; 1: the single-threaded server. Not combinable with `redis`, `private`, `stateFile` or access lists. Measured on 2 cores it costs more CPU per response than 1 (see README), hence the default 1.'
+  threadCount('workers', {
+    flags: ['--workers'], arg: '[n|auto]', max: 1024, default: 1, label: 'workers (1 to 1024, or auto)',
+    help: 'worker threads sharing the port, swarms sharded across them; auto: one per core [default: 1]',
+    doc: 'Worker threads, each serving every transport on the same port, swarms sharded by info hash across them (SharedArrayBuffer rings; the kernel steers UDP by info hash). `auto` (or 0): one per core, but 1 when `redis`, `private`, `stateFile` or access lists are set (they need one process; the log says so); 1: the single-threaded server. An explicit number above 1 with those options is refused. Default 1: on 2 cores two workers still cost more CPU per HTTP/WebSocket response than one (see README).'
   }),
   oneOf('udpBackend', ['auto', 'native', 'dgram'] as const, {
     flags: ['--udp-backend'], arg: '[name]', default: 'auto',

@@ -7,6 +7,7 @@ import { after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
+import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
 import type { BinaryString } from '../../src/protocol/common/types.js'
@@ -50,6 +51,32 @@ async function start (workers: number, native: boolean): Promise<Tracker> {
   }), START_MS, `start with --workers ${workers}`)
   const port = Number(/listening on (\d+)$/.exec(lines[0])![1])
   return { child, port, lines, exited }
+}
+
+/**
+ * Starts the CLI with `args` (plus -p 0 and loopback) and resolves its first `want` log messages;
+ * `rest` resolves the messages up to the ws listening line.
+ */
+async function startWith (args: string[], want: number): Promise<Tracker & { rest: Promise<string[]> }> {
+  const child = spawn(process.execPath, [BIN, '-p', '0', ...args, ...LOOPBACK], { stdio: ['ignore', 'pipe', 'pipe'] })
+  running.add(child)
+  const exited = new Promise<{ code: number | null, signal: string | null }>(resolve => child.once('exit', (code, signal) => { running.delete(child); resolve({ code, signal }) }))
+  let out = ''
+  let err = ''
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => { err += s })
+  const msgs = (): string[] => out.split('\n').filter(l => l !== '').map(line => (JSON.parse(line) as { msg: string }).msg)
+  let restDone: ((m: string[]) => void) | undefined
+  const rest = new Promise<string[]>(resolve => { restDone = resolve })
+  const lines = await withTimeout(new Promise<string[]>((resolve, reject) => {
+    child.stdout!.setEncoding('utf8').on('data', (s: string) => {
+      out += s
+      if (out.split('\n').length > want) resolve(msgs().slice(0, want))
+      if (msgs().some(m => m.startsWith('ws server listening'))) restDone!(msgs())
+    })
+    void exited.then(e => reject(new Error(`exited ${JSON.stringify(e)}: ${out} ${err}`)))
+  }), START_MS, `start with ${args.join(' ')}`)
+  const at = lines.map(l => /listening on (\d+)$/.exec(l)).find(m => m !== null)
+  return { child, port: at != null ? Number(at[1]) : 0, lines, exited, rest }
 }
 
 async function stop (t: Tracker, signal: NodeJS.Signals): Promise<{ code: number | null, signal: string | null }> {
@@ -109,7 +136,7 @@ for (const [workers, native] of CONFIGS) {
         native ? 'udp: native recvmmsg/sendmmsg' : `udp: dgram (${reason})`]
       if (workers > 1) {
         expected.push(native
-          ? `${workers} worker threads (SO_REUSEPORT)`
+          ? `${workers} worker threads (SO_REUSEPORT, UDP steered by info hash)`
           : `${workers} worker threads (one shared socket each for TCP, UDP4, UDP6: ${reason})`)
       }
       assert.deepEqual(t.lines, expected)
@@ -238,7 +265,7 @@ for (const [workers, native] of CONFIGS) {
 }
 
 describe('--workers flag', () => {
-  for (const bad of ['-1', 'two', '1.5', '']) {
+  for (const bad of ['-1', 'two', '1.5', '', '1025', 'Auto']) {
     it(`--workers ${JSON.stringify(bad)} exits 2`, async () => {
       const child = spawn(process.execPath, [BIN, `--workers=${bad}`], { stdio: ['ignore', 'pipe', 'pipe'] })
       running.add(child)
@@ -246,7 +273,26 @@ describe('--workers flag', () => {
       child.stderr!.setEncoding('utf8').on('data', (s: string) => { err += s })
       const code = await withTimeout(new Promise<number | null>(resolve => child.once('exit', c => { running.delete(child); resolve(c) })), START_MS, 'exit')
       assert.equal(code, 2)
-      assert.equal(err.split('\n')[0], `bittorrent-tracker: invalid workers (0 to 1024): ${bad}`)
+      assert.equal(err.split('\n')[0], `bittorrent-tracker: invalid workers (1 to 1024, or auto): ${bad}`)
+    })
+  }
+
+  it('--workers auto: one worker thread per core (the last start-up line says how many)', async () => {
+    const cores = availableParallelism()
+    const t = await startWith(['--workers', 'auto'], cores > 1 ? 5 : 4)
+    if (cores > 1) assert.match(t.lines[4], new RegExp(`^${cores} worker threads \\(`))
+    else assert.equal(t.lines.length, 4)
+    assert.deepEqual(await stop(t, 'SIGTERM'), { code: 0, signal: null })
+  })
+
+  for (const [flags, why] of [[['--client-deny', '-XX'], 'access lists needs one process'], [['--workers=0', '--private', '--client-allow', '-qB'], 'private, access lists need one process']] as const) {
+    it(`--workers auto with ${flags.join(' ')}: one thread, and a log line says why`, async () => {
+      const t = await startWith(['--workers', 'auto', ...flags], 1)
+      assert.deepEqual(t.lines, [`--workers auto: 1 worker thread (${why})`])
+      const all = await withTimeout(t.rest, START_MS, 'listening lines')
+      assert.ok(all.some(l => /^http server listening on \d+$/.test(l)), all.join(' | '))
+      assert.ok(!all.some(l => / worker threads/.test(l)), all.join(' | '))
+      assert.deepEqual(await stop(t, 'SIGTERM'), { code: 0, signal: null })
     })
   }
 

@@ -2,10 +2,10 @@
 import { after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse as parseToml } from 'smol-toml'
-import { ConfigError, formatConfig, loadConfig, parseArgv, parseEnv, readConfigFile } from '../../src/config/load.js'
+import { ConfigError, formatConfig, loadConfig, parseArgv, parseEnv, readConfigFile, resolveWorkers } from '../../src/config/load.js'
 import { ALL, envName, OPTIONS } from '../../src/config/options.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'bt-config-'))
@@ -269,5 +269,33 @@ describe('layers', () => {
       assert.deepEqual({ ...again, udpSecret: 'cd'.repeat(16), config: undefined }, { ...c, printConfig: 'none' })
     }
     assert.deepEqual(Object.keys(json), ALL.filter(o => o.scope === 'file' && o.key !== 'udpSecret' && c[o.key] !== undefined).map(o => o.key))
+  })
+})
+
+describe('workers', () => {
+  it('a number, "auto", or 0 (taken as "auto"), from flags, the environment and files', () => {
+    assert.equal(loadConfig(['--workers', '3']).config.workers, 3)
+    assert.equal(loadConfig(['--workers', 'auto']).config.workers, 'auto')
+    assert.equal(loadConfig(['--workers=0']).config.workers, 'auto')
+    assert.equal(loadConfig([], { BITTORRENT_TRACKER_WORKERS: 'auto' }).config.workers, 'auto')
+    assert.equal(loadConfig(['--config', file('.toml', 'workers = "auto"\n')]).config.workers, 'auto')
+    assert.equal(loadConfig(['--config', file('.json', '{"workers": 4}')]).config.workers, 4)
+    assert.equal(configError(() => loadConfig(['--config', file('.json', '{"workers": "four"}')])).message.includes('workers'), true)
+    assert.equal(configError(() => loadConfig(['--workers', '1025'])).message, 'invalid workers (1 to 1024, or auto): 1025')
+  })
+
+  it('auto is one per core, or 1 with the reason when an option needs one process', () => {
+    assert.deepEqual(resolveWorkers(loadConfig(['--workers', 'auto']).config), { count: availableParallelism() })
+    assert.deepEqual(resolveWorkers(loadConfig([]).config), { count: 1 })
+    assert.deepEqual(resolveWorkers(loadConfig(['--workers', '3']).config), { count: 3 })
+    assert.deepEqual(resolveWorkers(loadConfig(['--workers', 'auto', '--state-file', '/s']).config), { count: 1, reason: 'stateFile needs one process' })
+    assert.deepEqual(resolveWorkers(loadConfig(['--workers', 'auto', '--redis', 'redis://127.0.0.1:1', '--denylist', '/d']).config),
+      { count: 1, reason: 'redis, access lists need one process' })
+  })
+
+  it('an explicit count above 1 with an option that needs one process is refused; 1 is fine', () => {
+    assert.equal(configError(() => loadConfig(['--workers', '2', '--state-file', '/s'])).message, 'stateFile needs a single worker (--workers 1)')
+    assert.equal(configError(() => loadConfig(['--workers', '2', '--redis', 'redis://127.0.0.1:1'])).message, 'redis needs a single worker (--workers 1)')
+    assert.equal(loadConfig(['--workers', '1', '--private']).config.workers, 1)
   })
 })

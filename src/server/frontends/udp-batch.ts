@@ -125,6 +125,11 @@ export class BatchUdpSocket extends EventEmitter {
     return this
   }
 
+  /** The addon's socket once bound (worker threads attach their SO_REUSEPORT steering to it). */
+  get native (): NativeUdpHandle | undefined {
+    return this.closed ? undefined : this.handle
+  }
+
   /** The addon's counters (datagrams received and sent, system calls, queued/dropped replies). */
   stats (): Record<typeof STAT_NAMES[number], number> {
     const values = this.handle?.stats() ?? []

@@ -49,6 +49,13 @@ export interface NativeAddon {
    * as a file descriptor for `net.Server.listen({ fd })`.
    */
   listenFd: (kind: 'tcp4' | 'tcp6', host: string, port: number, backlog: number) => number
+  /**
+   * Attaches a classic BPF program to the SO_REUSEPORT group of `socket` that hands each BEP 15
+   * announce or scrape to the group's socket number `shardOf(info hash, shards)` (sockets are
+   * numbered in the order they were bound; see src/server/workers/shard.ts); other datagrams go
+   * where the kernel's flow hash puts them. Throws with an errno code when the kernel refuses.
+   */
+  steerReuseport: (socket: NativeUdpHandle, shards: number) => void
   readonly BATCH: number
   readonly SLOT_SIZE: number
   readonly META_SIZE: number

@@ -103,10 +103,16 @@ export class Writer {
   f64 (v: number): this { this.room(8); this.buf.writeDoubleLE(v, this.len); this.len += 8; return this }
   /** A binary string of at most 255 chars (ids, addresses, offer ids). */
   bin8 (s: string): this {
-    if (s.length > 255) throw new RangeError('binary string longer than 255')
-    this.room(1 + s.length)
-    this.buf[this.len] = s.length
-    this.len += 1 + this.buf.write(s, this.len + 1, 'latin1')
+    const n = s.length
+    if (n > 255) throw new RangeError('binary string longer than 255')
+    this.room(1 + n)
+    const b = this.buf
+    let o = this.len
+    b[o++] = n
+    // Ids and addresses (6 to 20 chars) by hand: Buffer.write is a call into C++, ~3× dearer for these.
+    if (n <= 32) for (let i = 0; i < n; i++) b[o + i] = s.charCodeAt(i)
+    else b.write(s, o, 'latin1')
+    this.len = o + n
     return this
   }
 
@@ -141,7 +147,14 @@ export class Reader {
   bin8 (): string {
     const n = this.u8()
     const p = this.need(n)
-    return this.buf.toString('latin1', p, p + n)
+    const b = this.buf
+    // The common sizes (IPv4 peer address, ids and info hashes) without a call into C++.
+    if (n === 6) return String.fromCharCode(b[p], b[p + 1], b[p + 2], b[p + 3], b[p + 4], b[p + 5])
+    if (n === 20) {
+      return String.fromCharCode(b[p], b[p + 1], b[p + 2], b[p + 3], b[p + 4], b[p + 5], b[p + 6], b[p + 7], b[p + 8], b[p + 9],
+        b[p + 10], b[p + 11], b[p + 12], b[p + 13], b[p + 14], b[p + 15], b[p + 16], b[p + 17], b[p + 18], b[p + 19])
+    }
+    return b.toString('latin1', p, p + n)
   }
 
   utf8 (): string {

@@ -46,7 +46,7 @@ export interface WorkerData {
 export type ToWorker = { t: 'listen', fds?: SharedFds, port?: number } | { t: 'close' }
 export type FromWorker =
   | { t: 'ready' }
-  | { t: 'listening', fds?: SharedFds, ports?: { http?: number, udp4?: number, udp6?: number } }
+  | { t: 'listening', fds?: SharedFds, ports?: { http?: number, udp4?: number, udp6?: number }, steered?: boolean }
   | { t: 'error', message: string, code?: string }
   | { t: 'warning', message: string }
   | { t: 'closed' }
@@ -83,6 +83,11 @@ export class WorkerPool extends EventEmitter {
   sockets: 'reuseport' | 'shared-fd' = 'shared-fd'
   /** Why not SO_REUSEPORT, when not. */
   socketsReason: string | undefined
+  /**
+   * Whether the kernel hands each UDP announce and scrape to the worker owning its swarm (a BPF
+   * program on the SO_REUSEPORT group): set by 'listening'.
+   */
+  udpSteered = false
   private readonly workers: Worker[] = []
   private readonly opts: WorkerServerOptions
   private closing = false
@@ -114,6 +119,8 @@ export class WorkerPool extends EventEmitter {
     const udpSecret = this.opts.udpSecret ?? randomBytes(32)
     const server = { ...this.opts, udpSecret: undefined }
     let listening = 0
+    let steered = true
+    let next: ToWorker | undefined
     for (let index = 0; index < this.size; index++) {
       const data: WorkerData = { index, layout, server, udpSecret, warnings: this.listenerCount('warning') > 0, sockets, port, hostname }
       const w = new Worker(workerEntry(), { workerData: data })
@@ -131,10 +138,17 @@ export class WorkerPool extends EventEmitter {
           if (index === 0) {
             const p = m.ports ?? {}
             this.ports = { http: p.http, udp: p.udp4, udp6: p.udp6 }
-            const next: ToWorker = sockets === 'reuseport' ? { t: 'listen', port: p.http ?? p.udp4 ?? p.udp6 ?? port } : { t: 'listen', fds: m.fds ?? {} }
-            for (let i = 1; i < this.workers.length; i++) this.workers[i].postMessage(next)
+            next = sockets === 'reuseport' ? { t: 'listen', port: p.http ?? p.udp4 ?? p.udp6 ?? port } : { t: 'listen', fds: m.fds ?? {} }
+            if (sockets === 'shared-fd') for (let i = 1; i < this.workers.length; i++) this.workers[i].postMessage(next)
           }
-          if (++listening === this.size && !this.closing) this.emit('listening', this.ports)
+          steered &&= m.steered === true
+          // SO_REUSEPORT: one worker after the other, so that the group's UDP socket i is worker
+          // i's (the kernel numbers them in bind order; UDP steering relies on it).
+          if (sockets === 'reuseport' && index + 1 < this.workers.length) this.workers[index + 1].postMessage(next!)
+          if (++listening === this.size && !this.closing) {
+            this.udpSteered = sockets === 'reuseport' && this.size > 1 && steered
+            this.emit('listening', this.ports)
+          }
         }
       })
     }

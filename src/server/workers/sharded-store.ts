@@ -7,6 +7,7 @@ import type {
   PeerKind, PeerView, StoreAnnounce, StoreAnnounceResult, StoreCounts, StoreListener, StorePeer, SwarmInfo, SwarmStore
 } from '../store/store.js'
 import { COUNT_SLOTS, MSG_DROPPABLE, MSG_REPLY, Writer } from './mesh.js'
+import { shardOf } from './shard.js'
 import type { Mesh, Reader } from './mesh.js'
 
 // Message types. A reply carries its request's type with REPLY set.
@@ -92,12 +93,9 @@ export class ShardedStore implements SwarmStore, SignalBus {
     opts.mesh.start((from, r) => this.onMessage(from, r))
   }
 
-  /** The shard (node) that owns a swarm: a mix of every byte, so any hash layout spreads. */
+  /** The shard (node) that owns a swarm (see shard.ts: the kernel steers UDP by the same function). */
   shardOf (infoHash: BinaryString): number {
-    if (this.nodes === 1) return 0
-    let h = 0
-    for (let i = 0; i < infoHash.length; i++) h = (Math.imul(h, 31) + infoHash.charCodeAt(i)) | 0
-    return (h >>> 0) % this.nodes
+    return shardOf(infoHash, this.nodes)
   }
 
   get counts (): StoreCounts {

@@ -6,7 +6,8 @@ import type { Socket as DgramSocket, SocketOptions as DgramOptions } from 'node:
 import net from 'node:net'
 import { parentPort, workerData } from 'node:worker_threads'
 import { DEFAULT_ANNOUNCE_INTERVAL_MS, PEER_EXPIRY_INTERVALS, WORKER_LISTEN_BACKLOG } from '../../constants.js'
-import { listenFd } from '../native/loader.js'
+import { listenFd, nativeAddon } from '../native/loader.js'
+import { BatchUdpSocket } from '../frontends/udp-batch.js'
 import { Server } from '../server.js'
 import type { UdpSocket } from '../server.js'
 import { Mesh } from './mesh.js'
@@ -107,7 +108,8 @@ function bindOwn (port: number): void {
     if (server.udp6 !== null) sockets.push([server.udp6, h.udp6 ?? '::'])
     const bindNext = (i: number): void => {
       if (i === sockets.length) {
-        post(d.index === 0 ? { t: 'listening', ports: ports() } : { t: 'listening' })
+        const steered = steer(sockets.map(([s]) => s))
+        post(d.index === 0 ? { t: 'listening', ports: ports(), steered } : { t: 'listening', steered })
         return
       }
       const [s, host] = sockets[i]
@@ -121,6 +123,29 @@ function bindOwn (port: number): void {
   } catch (err) {
     const e = err as NodeJS.ErrnoException
     post({ t: 'error', message: e.message, code: e.code })
+  }
+}
+
+/**
+ * Has the kernel hand each UDP announce or scrape to the worker that owns its swarm (a BPF
+ * program on the SO_REUSEPORT group, see shard.ts), so it needs no hand-off. The pool binds the
+ * workers one after the other, so the group's socket i is worker i's. Every worker attaches the
+ * same program (the last one stays). False when it cannot (then the kernel spreads by flow and
+ * the ShardedStore hands requests over: correct, only dearer).
+ */
+function steer (sockets: UdpSocket[]): boolean {
+  const addon = nativeAddon()
+  if (addon === undefined || d.layout.nodes === 1) return false
+  try {
+    for (const s of sockets) {
+      const h = s instanceof BatchUdpSocket ? s.native : undefined
+      if (h === undefined) return false
+      addon.steerReuseport(h, d.layout.nodes)
+    }
+    return sockets.length > 0
+  } catch (err) {
+    post({ t: 'warning', message: `UDP steering by info hash is off: ${(err as Error).message}` })
+    return false
   }
 }
 

@@ -5,8 +5,7 @@
  */
 import { after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { MSG_DROPPABLE, MSG_REPLY, Mesh, Writer, createMeshLayout } from '../../../src/server/workers/mesh.js'
-import type { Reader } from '../../../src/server/workers/mesh.js'
+import { MSG_DROPPABLE, MSG_REPLY, Mesh, Reader, Writer, createMeshLayout } from '../../../src/server/workers/mesh.js'
 import { ShardedStore } from '../../../src/server/workers/sharded-store.js'
 import type { RemoteSignal } from '../../../src/server/core/signalling.js'
 import { EVENT_STARTED } from '../../../src/protocol/common/types.js'
@@ -86,6 +85,23 @@ describe('Mesh', () => {
     assert.equal(a.maxMessage, RING - 8)
     assert.equal(a.send(1, text('z'.repeat(RING)), MSG_REPLY), false)
     assert.equal(a.backlog, 0)
+  })
+
+  it('Writer and Reader: binary strings of every length 0-255 (every byte value) and numbers round-trip; 256 chars are refused', () => {
+    const w = new Writer()
+    const strings: string[] = []
+    for (let n = 0; n <= 255; n++) strings.push(Array.from({ length: n }, (_, i) => String.fromCharCode((n * 31 + i * 7) & 0xff)).join(''))
+    for (const s of strings) w.bin8(s).u32(s.length).f64(-s.length / 3).u8(s.length & 0xff)
+    const r = new Reader().at(w.buf, 0, w.len)
+    for (const s of strings) {
+      assert.equal(r.bin8(), s)
+      assert.equal(r.u32(), s.length)
+      assert.equal(r.f64(), -s.length / 3)
+      assert.equal(r.u8(), s.length & 0xff)
+    }
+    assert.equal(r.pos, w.len)
+    assert.throws(() => r.u8(), /^RangeError: truncated worker message$/)
+    assert.throws(() => new Writer().bin8('x'.repeat(256)), /^RangeError: binary string longer than 255$/)
   })
 
   it('rejects bad layouts and node numbers', () => {
