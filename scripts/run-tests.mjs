@@ -23,7 +23,7 @@ if (files.length === 0) {
 }
 // The UDP server tests run twice: on the native batch addon, then on node:dgram (the fallback
 // when the addon cannot be built), which BITTORRENT_TRACKER_NATIVE=0 selects.
-const BOTH_UDP_BACKENDS = ['test/server/server.test.ts', 'test/server/hostile.test.ts']
+const BOTH_UDP_BACKENDS = ['test/server/server.test.ts', 'test/server/hostile.test.ts', 'test/server/workers/steer.test.ts']
 const dgramRun = files.filter(f => BOTH_UDP_BACKENDS.some(b => f.endsWith(b)))
 
 // Each run's failures also go to a file, repeated at the very end: CI keeps only the tail.

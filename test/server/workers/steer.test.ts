@@ -2,21 +2,30 @@
  * UDP steering by info hash (native/udp_batch.c steerReuseport): on a real SO_REUSEPORT group of
  * the addon's sockets, every announce and scrape reaches socket shardOf(its first info hash);
  * connects and short or odd packets still arrive (where the kernel's flow hash puts them). And
- * the WorkerPool reports whether it steers. Without the addon (BITTORRENT_TRACKER_NATIVE=0) the
- * pool says it does not (the ShardedStore hands requests over instead: see test/cli/workers).
+ * the WorkerPool reports whether it steers. Without the addon (BITTORRENT_TRACKER_NATIVE=0, the
+ * second run of scripts/run-tests.mjs) the pool says it does not (the ShardedStore hands requests
+ * over instead: see test/cli/workers). The socket-level suite tests the addon itself, so it loads
+ * build/Release/udp_batch.node directly in both runs.
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import dgram from 'node:dgram'
-import { nativeAddon, nativeStatus } from '../../../src/server/native/loader.js'
-import type { NativeUdpHandle } from '../../../src/server/native/loader.js'
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+import { nativeStatus } from '../../../src/server/native/loader.js'
+import type { NativeAddon, NativeUdpHandle } from '../../../src/server/native/loader.js'
 import { shardOf } from '../../../src/server/workers/shard.js'
 // The pool starts dist/server/workers/worker.js (worker threads do not get the tests' TypeScript loader).
 import { WorkerPool } from '../../../dist/index.js'
 import { waitFor, withTimeout } from '../../helpers/tracker-clients.js'
 
+/** Whether the server uses the addon in this run (the pool steers only then). */
 const NATIVE = nativeStatus().available
-const DISABLED = process.env.BITTORRENT_TRACKER_NATIVE === '0'
+const ADDON_FILE = fileURLToPath(new URL('../../../build/Release/udp_batch.node', import.meta.url))
+/** The addon itself, whatever BITTORRENT_TRACKER_NATIVE says (npm install builds it; CI has g++). */
+function nativeAddon (): NativeAddon {
+  return createRequire(import.meta.url)(ADDON_FILE) as NativeAddon
+}
 
 /** A 20-byte hash with every byte value likely (like SHA-1), from a seed. */
 function hashOf (seed: number): Buffer {
@@ -39,12 +48,11 @@ function packet (action: number, hashes: Buffer[], len?: number): Buffer {
   return p
 }
 
-describe('UDP steering by info hash (SO_ATTACH_REUSEPORT_CBPF)', { skip: DISABLED ? 'BITTORRENT_TRACKER_NATIVE=0' : false }, () => {
+describe('UDP steering by info hash (SO_ATTACH_REUSEPORT_CBPF)', () => {
   for (const [family, host] of [[4, '127.0.0.1'], [6, '::1']] as const) {
     for (const shards of [2, 3]) {
       it(`IPv${family}, ${shards} sockets: each announce and scrape reaches socket shardOf(hash); connects and short packets arrive too`, async () => {
         const addon = nativeAddon()
-        assert.ok(addon !== undefined, `native addon not available: ${nativeStatus().reason ?? ''}`)
         /** Per socket: the hex of each hash received (announce/scrape), and the other datagrams. */
         const got: Array<{ hashes: string[], other: number }> = []
         const socks: NativeUdpHandle[] = []
