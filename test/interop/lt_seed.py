@@ -21,6 +21,7 @@ Protocol with the test, one JSON object per line on stdout (stderr is free-form 
 Commands are lines on stdin. Every wait is bounded by --timeout (seconds, for the whole run).
 """
 import argparse
+import faulthandler
 import hashlib
 import json
 import os
@@ -162,7 +163,8 @@ class Seed:
         self.pump(lambda: self.listen_port is not None, "listen_succeeded_alert")
 
         p = lt.add_torrent_params()
-        p.ti = ti
+        # Its own torrent_info: the session's network thread uses it while this thread reads ti.
+        p.ti = lt.torrent_info(torrent)
         p.save_path = seed_dir
         h = self.ses.add_torrent(p)
         self.pump(lambda: h.status().is_seeding and len(self.replies) >= 1, "seeding and the tracker's reply to 'started'")
@@ -225,4 +227,6 @@ def main():
 
 
 if __name__ == "__main__":
+    # A crash inside libtorrent prints the Python stack to stderr, which the test shows.
+    faulthandler.enable()
     main()

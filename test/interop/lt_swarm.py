@@ -24,6 +24,7 @@ id cache (keyed by the tracker's IP) between all sessions and sockets of a proce
 reuses the id the tracker gave session A, from another source port. See libtorrent.test.ts.
 """
 import argparse
+import faulthandler
 import hashlib
 import json
 import os
@@ -198,7 +199,11 @@ class Run:
         ct = lt.create_torrent(fs, PIECE_SIZE, flags=lt.create_torrent.v1_only)
         ct.add_tracker(self.args.tracker)
         lt.set_piece_hashes(ct, seed_dir)
-        ti = lt.torrent_info(lt.bencode(ct.generate()))
+        torrent = lt.bencode(ct.generate())
+        # Each session gets a torrent_info of its own, and this script reads a third: a session's
+        # network thread uses its torrent_info while this thread runs, so copying or reading a
+        # shared one races with it (a copy of A's, made for B, crashed the process with SIGSEGV).
+        ti = lt.torrent_info(torrent)
         info_hash = str(ti.info_hashes().v1)
 
         self.listen = {}
@@ -218,7 +223,7 @@ class Run:
         # answered A, so that B's first announce already finds A (otherwise B would wait a whole
         # announce interval for its next one).
         pa = lt.add_torrent_params()
-        pa.ti = ti
+        pa.ti = lt.torrent_info(torrent)
         pa.save_path = seed_dir
         ha = sa.add_torrent(pa)
         self.pump(both, lambda: ha.status().is_seeding and len(self.replies["a"]) >= 1, "A seeding and announced")
@@ -229,11 +234,14 @@ class Run:
         self.wait_command(both)
 
         pb = lt.add_torrent_params()
-        pb.ti = lt.torrent_info(ti)
+        pb.ti = lt.torrent_info(torrent)
         pb.save_path = dl_dir
         hb = sb.add_torrent(pb)
         # B finishes, then announces 'completed'; wait for the tracker's answer to that too.
-        self.pump(both, lambda: self.finished.get("b", False), "B to finish downloading")
+        # torrent_finished_alert comes when every piece passed its hash check; status().num_pieces
+        # counts pieces written to disk, which can trail it by one piece for a moment.
+        self.pump(both, lambda: self.finished.get("b", False) and hb.status().num_pieces == ti.num_pieces(),
+                  "B to finish downloading (every piece hashed and written)")
         self.pump(both, lambda: len(self.replies["b"]) > self.replies_at_finish["b"], "the reply to B's 'completed' announce")
         st = hb.status()
         emit({"phase": "finished", "b_replies": len(self.replies["b"]), "b_first_reply_peers": self.replies["b"][0],
@@ -309,4 +317,6 @@ def main():
 
 
 if __name__ == "__main__":
+    # A crash inside libtorrent prints the Python stack to stderr, which the test shows.
+    faulthandler.enable()
     main()
