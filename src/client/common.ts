@@ -6,7 +6,8 @@
  * The names exported here are used by ws-tracker.ts too; keep them stable.
  */
 import { CLIENT_DEFAULT_INTERVAL_MS, CLIENT_MAX_RESPONSE_BYTES, CLIENT_MIN_REANNOUNCE_MS } from '../constants.js'
-import { EVENT_COMPLETED, EVENT_NONE, EVENT_STARTED, EVENT_STOPPED, type AnnounceEvent } from '../protocol/common/types.js'
+import { binaryToHex } from '../protocol/common/binary.js'
+import { EVENT_COMPLETED, EVENT_NONE, EVENT_STARTED, EVENT_STOPPED, type AnnounceEvent, type BinaryString } from '../protocol/common/types.js'
 import type { AnnounceOpts, ScrapeOpts, TrackerConnection, TrackerOwner } from './tracker.js'
 
 // ---------------------------------------------------------------------------------------------
@@ -237,6 +238,11 @@ export interface ScrapeResult {
   downloaded: number
 }
 
+/** The public form of a tracker's scrape entry for `infoHash` (binary). */
+export function scrapeResult (announce: string, infoHash: BinaryString, e: { complete: number, incomplete: number, downloaded: number }): ScrapeResult {
+  return { announce, infoHash: binaryToHex(infoHash), complete: e.complete, incomplete: e.incomplete, downloaded: e.downloaded }
+}
+
 /** Called once when a scrape has finished: the entries the tracker returned, or why it failed. */
 export type ScrapeDone = (err: Error | null, results: ScrapeResult[]) => void
 
@@ -308,8 +314,8 @@ export abstract class RequestTracker implements TrackerConnection {
    * before calling `done({ ok: true })`. `done` may be called after destroy (then it is ignored).
    */
   protected abstract sendAnnounce (opts: AnnounceOpts, done: (outcome: AnnounceOutcome) => void): void
-  /** Scrape; the transport emits 'scrape'/'warning' and calls `done` once if given. */
-  abstract scrape (opts?: ScrapeOpts, done?: ScrapeDone): void
+  /** Scrape these (distinct) info hashes; the transport emits 'scrape'/'warning' and calls `done` once. */
+  protected abstract sendScrape (hashes: BinaryString[], done: ScrapeDone): void
   /**
    * Release the transport: cut off every request except in-flight `stopped` announces, which get
    * until `graceMs`; call `cb` once everything is closed.
@@ -325,6 +331,17 @@ export abstract class RequestTracker implements TrackerConnection {
       return
     }
     this.dispatch(opts)
+  }
+
+  /** Scrape `opts.infoHashes` (default: the owner's), each once; `done` is called once if given. */
+  scrape (opts?: ScrapeOpts, done?: ScrapeDone): void {
+    const finish: ScrapeDone = (err, results) => { if (done !== undefined) done(err, results) }
+    if (this.destroyed) {
+      queueMicrotask(() => finish(new Error('tracker destroyed'), []))
+      return
+    }
+    const all = opts?.infoHashes !== undefined && opts.infoHashes.length > 0 ? opts.infoHashes : [this.owner.infoHashBinary]
+    this.sendScrape(Array.from(new Set(all)), finish)
   }
 
   setInterval (ms?: number): void {

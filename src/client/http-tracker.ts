@@ -11,10 +11,10 @@ import {
   announceToScrapeUrl, decodeAnnounceResponse, decodeScrapeResponse, encodeAnnounceQuery, encodeScrapeQuery
 } from '../protocol/http/index.js'
 import {
-  IS_NODE, MAX_RESPONSE_BYTES, RequestTracker, resolveTimeouts, trackerMessage, trackerWarning, unrefTimeout,
+  IS_NODE, MAX_RESPONSE_BYTES, RequestTracker, resolveTimeouts, scrapeResult, trackerMessage, trackerWarning, unrefTimeout,
   type AnnounceOutcome, type ClientTimeouts, type ScrapeDone, type ScrapeResult, type TimerHandle
 } from './common.js'
-import type { AnnounceOpts, ScrapeOpts, TrackerOwner } from './tracker.js'
+import type { AnnounceOpts, TrackerOwner } from './tracker.js'
 
 /** Announce options the query encoder writes itself; every other key is a custom param. */
 const KNOWN_OPTS = new Set(['uploaded', 'downloaded', 'left', 'numwant', 'event', 'compact'])
@@ -135,19 +135,13 @@ export class HttpTracker extends RequestTracker {
     })
   }
 
-  scrape (opts?: ScrapeOpts, done?: ScrapeDone): void {
-    const finish = (err: Error | null, results: ScrapeResult[]): void => { if (done !== undefined) done(err, results) }
-    if (this.destroyed) {
-      queueMicrotask(() => finish(new Error('tracker destroyed'), []))
-      return
-    }
+  protected sendScrape (hashes: BinaryString[], finish: ScrapeDone): void {
     const scrapeUrl = this.scrapeUrl
     if (scrapeUrl === undefined) {
       const err = trackerWarning(this.announceUrl, 'tracker has no scrape URL (BEP 48: the path must end in /announce…)')
       queueMicrotask(() => { this.warnError(err); finish(err, []) })
       return
     }
-    const hashes = distinct(opts?.infoHashes !== undefined && opts.infoHashes.length > 0 ? opts.infoHashes : [this.owner.infoHashBinary])
     const results: ScrapeResult[] = []
     let firstError: Error | null = null
     let left = Math.ceil(hashes.length / MAX_SCRAPE_HASHES)
@@ -179,13 +173,7 @@ export class HttpTracker extends RequestTracker {
           // must not flood the listener.
           if (!wanted.delete(f.infoHash)) continue
           found++
-          const r: ScrapeResult = {
-            announce: this.announceUrl,
-            infoHash: binaryToHex(f.infoHash),
-            complete: f.complete,
-            incomplete: f.incomplete,
-            downloaded: f.downloaded
-          }
+          const r = scrapeResult(this.announceUrl, f.infoHash, f)
           results.push(r)
           if (!this.destroyed) this.owner.emit('scrape', r)
         }
@@ -264,8 +252,4 @@ function describe (err: unknown): string {
     return err.message
   }
   return String(err)
-}
-
-function distinct (hashes: readonly BinaryString[]): BinaryString[] {
-  return Array.from(new Set(hashes))
 }

@@ -17,16 +17,15 @@ import dgram from 'node:dgram'
 import { lookup } from 'node:dns'
 import { UDP_CONNECTION_ID_WINDOW_MS, UDP_MAX_SCRAPE_HASHES } from '../constants.js'
 import { formatAddr, ipFamily, parseCompactAddr } from '../protocol/common/address.js'
-import { binaryToHex } from '../protocol/common/binary.js'
 import { EVENT_NONE, EVENT_STOPPED, type BinaryString } from '../protocol/common/types.js'
 import {
   decodeUdpResponse, encodeAnnounceRequest, encodeConnectRequest, encodeScrapeRequest, type UdpResponse
 } from '../protocol/udp/codec.js'
 import {
-  RequestTracker, parseTrackerUrl, resolveTimeouts, trackerMessage, trackerWarning, unrefTimeout,
+  RequestTracker, parseTrackerUrl, resolveTimeouts, scrapeResult, trackerMessage, trackerWarning, unrefTimeout,
   type AnnounceOutcome, type ClientTimeouts, type ScrapeDone, type ScrapeResult, type TimerHandle, type TrackerUrl
 } from './common.js'
-import type { AnnounceOpts, ScrapeOpts, TrackerOwner } from './tracker.js'
+import type { AnnounceOpts, TrackerOwner } from './tracker.js'
 
 type Settled = { ok: true, response: UdpResponse } | { ok: false, error: Error, quiet?: boolean }
 
@@ -125,14 +124,7 @@ export class UdpTracker extends RequestTracker {
     this.start(req)
   }
 
-  scrape (opts?: ScrapeOpts, done?: ScrapeDone): void {
-    const finish = (err: Error | null, results: ScrapeResult[]): void => { if (done !== undefined) done(err, results) }
-    if (this.destroyed) {
-      queueMicrotask(() => finish(new Error('tracker destroyed'), []))
-      return
-    }
-    const all = opts?.infoHashes !== undefined && opts.infoHashes.length > 0 ? opts.infoHashes : [this.owner.infoHashBinary]
-    const hashes = Array.from(new Set(all))
+  protected sendScrape (hashes: BinaryString[], finish: ScrapeDone): void {
     const results: ScrapeResult[] = []
     let firstError: Error | null = null
     let left = Math.ceil(hashes.length / UDP_MAX_SCRAPE_HASHES)
@@ -149,13 +141,7 @@ export class UdpTracker extends RequestTracker {
           const entries = result.response.entries
           const n = Math.min(entries.length, chunk.length)
           for (let k = 0; k < n; k++) {
-            const r: ScrapeResult = {
-              announce: this.announceUrl,
-              infoHash: binaryToHex(chunk[k]),
-              complete: entries[k].complete,
-              incomplete: entries[k].incomplete,
-              downloaded: entries[k].downloaded
-            }
+            const r = scrapeResult(this.announceUrl, chunk[k], entries[k])
             results.push(r)
             if (!this.destroyed) this.owner.emit('scrape', r)
           }

@@ -23,9 +23,9 @@ import type { BinaryString } from '../protocol/common/types.js'
 import { encodeAnnounceRequest, encodeAnswerRequest, encodeScrapeRequest } from '../protocol/ws/codec.js'
 import type { WsAnnounceReply, WsRelayedSignal, WsServerMessage } from '../protocol/ws/codec.js'
 import {
-  DEFAULT_CLIENT_INTERVAL_MS, MAX_TIMER_MS, MIN_REANNOUNCE_MS, resolveTimeouts, trackerWarning, unrefTimeout
+  DEFAULT_CLIENT_INTERVAL_MS, MAX_TIMER_MS, MIN_REANNOUNCE_MS, resolveTimeouts, scrapeResult, trackerWarning, unrefTimeout
 } from './common.js'
-import type { ClientTimeouts, ScrapeDone, ScrapeResult, TimerHandle } from './common.js'
+import type { ClientTimeouts, ScrapeDone, TimerHandle } from './common.js'
 import { Peer, resolveWebRtc } from './peer.js'
 import type { SignalData, WebRtcImpl } from './peer.js'
 import { acquireSocket } from './socket-pool.js'
@@ -201,13 +201,7 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
       case 'offer': return this.onOffer(m)
       case 'answer': return this.onAnswer(m)
       case 'scrape': {
-        const results: ScrapeResult[] = m.files.map(f => ({
-          announce: this.announceUrl,
-          infoHash: binaryToHex(f.infoHash),
-          complete: f.complete,
-          incomplete: f.incomplete,
-          downloaded: f.downloaded
-        }))
+        const results = m.files.map(f => scrapeResult(this.announceUrl, f.infoHash, f))
         for (const r of results) this.owner.emit('scrape', r)
         const done = this.scrapesSent.shift()
         if (done !== undefined) done(null, results)

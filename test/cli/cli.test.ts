@@ -3,8 +3,6 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
 import dgram from 'node:dgram'
 import { existsSync, readFileSync } from 'node:fs'
 import net from 'node:net'
@@ -13,15 +11,13 @@ import { fileURLToPath } from 'node:url'
 import {
   hex, httpAnnounce, httpGet, id20, udpClient, withTimeout, wsClient, REPLY_TIMEOUT_MS, UDP_BACKEND_LINE
 } from '../helpers/tracker-clients.js'
+import { BIN, CLI_START_MS, CliProcess, killAllCli, runCli } from '../helpers/cli-process.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const BIN = `${ROOT}dist/cli/bin.js`
 const VERSION = (JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string }).version
 const HAS_PROC_NET = existsSync('/proc/net/tcp6') && existsSync('/proc/net/udp6')
 /** SIGINT/SIGTERM must end an idle tracker well before bin.ts's SHUTDOWN_TIMEOUT_MS (10 s) forced exit (loaded machines: margin). */
 const PROMPT_EXIT_MS = 4000
-/** Node startup plus binding, on a busy machine. */
-const START_MS = 15_000
 /** Processes started at once: enough to overlap Node's startup, few enough not to starve a small machine. */
 const CONCURRENCY = 3
 const LOOPBACK = ['--http-hostname', '127.0.0.1', '--udp-hostname', '127.0.0.1', '--udp6-hostname', '::1']
@@ -47,31 +43,11 @@ const SEED_HELP = [
 
 const fold = (s: string): string => s.trim().replace(/\s+/g, ' ')
 
-interface Exit { code: number | null, signal: NodeJS.Signals | null }
-
-/** Every process started, so none outlives the file. */
-const running = new Set<Cli>()
-
-class Cli {
-  readonly child: ChildProcess
-  stdout = ''
-  stderr = ''
-  readonly exited: Promise<Exit>
-  private readonly changed = new Set<() => void>()
-
+/** The command with cli.test's own log checks: every stdout line is a full pino line. */
+class Cli extends CliProcess {
   constructor (args: string[], env?: Record<string, string>) {
-    this.child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
-    this.child.stdout!.setEncoding('utf8').on('data', (s: string) => { this.stdout += s; this.notify() })
-    this.child.stderr!.setEncoding('utf8').on('data', (s: string) => { this.stderr += s; this.notify() })
-    this.exited = new Promise(resolve => this.child.once('exit', (code, signal) => {
-      running.delete(this)
-      this.notify()
-      resolve({ code, signal })
-    }))
-    running.add(this)
+    super(args, { ...process.env, ...env })
   }
-
-  private notify (): void { for (const f of this.changed) f() }
 
   /** The `msg` of the first `n` log lines on stdout (JSON lines; each must be an `info` line). */
   async lines (n: number): Promise<string[]> {
@@ -82,46 +58,10 @@ class Cli {
     })
   }
 
-  /** Every complete stdout line so far, parsed. */
-  logs (): LogLine[] {
+  /** Every complete stdout line so far, parsed and checked. */
+  checkedLogs (): LogLine[] {
     return this.stdout.split('\n').slice(0, -1).map(logLine)
   }
-
-  /** Waits until stdout holds `n` complete lines (rejects on exit or timeout). */
-  rawLines (n: number): Promise<string[]> {
-    return withTimeout(new Promise<string[]>((resolve, reject) => {
-      const check = (): void => {
-        const lines = this.stdout.split('\n')
-        if (lines.length > n) { this.changed.delete(check); resolve(lines.slice(0, n)) } else if (this.child.exitCode !== null || this.child.signalCode !== null) {
-          this.changed.delete(check)
-          reject(new Error(`exited (${String(this.child.exitCode)}) with stdout ${JSON.stringify(this.stdout)} stderr ${JSON.stringify(this.stderr)}`))
-        }
-      }
-      this.changed.add(check)
-      check()
-    }), START_MS, `${n} lines of output; got ${JSON.stringify(this.stdout)}`)
-  }
-
-  /** Sends `signal` and resolves the exit with how long it took. */
-  async stop (signal: NodeJS.Signals): Promise<Exit & { ms: number }> {
-    const t0 = Date.now()
-    this.child.kill(signal)
-    const e = await withTimeout(this.exited, 8000, `exit after ${signal}`)
-    return { ...e, ms: Date.now() - t0 }
-  }
-
-  kill (): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL')
-  }
-}
-
-/** Runs to completion (for --help and friends). */
-async function runToEnd (args: string[]): Promise<Exit & { stdout: string, stderr: string }> {
-  const c = new Cli(args)
-  try {
-    const e = await withTimeout(c.exited, START_MS, `bittorrent-tracker ${args.join(' ')}`)
-    return { ...e, stdout: c.stdout, stderr: c.stderr }
-  } finally { c.kill() }
 }
 
 interface LogLine { level: string, time: string, pid: number, msg: string, [field: string]: unknown }
@@ -208,15 +148,13 @@ before(() => {
   assert.ok(existsSync(BIN), `${BIN} is missing: run \`npm run build\` first (\`npm test\` does)`)
 })
 
-after(() => {
-  for (const c of running) c.kill()
-})
+after(killAllCli)
 
 // Each test has its own process (and port 0 or a fresh free port): they run side by side.
 describe('CLI: flags that print and exit', { concurrency: CONCURRENCY }, () => {
   for (const flag of ['--help', '-h']) {
     it(`${flag} prints the seed's help, every seed option line included, and exits 0`, async () => {
-      const r = await runToEnd([flag])
+      const r = await runCli([flag])
       assert.equal(r.code, 0)
       assert.equal(r.stderr, '')
       const lines = r.stdout.split('\n').map(fold).filter(l => l !== '')
@@ -232,7 +170,7 @@ describe('CLI: flags that print and exit', { concurrency: CONCURRENCY }, () => {
 
   for (const flag of ['--version', '-v']) {
     it(`${flag} prints package.json's version`, async () => {
-      const r = await runToEnd([flag])
+      const r = await runCli([flag])
       assert.deepEqual(r, { code: 0, signal: null, stdout: `${VERSION}\n`, stderr: '' })
     })
   }
@@ -258,7 +196,7 @@ describe('CLI: flags that print and exit', { concurrency: CONCURRENCY }, () => {
   ]
   for (const [args, message] of bad) {
     it(`${args.join(' ')} exits 2 with "${message}"`, async () => {
-      const r = await runToEnd(args)
+      const r = await runCli(args)
       assert.equal(r.code, 2)
       assert.equal(r.stdout, '')
       assert.equal(r.stderr.split('\n')[0], `bittorrent-tracker: ${message}`)
@@ -276,7 +214,7 @@ describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
     assert.ok(port > 0)
     assert.deepEqual(lines, [`http server listening on ${port}`, `udp server listening on ${port}`, `ws server listening on ${port}`, UDP_BACKEND_LINE])
     // The fields beside the text: which transport, where.
-    assert.deepEqual(cli.logs().slice(0, 3).map(l => [l.transport, l.address, l.port, l.pid]), [
+    assert.deepEqual(cli.checkedLogs().slice(0, 3).map(l => [l.transport, l.address, l.port, l.pid]), [
       ['http', '::', port, cli.child.pid], ['udp', '0.0.0.0', port, cli.child.pid], ['ws', '::', port, cli.child.pid]
     ])
     if (HAS_PROC_NET) {
@@ -313,11 +251,11 @@ describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
       const check = (): void => { if (cli.stdout.split('\n').length > 5) resolve(); else setTimeout(check, 10) }
       check()
     }), REPLY_TIMEOUT_MS, 'warning line')
-    const warning = cli.logs()[4]
+    const warning = cli.checkedLogs()[4]
     assert.equal(warning.level, 'warn')
     assert.equal(warning.code, 'INVALID_PORT')
     assert.equal(warning.msg, 'invalid port')
-    const e = await cli.stop('SIGINT')
+    const e = await cli.timedStop('SIGINT')
     assert.equal(e.code, 0)
     assert.ok(e.ms < PROMPT_EXIT_MS, `SIGINT took ${e.ms} ms`)
     assert.equal(cli.stderr, '')
@@ -336,7 +274,7 @@ describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
       const u = await udpClient(family, port)
       try { assert.equal((await u.connect()).length, 8) } finally { u.close() }
     }
-    const e = await cli.stop('SIGTERM')
+    const e = await cli.timedStop('SIGTERM')
     assert.equal(e.code, 0)
     assert.ok(e.ms < PROMPT_EXIT_MS, `SIGTERM took ${e.ms} ms`)
   })
@@ -392,8 +330,8 @@ describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
     if (HAS_PROC_NET) assert.deepEqual(boundAt(port).udp, [])
     const e = await cli.stop('SIGINT')
     assert.equal(e.code, 0)
-    assert.deepEqual(cli.logs().map(l => [l.level, l.msg]), [['info', `http server listening on ${port}`], ['info', 'shutting down']])
-    assert.equal(cli.logs()[1].signal, 'SIGINT')
+    assert.deepEqual(cli.checkedLogs().map(l => [l.level, l.msg]), [['info', `http server listening on ${port}`], ['info', 'shutting down']])
+    assert.equal(cli.checkedLogs()[1].signal, 'SIGINT')
   })
 
   it('--udp --ws prints those two lines; /announce is then 404', async () => {
@@ -404,7 +342,7 @@ describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
     assert.equal((await httpGet(`http://127.0.0.1:${port}`, `/announce?info_hash=${hex(id20(1))}`)).status, 404)
     const e = await cli.stop('SIGTERM')
     assert.equal(e.code, 0)
-    assert.deepEqual(cli.logs().map(l => l.msg), [`udp server listening on ${port}`, `ws server listening on ${port}`, UDP_BACKEND_LINE, 'shutting down'])
+    assert.deepEqual(cli.checkedLogs().map(l => l.msg), [`udp server listening on ${port}`, `ws server listening on ${port}`, UDP_BACKEND_LINE, 'shutting down'])
   })
 
   it('--udp-backend dgram serves UDP on node:dgram and says so', async () => {
@@ -422,7 +360,7 @@ describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
   it('--udp-backend native exits 1 with the reason when the addon is disabled', async () => {
     const c = new Cli(['-p', '0', '--udp', '--udp-backend', 'native', ...LOOPBACK], { BITTORRENT_TRACKER_NATIVE: '0' })
     try {
-      const e = await withTimeout(c.exited, START_MS, 'exit')
+      const e = await withTimeout(c.exited, CLI_START_MS, 'exit')
       assert.equal(e.code, 1)
       assert.equal(c.stdout, '')
       const line = logLine(c.stderr.trim())
@@ -436,13 +374,13 @@ describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
       const cli = new Cli([flag, '-p', String(port), ...LOOPBACK])
       // No output to wait on: poll until the tracker answers (bounded).
       let up = false
-      for (let i = 0; i < START_MS / 50 && !up; i++) {
+      for (let i = 0; i < CLI_START_MS / 50 && !up; i++) {
         up = await httpGet(`http://127.0.0.1:${port}`, '/stats.json').then(r => r.status === 200, () => false)
         if (!up) await new Promise(resolve => setTimeout(resolve, 30))
       }
       assert.ok(up, `tracker never answered; stderr ${JSON.stringify(cli.stderr)}`)
       await httpGet(`http://127.0.0.1:${port}`, '/announce?port=0')
-      const e = await cli.stop('SIGINT')
+      const e = await cli.timedStop('SIGINT')
       assert.equal(e.code, 0)
       assert.ok(e.ms < PROMPT_EXIT_MS, `SIGINT took ${e.ms} ms`)
       assert.equal(cli.stdout, '')
@@ -462,7 +400,7 @@ describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
     await new Promise<void>(resolve => blocker.listen(0, '127.0.0.1', resolve))
     const port = (blocker.address() as net.AddressInfo).port
     try {
-      const r = await runToEnd(['-p', String(port), '--http', '--http-hostname', '127.0.0.1'])
+      const r = await runCli(['-p', String(port), '--http', '--http-hostname', '127.0.0.1'])
       assert.equal(r.code, 1)
       assert.equal(r.stdout, '')
       const lines = r.stderr.split('\n')
@@ -485,7 +423,7 @@ describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
     await new Promise(resolve => sock.once('data', resolve))
     sock.on('error', () => undefined)
     try {
-      const e = await cli.stop('SIGTERM')
+      const e = await cli.timedStop('SIGTERM')
       assert.equal(e.code, 0)
       assert.ok(e.ms < PROMPT_EXIT_MS, `SIGTERM took ${e.ms} ms`)
       await withTimeout(w.closed, REPLY_TIMEOUT_MS, 'ws closed')

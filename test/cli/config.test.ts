@@ -4,17 +4,13 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { httpAnnounce, httpGet, id20, hex, udpClient, withTimeout, wsClient, UDP_BACKEND_LINE } from '../helpers/tracker-clients.js'
+import { BIN, CLI_START_MS, CliProcess, killAllCli, runCli } from '../helpers/cli-process.js'
+import type { CliLog } from '../helpers/cli-process.js'
+import { httpAnnounce, httpGet, id20, hex, udpClient, wsClient, UDP_BACKEND_LINE } from '../helpers/tracker-clients.js'
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const BIN = `${ROOT}dist/cli/bin.js`
-const START_MS = 15_000
 const LOOPBACK = ['--http-hostname', '127.0.0.1', '--udp-hostname', '127.0.0.1', '--udp6-hostname', '::1']
 const TORRENT_REFUSED = 'torrent not allowed on this tracker'
 
@@ -26,8 +22,6 @@ function write (name: string, text: string): string {
   return p
 }
 
-interface Log { level: string, msg: string, [field: string]: unknown }
-
 /** Environment without any BITTORRENT_TRACKER_* of the test runner's own, plus `extra`. */
 function env (extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const e: NodeJS.ProcessEnv = {}
@@ -35,72 +29,27 @@ function env (extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...e, ...extra }
 }
 
-const running = new Set<Tracker>()
-
-class Tracker {
-  readonly child: ChildProcess
-  stdout = ''
-  stderr = ''
-  readonly exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
-  private readonly waiters = new Set<() => void>()
-
+/** The command with a clean environment (none of the runner's BITTORRENT_TRACKER_*) plus `extraEnv`. */
+class Tracker extends CliProcess {
   constructor (args: string[], extraEnv: Record<string, string> = {}) {
-    this.child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: env(extraEnv) })
-    this.child.stdout!.setEncoding('utf8').on('data', (s: string) => { this.stdout += s; this.wake() })
-    this.child.stderr!.setEncoding('utf8').on('data', (s: string) => { this.stderr += s; this.wake() })
-    this.exited = new Promise(resolve => this.child.once('exit', (code, signal) => { running.delete(this); this.wake(); resolve({ code, signal }) }))
-    running.add(this)
+    super(args, env(extraEnv))
   }
 
-  private wake (): void { for (const w of this.waiters) w() }
-
-  /** Complete JSON lines of stdout (`out`) or stderr (`err`). */
-  logs (stream: 'out' | 'err' = 'out'): Log[] {
-    return (stream === 'out' ? this.stdout : this.stderr).split('\n').slice(0, -1).map(l => JSON.parse(l) as Log)
-  }
-
-  /** Waits (bounded) for a log line matching `pred` on either stream. */
-  waitLog (pred: (l: Log) => boolean, what: string, ms = START_MS): Promise<Log> {
-    return withTimeout(new Promise<Log>((resolve, reject) => {
-      const check = (): void => {
-        const found = [...this.logs('out'), ...this.logs('err')].find(pred)
-        if (found !== undefined) { this.waiters.delete(check); resolve(found); return }
-        if (this.child.exitCode !== null || this.child.signalCode !== null) {
-          this.waiters.delete(check)
-          reject(new Error(`exited; stdout ${this.stdout} stderr ${this.stderr}`))
-        }
-      }
-      this.waiters.add(check)
-      check()
-    }), ms, `${what}; stdout ${JSON.stringify(this.stdout)} stderr ${JSON.stringify(this.stderr)}`)
-  }
-
-  async port (): Promise<number> {
+  /** The port of the first listening line, whatever its transport. */
+  async listenPort (): Promise<number> {
     const l = await this.waitLog(l => l.transport !== undefined, 'a listening line')
     return l.port as number
-  }
-
-  async stop (): Promise<number | null> {
-    this.child.kill('SIGTERM')
-    return (await withTimeout(this.exited, 8000, 'exit after SIGTERM')).code
-  }
-
-  kill (): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL')
   }
 }
 
 async function runToEnd (args: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  const t = new Tracker(args, extraEnv)
-  try {
-    const e = await withTimeout(t.exited, START_MS, `bittorrent-tracker ${args.join(' ')}`)
-    return { code: e.code, stdout: t.stdout, stderr: t.stderr }
-  } finally { t.kill() }
+  const { code, stdout, stderr } = await runCli(args, env(extraEnv))
+  return { code, stdout, stderr }
 }
 
 before(() => { assert.ok(existsSync(BIN), `${BIN} is missing: run \`npm run build\` first`) })
 after(() => {
-  for (const t of running) t.kill()
+  killAllCli()
   rmSync(dir, { recursive: true, force: true })
 })
 
@@ -116,7 +65,7 @@ ws = false
 maxNumwant = 1
 `)
     const t = new Tracker(['--config', f])
-    const port = await t.port()
+    const port = await t.listenPort()
     assert.deepEqual(await t.waitLog(l => l.msg === 'configuration file read', 'config line'), (t.logs().find(l => l.msg === 'configuration file read')))
     assert.equal(t.logs()[0].file, f)
     await t.waitLog(l => l.transport === 'udp', 'udp line')
@@ -129,7 +78,7 @@ maxNumwant = 1
     assert.equal(r.interval, 120)
     assert.equal(r.peers.length, 1) // maxNumwant = 1
     await assert.rejects(wsClient(`ws://127.0.0.1:${port}`), /404/)
-    assert.equal(await t.stop(), 0)
+    assert.equal((await t.stop()).code, 0)
   })
 
   it('environment overrides the file, flags override both (seen with --print-config=json)', async () => {
@@ -225,36 +174,36 @@ describe('CLI log levels', { concurrency: 3 }, () => {
     await httpGet(`http://127.0.0.1:${port}`, '/announce?port=0')
     const w = await u.waitLog(l => l.level === 'warn', 'warn line')
     assert.deepEqual([w.msg, w.code], ['invalid port', 'INVALID_PORT'])
-    assert.equal(await u.stop(), 0)
+    assert.equal((await u.stop()).code, 0)
     assert.deepEqual(u.logs().map(l => l.level), ['warn'])
     assert.equal(u.stderr, '')
   })
 
   it('BITTORRENT_TRACKER_LOG_LEVEL=error is -q: only the fatal line, on stderr', async () => {
     const blocker = new Tracker(['-p', '0', '--http', ...LOOPBACK])
-    const port = await blocker.port()
+    const port = await blocker.listenPort()
     try {
       const r = await runToEnd(['-p', String(port), '--http', ...LOOPBACK], { BITTORRENT_TRACKER_LOG_LEVEL: 'error' })
       assert.equal(r.code, 1)
       assert.equal(r.stdout, '')
       const lines = r.stderr.split('\n')
       assert.equal(lines.length, 2)
-      const fatal = JSON.parse(lines[0]) as Log
+      const fatal = JSON.parse(lines[0]) as CliLog
       assert.deepEqual([fatal.level, fatal.code], ['fatal', 'EADDRINUSE'])
       // -s / silent: not even that.
       const s = await runToEnd(['-p', String(port), '--http', '-s', ...LOOPBACK])
       assert.deepEqual(s, { code: 1, stdout: '', stderr: '' })
       const l = await runToEnd(['-p', String(port), '--http', '--log-level', 'silent', ...LOOPBACK])
       assert.deepEqual(l, { code: 1, stdout: '', stderr: '' })
-    } finally { assert.equal(await blocker.stop(), 0) }
+    } finally { assert.equal((await blocker.stop()).code, 0) }
   })
 
   it('--log-level debug keeps the info lines', async () => {
     const t = new Tracker(['-p', '0', '--udp', '--log-level', 'debug', ...LOOPBACK])
-    const port = await t.port()
+    const port = await t.listenPort()
     await t.waitLog(l => l.msg === UDP_BACKEND_LINE, 'udp backend line')
     assert.deepEqual(t.logs().map(l => [l.level, l.msg]), [['info', `udp server listening on ${port}`], ['info', UDP_BACKEND_LINE]])
-    assert.equal(await t.stop(), 0)
+    assert.equal((await t.stop()).code, 0)
   })
 })
 
@@ -270,7 +219,7 @@ describe('CLI access lists', { concurrency: 2 }, () => {
     symlinkSync(real, link)
     const cfg = write('acl.toml', `allowlist = "${link}"\nhttpHostname = "127.0.0.1"\nudpHostname = "127.0.0.1"\nudp6Hostname = "::1"\nport = 0\n`)
     const t = new Tracker(['--config', cfg])
-    const port = await t.port()
+    const port = await t.listenPort()
     const loaded = t.logs().find(l => l.msg === 'access list loaded')
     assert.deepEqual(loaded && [loaded.file, loaded.mode, loaded.count], [link, 'allow', 1])
     const base = `http://127.0.0.1:${port}`
@@ -291,19 +240,19 @@ describe('CLI access lists', { concurrency: 2 }, () => {
       const failed = await t.waitLog(l => l.level === 'error', 'reload error line')
       assert.deepEqual([failed.file, failed.line, failed.reason], [link, 3, 'SIGHUP'])
       assert.equal(failed.msg, `access list reload failed, keeping the previous list: access list ${link}, line 3: not an info hash (40 hex or 32 base32 characters): "nope"`)
-      assert.equal(t.logs('err').length, 1)
+      assert.equal(t.logs('stderr').length, 1)
       // A and B still served.
       assert.equal((await httpAnnounce(base, { infoHash: B, peerId: id20(3), port: 6883 })).failure, undefined)
       assert.equal((await httpAnnounce(base, { infoHash: A, peerId: id20(3), port: 6883 })).failure, undefined)
     } finally { u.close() }
-    assert.equal(await t.stop(), 0)
+    assert.equal((await t.stop()).code, 0)
   })
 
   it('a rewritten list file is picked up without a signal; --client-deny refuses by peer id prefix', async () => {
     const A = id20(21)
     const list = write('deny.txt', `${hex(A)}\n`)
     const t = new Tracker(['-p', '0', '--http', '--denylist', list, '--client-deny', '-XL,-SD', ...LOOPBACK])
-    const port = await t.port()
+    const port = await t.listenPort()
     const base = `http://127.0.0.1:${port}`
     assert.equal((await httpAnnounce(base, { infoHash: A, peerId: id20(1), port: 6881 })).failure, TORRENT_REFUSED)
     assert.equal((await httpAnnounce(base, { infoHash: id20(22), peerId: id20(1, '-SD0100-'), port: 6881 })).failure, 'client not allowed on this tracker')
@@ -311,17 +260,17 @@ describe('CLI access lists', { concurrency: 2 }, () => {
     const reloaded = await t.waitLog(l => l.msg === 'access list reloaded', 'reload line')
     assert.deepEqual([reloaded.count, reloaded.reason], [0, 'change'])
     assert.equal((await httpAnnounce(base, { infoHash: A, peerId: id20(1), port: 6881 })).failure, undefined)
-    assert.equal(await t.stop(), 0)
+    assert.equal((await t.stop()).code, 0)
   })
 
   it('SIGHUP without an access list is logged and harmless', async () => {
     const t = new Tracker(['-p', '0', '--http', ...LOOPBACK])
-    const port = await t.port()
+    const port = await t.listenPort()
     process.kill(t.child.pid!, 'SIGHUP')
     const l = await t.waitLog(x => x.signal === 'SIGHUP', 'SIGHUP line')
     assert.equal(l.msg, 'no access list file to reload')
     assert.equal((await httpGet(`http://127.0.0.1:${port}`, '/stats.json')).status, 200)
-    assert.equal(await t.stop(), 0)
+    assert.equal((await t.stop()).code, 0)
   })
 })
 
@@ -336,7 +285,7 @@ async function freePort (): Promise<number> {
 
 /** Polls (bounded) until the tracker on `port` answers /stats.json. */
 async function answers (port: number): Promise<boolean> {
-  for (let i = 0; i < START_MS / 50; i++) {
+  for (let i = 0; i < CLI_START_MS / 50; i++) {
     if (await httpGet(`http://127.0.0.1:${port}`, '/stats.json').then(r => r.status === 200, () => false)) return true
     await new Promise(resolve => setTimeout(resolve, 30))
   }

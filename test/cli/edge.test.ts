@@ -11,22 +11,15 @@ import { ERRORS } from '../../src/errors.js'
 import { decodeAnnounceResponse, encodeAnnounceQuery } from '../../src/protocol/http/announce.js'
 import { decodeScrapeResponse } from '../../src/protocol/http/scrape.js'
 import { httpAnnounce, httpGet, id20, wsClient } from '../helpers/tracker-clients.js'
-import { CliProcess, runCli } from '../helpers/cli-process.js'
-import { httpsGet, makeCert, servedFingerprint } from '../helpers/tls.js'
+import { CliProcess, killAllCli, runCli } from '../helpers/cli-process.js'
+import { makeCert, servedFingerprint } from '../helpers/tls.js'
 import type { TestCert } from '../helpers/tls.js'
 
 const LOOPBACK = ['-p', '0', '--http-hostname', '127.0.0.1', '--udp-hostname', '127.0.0.1', '--udp6-hostname', '::1']
 const IH = id20(950)
-const running: CliProcess[] = []
 let dir: string
 let a: TestCert
 let b: TestCert
-
-function start (args: string[]): CliProcess {
-  const c = new CliProcess(args)
-  running.push(c)
-  return c
-}
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'tracker-cli-tls-'))
@@ -34,7 +27,7 @@ before(() => {
   b = makeCert(dir, 'b')
 })
 after(() => {
-  for (const c of running) c.kill()
+  killAllCli()
   rmSync(dir, { recursive: true, force: true })
 })
 
@@ -48,11 +41,11 @@ describe('CLI: TLS', () => {
     const keyFile = join(dir, 'live.key')
     writeFileSync(certFile, a.cert)
     writeFileSync(keyFile, a.key)
-    const cli = start([...LOOPBACK, '--cert', certFile, '--key', keyFile])
+    const cli = new CliProcess([...LOOPBACK, '--cert', certFile, '--key', keyFile])
     const port = await cli.port('https')
     await cli.waitFor('stdout', new RegExp(`"msg":"wss server listening on ${port}"`))
     assert.equal(await servedFingerprint(port), a.fingerprint256)
-    const r = decodeAnnounceResponse((await httpsGet(port, `/announce?${query(1, 7101)}`, a.cert)).body)
+    const r = decodeAnnounceResponse((await httpGet(`https://127.0.0.1:${port}`, `/announce?${query(1, 7101)}`, undefined, { ca: a.cert })).body)
     assert.ok(r.ok)
     assert.equal(r.value.failure, undefined)
     assert.equal(r.value.incomplete, 1)
@@ -70,8 +63,8 @@ describe('CLI: TLS', () => {
     cli.signal('SIGHUP')
     await cli.waitFor('stdout', /"msg":"TLS certificate reloaded"/)
     assert.equal(await servedFingerprint(port), b.fingerprint256)
-    assert.ok(decodeAnnounceResponse((await httpsGet(port, `/announce?${query(3, 7103)}`, b.cert)).body).ok)
-    await assert.rejects(httpsGet(port, '/stats.json', a.cert), /self[- ]signed certificate|unable to verify/)
+    assert.ok(decodeAnnounceResponse((await httpGet(`https://127.0.0.1:${port}`, `/announce?${query(3, 7103)}`, undefined, { ca: b.cert })).body).ok)
+    await assert.rejects(httpGet(`https://127.0.0.1:${port}`, '/stats.json', undefined, { ca: a.cert }), /self[- ]signed certificate|unable to verify/)
 
     // A broken file at the next reload: logged, the process lives on with certificate b.
     writeFileSync(certFile, 'garbage\n')
@@ -103,7 +96,7 @@ describe('CLI: TLS', () => {
 describe('CLI: abuse-control defaults', () => {
   it('full scrape is off by default and on with --full-scrape', async () => {
     for (const full of [false, true]) {
-      const cli = start([...LOOPBACK, ...(full ? ['--full-scrape'] : [])])
+      const cli = new CliProcess([...LOOPBACK, ...(full ? ['--full-scrape'] : [])])
       const port = await cli.port('http')
       const base = `http://127.0.0.1:${port}`
       assert.equal((await httpAnnounce(base, { infoHash: IH, peerId: id20(4), port: 7104 })).failure, undefined)
@@ -120,7 +113,7 @@ describe('CLI: abuse-control defaults', () => {
   })
 
   it('announce intervals vary within ±10% by default', async () => {
-    const cli = start([...LOOPBACK, '--interval', '600000'])
+    const cli = new CliProcess([...LOOPBACK, '--interval', '600000'])
     const base = `http://127.0.0.1:${await cli.port('http')}`
     const seen: number[] = []
     for (let i = 0; i < 40; i++) seen.push((await httpAnnounce(base, { infoHash: IH, peerId: id20(5), port: 7105 })).interval!)
@@ -130,7 +123,7 @@ describe('CLI: abuse-control defaults', () => {
   })
 
   it('--rate-limit-http sets the HTTP limit', async () => {
-    const cli = start([...LOOPBACK, '--rate-limit-http', '0.001/s:2'])
+    const cli = new CliProcess([...LOOPBACK, '--rate-limit-http', '0.001/s:2'])
     const base = `http://127.0.0.1:${await cli.port('http')}`
     const failures = []
     for (let i = 0; i < 3; i++) failures.push((await httpAnnounce(base, { infoHash: IH, peerId: id20(6), port: 7106 })).failure)

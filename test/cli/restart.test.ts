@@ -4,88 +4,41 @@
  */
 import { after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { SHUTDOWN_TIMEOUT_MS } from '../../src/constants.js'
 import { ERRORS } from '../../src/errors.js'
 import { encodeAnnounceQuery, decodeAnnounceResponse } from '../../src/protocol/http/announce.js'
 import { encodeScrapeQuery, decodeScrapeResponse } from '../../src/protocol/http/scrape.js'
 import { decodeState } from '../../src/server/persist/state-file.js'
+import { CLI_START_MS, CliProcess, killAllCli, runCli } from '../helpers/cli-process.js'
 import { httpGet, id20, udpClient, waitFor, withTimeout, REPLY_TIMEOUT_MS } from '../helpers/tracker-clients.js'
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const BIN = `${ROOT}dist/cli/bin.js`
-/** Node startup plus binding, on a busy machine. */
-const START_MS = 15_000
 const LOOPBACK = ['-p', '0', '--http-hostname', '127.0.0.1', '--udp-hostname', '127.0.0.1', '--udp6-hostname', '::1']
 const IH1 = id20(11)
 const IH2 = id20(12)
 const KEY = 'PassKey0123456789'
 const TOKEN = 'admin-token-for-tests'
 
-interface Exit { code: number | null, signal: NodeJS.Signals | null }
-
-const running = new Set<Cli>()
 const dirs: string[] = []
 
-class Cli {
-  readonly child: ChildProcess
-  stdout = ''
-  stderr = ''
-  readonly exited: Promise<Exit>
-  private readonly changed = new Set<() => void>()
-
-  constructor (args: string[]) {
-    this.child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    this.child.stdout!.setEncoding('utf8').on('data', (s: string) => { this.stdout += s; this.notify() })
-    this.child.stderr!.setEncoding('utf8').on('data', (s: string) => { this.stderr += s; this.notify() })
-    this.exited = new Promise(resolve => this.child.once('exit', (code, signal) => {
-      running.delete(this)
-      this.notify()
-      resolve({ code, signal })
-    }))
-    running.add(this)
-  }
-
-  private notify (): void { for (const f of this.changed) f() }
-
-  /** The port of the first "… listening on PORT" line, once the three lines are out. */
-  async port (): Promise<number> {
-    await withTimeout(new Promise<void>((resolve, reject) => {
-      const check = (): void => {
-        if (this.stdout.split('\n').length > 3) { this.changed.delete(check); resolve() } else if (this.child.exitCode !== null) {
-          this.changed.delete(check)
-          reject(new Error(`exited ${String(this.child.exitCode)}: ${this.stderr}`))
-        }
-      }
-      this.changed.add(check)
-      check()
-    }), START_MS, `listening lines; got ${JSON.stringify(this.stdout)} ${JSON.stringify(this.stderr)}`)
-    const m = /"msg":"http server listening on (\d+)"/.exec(this.stdout)
-    assert.ok(m !== null, this.stdout)
-    return Number(m[1])
-  }
-
-  async stop (signal: NodeJS.Signals): Promise<Exit & { ms: number }> {
-    const t0 = Date.now()
-    this.child.kill(signal)
-    const e = await withTimeout(this.exited, SHUTDOWN_TIMEOUT_MS + 5000, `exit after ${signal}`)
-    return { ...e, ms: Date.now() - t0 }
-  }
-
-  kill (): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL')
+/** The CLI with the restart tests' two waits: all three listening lines, and a drain-long exit. */
+class Cli extends CliProcess {
+  /** The HTTP port, once the three listening lines are out. */
+  async started (): Promise<number> {
+    await this.rawLines(3)
+    return await this.port('http')
   }
 }
 
+/** A stop may drain for up to SHUTDOWN_TIMEOUT_MS. */
+const STOP_MS = SHUTDOWN_TIMEOUT_MS + 5000
+
 after(() => {
-  for (const c of running) c.kill()
+  killAllCli()
   for (const d of dirs) rmSync(d, { recursive: true, force: true })
 })
 
@@ -148,7 +101,7 @@ describe('CLI --state-file: restarts without loss', { concurrency: 2 }, () => {
   it('SIGTERM saves and exits 0; after a restart, announce gives the same peers and scrape the same counts', async () => {
     const file = join(tempDir(), 'state.bin')
     const a = new Cli([...LOOPBACK, '--state-file', file])
-    let port = await a.port()
+    let port = await a.started()
     try {
       await announce(port, { peer: 1, port: 7001, event: 2 })
       await announce(port, { peer: 2, port: 7002, event: 2 })
@@ -162,7 +115,7 @@ describe('CLI --state-file: restarts without loss', { concurrency: 2 }, () => {
       await announce(port, { ih: IH2, peer: 4, port: 7004, event: 1, left: 0 })
       await announce(port, { ih: IH2, peer: 4, port: 7004, event: 3, left: 0 })
       assert.deepEqual(await scrape(port, [IH1, IH2]), [[1, 2, 1], [0, 0, 1]])
-      const e = await a.stop('SIGTERM')
+      const e = await a.timedStop('SIGTERM', STOP_MS)
       assert.deepEqual([e.code, e.signal], [0, null])
       assert.ok(e.ms < SHUTDOWN_TIMEOUT_MS, `SIGTERM took ${e.ms} ms`)
     } finally { a.kill() }
@@ -172,7 +125,7 @@ describe('CLI --state-file: restarts without loss', { concurrency: 2 }, () => {
     assert.deepEqual(saved.retired, [[IH2, 1]])
 
     const b = new Cli([...LOOPBACK, '--state-file', file])
-    port = await b.port()
+    port = await b.started()
     try {
       assert.equal(b.stderr, '')
       assert.deepEqual(await scrape(port, [IH1, IH2]), [[1, 2, 1], [0, 0, 1]])
@@ -185,7 +138,7 @@ describe('CLI --state-file: restarts without loss', { concurrency: 2 }, () => {
         assert.deepEqual(ur.action === 'announce' && ur.peers.map(p => addrText(p.addr)).sort(),
           ['127.0.0.1:7001', '127.0.0.1:7002', '127.0.0.1:7003', '127.0.0.1:7005'])
       } finally { u.close() }
-      assert.equal((await b.stop('SIGINT')).code, 0)
+      assert.equal((await b.stop('SIGINT', STOP_MS)).code, 0)
     } finally { b.kill() }
     // the second run saved too: four peers now plus the UDP one
     assert.deepEqual(decodeState(readFileSync(file)).swarms.map(s => s.peers.length), [5])
@@ -194,7 +147,7 @@ describe('CLI --state-file: restarts without loss', { concurrency: 2 }, () => {
   it('a request in flight at SIGTERM gets its answer; new connections are refused; its peer is saved', async () => {
     const file = join(tempDir(), 'state.bin')
     const a = new Cli([...LOOPBACK, '--state-file', file])
-    const port = await a.port()
+    const port = await a.started()
     try {
       await announce(port, { peer: 1, port: 7101, event: 2 })
       // Half a request: headers not finished.
@@ -236,7 +189,7 @@ describe('CLI --state-file: restarts without loss', { concurrency: 2 }, () => {
   it('a client that never finishes its request does not hold the shutdown: closed unanswered, state saved, exit 0', async () => {
     const file = join(tempDir(), 'state.bin')
     const a = new Cli([...LOOPBACK, '--state-file', file])
-    const port = await a.port()
+    const port = await a.started()
     try {
       await announce(port, { peer: 1, port: 7151, event: 2 })
       const sock = net.connect(port, '127.0.0.1')
@@ -260,7 +213,7 @@ describe('CLI --state-file: restarts without loss', { concurrency: 2 }, () => {
   it('SIGKILL: a restart starts from the last periodic save', async () => {
     const file = join(tempDir(), 'state.bin')
     const a = new Cli([...LOOPBACK, '--state-file', file, '--state-interval', '200'])
-    let port = await a.port()
+    let port = await a.started()
     try {
       await announce(port, { peer: 1, port: 7201, event: 2 })
       await announce(port, { peer: 2, port: 7202, event: 1, left: 0 })
@@ -269,16 +222,16 @@ describe('CLI --state-file: restarts without loss', { concurrency: 2 }, () => {
         try { return decodeState(readFileSync(file)).swarms[0]?.peers.length === 2 } catch { return false }
       }, 5000, 50)
       assert.equal(saved, true)
-      const e = await a.stop('SIGKILL')
+      const e = await a.stop('SIGKILL', STOP_MS)
       assert.equal(e.signal, 'SIGKILL')
     } finally { a.kill() }
     const b = new Cli([...LOOPBACK, '--state-file', file])
-    port = await b.port()
+    port = await b.started()
     try {
       assert.deepEqual(await scrape(port, [IH1]), [[1, 1, 1]])
       const r = await announce(port, { peer: 3, port: 7203, event: 2 })
       assert.deepEqual(r.peers, ['127.0.0.1:7201', '127.0.0.1:7202'])
-    } finally { await b.stop('SIGTERM'); b.kill() }
+    } finally { await b.stop('SIGTERM', STOP_MS); b.kill() }
   })
 
   for (const kind of ['garbage', 'truncated'] as const) {
@@ -292,10 +245,10 @@ describe('CLI --state-file: restarts without loss', { concurrency: 2 }, () => {
       } else {
         // a real file from a real run, cut short
         const a = new Cli([...LOOPBACK, '--state-file', file])
-        const port = await a.port()
+        const port = await a.started()
         try {
           await announce(port, { peer: 1, port: 7301, event: 2 })
-          assert.equal((await a.stop('SIGTERM')).code, 0)
+          assert.equal((await a.stop('SIGTERM', STOP_MS)).code, 0)
         } finally { a.kill() }
         const size = statSync(file).size
         truncateSync(file, size - 10)
@@ -305,14 +258,14 @@ describe('CLI --state-file: restarts without loss', { concurrency: 2 }, () => {
       const b = new Cli([...LOOPBACK, '--state-file', file, '--quiet'])
       try {
         // --quiet hides the listening lines; wait for the warning instead, then for the port to answer
-        await waitFor(() => b.stderr.includes('\n') || b.child.exitCode !== null, START_MS, 20)
+        await waitFor(() => b.stderr.includes('\n') || b.child.exitCode !== null, CLI_START_MS, 20)
         const moved = readdirSync(dir).filter(n => n.startsWith('state.bin.corrupt-'))
         assert.equal(moved.length, 1)
         const lines = b.stderr.trim().split('\n').map(l => JSON.parse(l) as { level: string, code?: string, msg: string })
         assert.deepEqual(lines.map(l => [l.level, l.code, l.msg]), [['error', 'STATE_FILE_UNUSABLE', `state file ${file}: ${expected}; starting with an empty state (the file was moved to ${join(dir, moved[0])})`]])
         assert.deepEqual(readFileSync(join(dir, moved[0])), content)
         assert.equal(b.child.exitCode, null)
-        const e = await b.stop('SIGTERM')
+        const e = await b.stop('SIGTERM', STOP_MS)
         assert.equal(e.code, 0)
         // the shutdown wrote a fresh, valid (empty) file next to the one kept aside
         assert.deepEqual(decodeState(readFileSync(file)).swarms, [])
@@ -340,7 +293,7 @@ describe('CLI --private: passkeys and accounting across a restart', () => {
         req.end(body)
       }), REPLY_TIMEOUT_MS, path)
     const a = new Cli(args)
-    let port = await a.port()
+    let port = await a.started()
     let apiKey: string
     try {
       const refusedReply = decodeAnnounceResponse((await httpGet(base(port), `/announce?${announceQuery({ peer: 1, port: 7401 })}`)).body)
@@ -352,11 +305,11 @@ describe('CLI --private: passkeys and accounting across a restart', () => {
       assert.equal(created.status, 201)
       apiKey = (created.json as { key: string }).key
       await announce(port, { peer: 2, port: 7402, event: 2, uploaded: 5, downloaded: 6 }, `/announce/${apiKey}`)
-      assert.equal((await a.stop('SIGTERM')).code, 0)
+      assert.equal((await a.stop('SIGTERM', STOP_MS)).code, 0)
     } finally { a.kill() }
 
     const b = new Cli(args)
-    port = await b.port()
+    port = await b.started()
     try {
       assert.deepEqual(await adminGet(port, '/admin/keys'), {
         status: 200,
@@ -372,7 +325,7 @@ describe('CLI --private: passkeys and accounting across a restart', () => {
       assert.deepEqual((await adminGet(port, `/admin/keys/${KEY}`)).json, { key: KEY, source: 'file', uploaded: 1500, downloaded: 300 })
       const r = await announce(port, { peer: 3, port: 7403, event: 2 }, `/announce/${apiKey}`)
       assert.deepEqual(r.peers, ['127.0.0.1:7401', '127.0.0.1:7402'])
-    } finally { await b.stop('SIGTERM'); b.kill() }
+    } finally { await b.stop('SIGTERM', STOP_MS); b.kill() }
   })
 
   it('flag and keys-file errors', async () => {
@@ -388,14 +341,11 @@ describe('CLI --private: passkeys and accounting across a restart', () => {
       [['--private', '--keys-file', join(dir, 'missing.txt')], 1, `ENOENT: no such file or directory, open '${join(dir, 'missing.txt')}'`]
     ]
     for (const [args, code, line] of cases) {
-      const c = new Cli([...LOOPBACK, ...args])
-      try {
-        const e = await withTimeout(c.exited, START_MS, args.join(' '))
-        assert.equal(e.code, code, args.join(' '))
-        const first = c.stderr.split('\n')[0]
-        // Start-up errors are plain text; a failure of the Server constructor is a fatal log line.
-        assert.equal(code === 1 ? (JSON.parse(first) as { msg: string }).msg : first, line)
-      } finally { c.kill() }
+      const e = await runCli([...LOOPBACK, ...args])
+      assert.equal(e.code, code, args.join(' '))
+      const first = e.stderr.split('\n')[0]
+      // Start-up errors are plain text; a failure of the Server constructor is a fatal log line.
+      assert.equal(code === 1 ? (JSON.parse(first) as { msg: string }).msg : first, line)
     }
   })
 })

@@ -5,17 +5,15 @@
  */
 import { after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
 import { availableParallelism } from 'node:os'
-import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
 import type { BinaryString } from '../../src/protocol/common/types.js'
 import { nativeStatus } from '../../src/server/native/loader.js'
 import { httpAnnounce, httpGet, httpScrape, id20, udpClient, withTimeout, REPLY_TIMEOUT_MS } from '../helpers/tracker-clients.js'
 import type { UdpClient } from '../helpers/tracker-clients.js'
+import { CliProcess, killAllCli, runCli } from '../helpers/cli-process.js'
+import type { CliExit } from '../helpers/cli-process.js'
 
-const BIN = fileURLToPath(new URL('../../dist/cli/bin.js', import.meta.url))
 /** Node startup plus N threads binding, on a busy machine. */
 const START_MS = 20_000
 const EXIT_MS = 8000
@@ -26,62 +24,43 @@ const PER_TRANSPORT = 10
 /** WebSocket connections opened at most while looking for two on each worker. */
 const MAX_WS_TRIES = 60
 
-const running = new Set<ChildProcess>()
-after(() => { for (const c of running) c.kill('SIGKILL') })
+after(killAllCli)
 
-interface Tracker { child: ChildProcess, port: number, lines: string[], exited: Promise<{ code: number | null, signal: string | null }> }
+interface Tracker { cli: CliProcess, port: number, lines: string[] }
+
+/** The `msg` of each complete JSON log line on stdout. */
+function msgs (cli: CliProcess): string[] {
+  return cli.logs().map(l => l.msg)
+}
+
+/** The port of the first listening line among `lines` (0: none). */
+function portIn (lines: string[]): number {
+  const at = lines.map(l => /listening on (\d+)$/.exec(l)).find(m => m !== null)
+  return at != null ? Number(at[1]) : 0
+}
 
 async function start (workers: number, native: boolean): Promise<Tracker> {
-  const env = { ...process.env, BITTORRENT_TRACKER_NATIVE: native ? '1' : '0' }
-  const child = spawn(process.execPath, [BIN, '-p', '0', '--workers', String(workers), ...LOOPBACK], { stdio: ['ignore', 'pipe', 'pipe'], env })
-  running.add(child)
-  const exited = new Promise<{ code: number | null, signal: string | null }>(resolve => child.once('exit', (code, signal) => { running.delete(child); resolve({ code, signal }) }))
-  let out = ''
-  let err = ''
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => { err += s })
+  const cli = new CliProcess(['-p', '0', '--workers', String(workers), ...LOOPBACK], { ...process.env, BITTORRENT_TRACKER_NATIVE: native ? '1' : '0' })
   const want = workers > 1 ? 5 : 4
-  const lines = await withTimeout(new Promise<string[]>((resolve, reject) => {
-    child.stdout!.setEncoding('utf8').on('data', (s: string) => {
-      out += s
-      // JSON log lines: the seed's text is each line's msg.
-      const l = out.split('\n')
-      if (l.length > want) resolve(l.slice(0, want).map(line => (JSON.parse(line) as { msg: string }).msg))
-    })
-    void exited.then(e => reject(new Error(`exited ${JSON.stringify(e)}: ${out} ${err}`)))
-  }), START_MS, `start with --workers ${workers}`)
-  const port = Number(/listening on (\d+)$/.exec(lines[0])![1])
-  return { child, port, lines, exited }
+  // JSON log lines: the seed's text is each line's msg.
+  const lines = (await cli.rawLines(want, START_MS)).map(line => (JSON.parse(line) as { msg: string }).msg)
+  return { cli, port: Number(/listening on (\d+)$/.exec(lines[0])![1]), lines }
 }
 
-/**
- * Starts the CLI with `args` (plus -p 0 and loopback) and resolves its first `want` log messages;
- * `rest` resolves the messages up to the ws listening line.
- */
-async function startWith (args: string[], want: number): Promise<Tracker & { rest: Promise<string[]> }> {
-  const child = spawn(process.execPath, [BIN, '-p', '0', ...args, ...LOOPBACK], { stdio: ['ignore', 'pipe', 'pipe'] })
-  running.add(child)
-  const exited = new Promise<{ code: number | null, signal: string | null }>(resolve => child.once('exit', (code, signal) => { running.delete(child); resolve({ code, signal }) }))
-  let out = ''
-  let err = ''
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => { err += s })
-  const msgs = (): string[] => out.split('\n').filter(l => l !== '').map(line => (JSON.parse(line) as { msg: string }).msg)
-  let restDone: ((m: string[]) => void) | undefined
-  const rest = new Promise<string[]>(resolve => { restDone = resolve })
-  const lines = await withTimeout(new Promise<string[]>((resolve, reject) => {
-    child.stdout!.setEncoding('utf8').on('data', (s: string) => {
-      out += s
-      if (out.split('\n').length > want) resolve(msgs().slice(0, want))
-      if (msgs().some(m => m.startsWith('ws server listening'))) restDone!(msgs())
-    })
-    void exited.then(e => reject(new Error(`exited ${JSON.stringify(e)}: ${out} ${err}`)))
-  }), START_MS, `start with ${args.join(' ')}`)
-  const at = lines.map(l => /listening on (\d+)$/.exec(l)).find(m => m !== null)
-  return { child, port: at != null ? Number(at[1]) : 0, lines, exited, rest }
+/** Starts the CLI with `args` (plus -p 0 and loopback) and resolves its first `want` log messages. */
+async function startWith (args: string[], want: number): Promise<Tracker> {
+  const cli = new CliProcess(['-p', '0', ...args, ...LOOPBACK])
+  const lines = (await cli.rawLines(want, START_MS)).map(line => (JSON.parse(line) as { msg: string }).msg)
+  return { cli, port: portIn(lines), lines }
 }
 
-async function stop (t: Tracker, signal: NodeJS.Signals): Promise<{ code: number | null, signal: string | null }> {
-  t.child.kill(signal)
-  return await withTimeout(t.exited, EXIT_MS, `exit after ${signal}`)
+/** The log messages up to the ws listening line. */
+function rest (t: Tracker): Promise<string[]> {
+  return t.cli.waitUntil(() => msgs(t.cli).some(m => m.startsWith('ws server listening')) ? msgs(t.cli) : undefined, 'listening lines', START_MS)
+}
+
+async function stop (t: Tracker, signal: NodeJS.Signals): Promise<CliExit> {
+  return await t.cli.stop(signal, EXIT_MS)
 }
 
 /** "ip:port" of a compact IPv4 peer. */
@@ -204,7 +183,7 @@ for (const [workers, native] of CONFIGS) {
         assert.deepEqual(await stop(t, 'SIGINT'), { code: 0, signal: null })
       } finally {
         for (const c of udp) c.close()
-        t.child.kill('SIGKILL')
+        t.cli.kill()
       }
     })
 
@@ -258,7 +237,7 @@ for (const [workers, native] of CONFIGS) {
         assert.deepEqual(await stop(t, 'SIGTERM'), { code: 0, signal: null })
       } finally {
         for (const c of conns) c.socket.terminate()
-        t.child.kill('SIGKILL')
+        t.cli.kill()
       }
     })
   })
@@ -267,13 +246,9 @@ for (const [workers, native] of CONFIGS) {
 describe('--workers flag', () => {
   for (const bad of ['-1', 'two', '1.5', '', '1025', 'Auto']) {
     it(`--workers ${JSON.stringify(bad)} exits 2`, async () => {
-      const child = spawn(process.execPath, [BIN, `--workers=${bad}`], { stdio: ['ignore', 'pipe', 'pipe'] })
-      running.add(child)
-      let err = ''
-      child.stderr!.setEncoding('utf8').on('data', (s: string) => { err += s })
-      const code = await withTimeout(new Promise<number | null>(resolve => child.once('exit', c => { running.delete(child); resolve(c) })), START_MS, 'exit')
-      assert.equal(code, 2)
-      assert.equal(err.split('\n')[0], `bittorrent-tracker: invalid workers (1 to 1024, or auto): ${bad}`)
+      const r = await runCli([`--workers=${bad}`], undefined, START_MS)
+      assert.equal(r.code, 2)
+      assert.equal(r.stderr.split('\n')[0], `bittorrent-tracker: invalid workers (1 to 1024, or auto): ${bad}`)
     })
   }
 
@@ -289,7 +264,7 @@ describe('--workers flag', () => {
     it(`--workers auto with ${flags.join(' ')}: one thread, and a log line says why`, async () => {
       const t = await startWith(['--workers', 'auto', ...flags], 1)
       assert.deepEqual(t.lines, [`--workers auto: 1 worker thread (${why})`])
-      const all = await withTimeout(t.rest, START_MS, 'listening lines')
+      const all = await rest(t)
       assert.ok(all.some(l => /^http server listening on \d+$/.test(l)), all.join(' | '))
       assert.ok(!all.some(l => / worker threads/.test(l)), all.join(' | '))
       assert.deepEqual(await stop(t, 'SIGTERM'), { code: 0, signal: null })
@@ -298,13 +273,9 @@ describe('--workers flag', () => {
 
   for (const [flags, name] of [[['--private'], 'private'], [['--redis', 'redis://127.0.0.1:1'], 'redis'], [['--state-file', '/nonexistent/s'], 'stateFile'], [['--client-deny', '-XX'], 'access lists']] as const) {
     it(`--workers 2 with ${flags[0]} exits 2: ${name} keeps process-wide state`, async () => {
-      const child = spawn(process.execPath, [BIN, '--workers', '2', ...flags], { stdio: ['ignore', 'pipe', 'pipe'] })
-      running.add(child)
-      let err = ''
-      child.stderr!.setEncoding('utf8').on('data', (s: string) => { err += s })
-      const code = await withTimeout(new Promise<number | null>(resolve => child.once('exit', c => { running.delete(child); resolve(c) })), START_MS, 'exit')
-      assert.equal(code, 2)
-      assert.equal(err.split('\n')[0], `bittorrent-tracker: ${name} needs a single worker (--workers 1)`)
+      const r = await runCli(['--workers', '2', ...flags], undefined, START_MS)
+      assert.equal(r.code, 2)
+      assert.equal(r.stderr.split('\n')[0], `bittorrent-tracker: ${name} needs a single worker (--workers 1)`)
     })
   }
 })

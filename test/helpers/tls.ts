@@ -1,15 +1,13 @@
 /**
  * TLS test material made by the real openssl (a self-signed P-256 certificate for 127.0.0.1 and
- * localhost), and HTTPS/TLS probes that trust exactly that certificate.
+ * localhost), and a TLS probe of the certificate served (HTTPS GETs: httpGet with `{ ca }`).
  */
 import { execFileSync } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import https from 'node:https'
 import tls from 'node:tls'
 import { join } from 'node:path'
 import { REPLY_TIMEOUT_MS, withTimeout } from './tracker-clients.js'
-import type { HttpResult } from './tracker-clients.js'
 
 export interface TestCert {
   certFile: string
@@ -47,16 +45,3 @@ export function servedFingerprint (port: number): Promise<string> {
   }), REPLY_TIMEOUT_MS, `TLS handshake with port ${port}`)
 }
 
-/** GET over HTTPS trusting only `ca` (the certificate must verify for 127.0.0.1). */
-export function httpsGet (port: number, path: string, ca: string): Promise<HttpResult> {
-  return withTimeout(new Promise<HttpResult>((resolve, reject) => {
-    const req = https.request({ host: '127.0.0.1', port, path, method: 'GET', ca, agent: false }, res => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }))
-      res.on('error', reject)
-    })
-    req.on('error', reject)
-    req.end()
-  }), REPLY_TIMEOUT_MS, `HTTPS GET ${path.slice(0, 80)}`)
-}

@@ -7,6 +7,7 @@
  */
 import dgram from 'node:dgram'
 import http from 'node:http'
+import https from 'node:https'
 import net from 'node:net'
 import WebSocket from 'ws'
 import { Server } from '../../src/server/server.js'
@@ -147,15 +148,21 @@ export interface HttpResult {
 }
 
 /** GET `path` (sent as is, not re-encoded) under `base` (`http://host:port` or `http://host:port/prefix`). */
-export function httpGet (base: string, path: string, headers?: http.OutgoingHttpHeaders): Promise<HttpResult> {
+/**
+ * One GET on a fresh connection. An `https:` base goes over TLS, trusting exactly `tls.ca` (a
+ * PEM certificate) when given.
+ */
+export function httpGet (base: string, path: string, headers?: http.OutgoingHttpHeaders, tls?: { ca: string }): Promise<HttpResult> {
   const u = new URL(base)
+  const secure = u.protocol === 'https:'
   return withTimeout(new Promise<HttpResult>((resolve, reject) => {
-    const req = http.request({
+    const req = (secure ? https : http).request({
       host: u.hostname.replace(/^\[|\]$/g, ''),
       port: Number(u.port),
       path: u.pathname.replace(/\/$/, '') + path,
       method: 'GET',
       headers,
+      ca: tls?.ca,
       agent: false
     }, res => {
       const chunks: Buffer[] = []
@@ -165,7 +172,7 @@ export function httpGet (base: string, path: string, headers?: http.OutgoingHttp
     })
     req.on('error', reject)
     req.end()
-  }), REPLY_TIMEOUT_MS, `GET ${path.slice(0, 80)}`)
+  }), REPLY_TIMEOUT_MS, `${secure ? 'HTTPS ' : ''}GET ${path.slice(0, 80)}`)
 }
 
 export interface HttpAnnounceFields {

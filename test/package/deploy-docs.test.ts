@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { loadConfig } from '../../src/config/load.js'
-import { BIN, CliProcess } from '../helpers/cli-process.js'
+import { BIN, CliProcess, killAllCli } from '../helpers/cli-process.js'
 import { httpAnnounce, id20 } from '../helpers/tracker-clients.js'
 
 const UNIT = readFileSync(fileURLToPath(new URL('../../docs/deploy/bittorrent-tracker.service', import.meta.url)), 'utf8')
@@ -31,10 +31,9 @@ function flagsOf (execStart: string): string[] {
 }
 
 let dir: string
-const running: CliProcess[] = []
 before(() => { dir = mkdtempSync(join(tmpdir(), 'tracker-unit-')) })
 after(() => {
-  for (const c of running) c.kill()
+  killAllCli()
   rmSync(dir, { recursive: true, force: true })
 })
 
@@ -71,7 +70,6 @@ it('the unit\'s command (on a free port) keeps serving through SIGHUP and exits 
   const args = flagsOf(values('ExecStart')[0]).map(a => a === '8000' ? '0' : a === '0.0.0.0' ? '127.0.0.1' : a === '::' ? '::1' : a)
   // --quiet prints nothing: drop it here to learn the port.
   const cli = new CliProcess(args.filter(a => a !== '--quiet'))
-  running.push(cli)
   const port = await cli.port('http')
   const base = `http://127.0.0.1:${port}`
   assert.equal((await httpAnnounce(base, { infoHash: id20(1), peerId: id20(2), port: 7400 })).failure, undefined)

@@ -4,49 +4,27 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { fileURLToPath } from 'node:url'
 
 import { EVENT_STARTED } from '../../src/protocol/common/types.js'
 import { encodeAnnounceRequest, encodeAnswerRequest } from '../../src/protocol/ws/codec.js'
 import { Redis } from 'ioredis'
 import { RedisServer } from '../helpers/redis.js'
+import { CliProcess } from '../helpers/cli-process.js'
 import { hex, httpAnnounce, httpScrape, id20, udpClient, withTimeout, wsClient } from '../helpers/tracker-clients.js'
 
-const BIN = fileURLToPath(new URL('../../dist/cli/bin.js', import.meta.url))
 const START_MS = 10_000
 const SECRET = randomBytes(32).toString('hex')
 
 /** One tracker process; ended by its PID. */
-class Instance {
-  readonly child: ChildProcess
-  out = ''
-  port = 0
-  constructor (args: string[]) {
-    this.child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    this.child.stdout!.setEncoding('utf8').on('data', (s: string) => { this.out += s })
-    this.child.stderr!.setEncoding('utf8').on('data', (s: string) => { this.out += s })
-  }
+class Instance extends CliProcess {
+  httpPort = 0
 
+  /** Waits for the HTTP and UDP listening lines; resolves (and keeps) the HTTP port. */
   async started (): Promise<number> {
-    await withTimeout(new Promise<void>((resolve, reject) => {
-      const check = (): void => {
-        const m = /http server listening on (\d+)/.exec(this.out)
-        if (m !== null && /udp server listening/.test(this.out)) { this.port = Number(m[1]); resolve() }
-      }
-      this.child.stdout!.on('data', check)
-      this.child.once('exit', code => reject(new Error(`tracker exited (${String(code)}): ${this.out}`)))
-      check()
-    }), START_MS, 'tracker start')
-    return this.port
-  }
-
-  kill (): void {
-    if (this.child.exitCode === null && this.child.signalCode === null && this.child.pid !== undefined) {
-      try { process.kill(this.child.pid, 'SIGKILL') } catch { /* gone */ }
-    }
+    const m = await this.waitUntil(() => /udp server listening/.test(this.stdout) ? /http server listening on (\d+)/.exec(this.stdout) ?? undefined : undefined, 'tracker start', START_MS)
+    this.httpPort = Number(m[1])
+    return this.httpPort
   }
 }
 
@@ -71,7 +49,7 @@ before(async () => {
   b = new Instance(args)
   instances.push(a, b)
   await Promise.all([a.started(), b.started()])
-  assert.notEqual(a.port, b.port)
+  assert.notEqual(a.httpPort, b.httpPort)
 })
 
 after(async () => {
@@ -82,20 +60,20 @@ after(async () => {
 describe('two tracker processes sharing one Redis', () => {
   it('HTTP: a peer announced to A is returned by B, and both scrape the same swarm', async () => {
     const ih = id20(101)
-    const r1 = await httpAnnounce(`http://127.0.0.1:${a.port}`, { infoHash: ih, peerId: id20(1), port: 7001, event: EVENT_STARTED })
+    const r1 = await httpAnnounce(`http://127.0.0.1:${a.httpPort}`, { infoHash: ih, peerId: id20(1), port: 7001, event: EVENT_STARTED })
     assert.equal(r1.failure, undefined)
     assert.deepEqual([r1.complete, r1.incomplete], [0, 1])
-    const r2 = await httpAnnounce(`http://127.0.0.1:${b.port}`, { infoHash: ih, peerId: id20(2), port: 7002, event: EVENT_STARTED, left: 0 })
+    const r2 = await httpAnnounce(`http://127.0.0.1:${b.httpPort}`, { infoHash: ih, peerId: id20(2), port: 7002, event: EVENT_STARTED, left: 0 })
     assert.deepEqual([r2.complete, r2.incomplete], [1, 1])
     assert.deepEqual(r2.peers, [{ peerId: '', addr: loopback(7001) }])
-    const s = await httpScrape(`http://127.0.0.1:${a.port}`, [ih])
+    const s = await httpScrape(`http://127.0.0.1:${a.httpPort}`, [ih])
     assert.deepEqual(s.files, [{ infoHash: ih, complete: 1, incomplete: 1, downloaded: 0 }])
   })
 
   it('UDP: a connection id issued by A is accepted by B', async () => {
     const ih = id20(102)
-    const ca = await udpClient(4, a.port)
-    const cb = await udpClient(4, b.port)
+    const ca = await udpClient(4, a.httpPort)
+    const cb = await udpClient(4, b.httpPort)
     try {
       const cid = await ca.connect()
       await ca.announce({ infoHash: ih, peerId: id20(3), port: 7003, event: EVENT_STARTED })
@@ -113,8 +91,8 @@ describe('two tracker processes sharing one Redis', () => {
 
   it('WS: an offer from a client on B reaches a client on A, and its answer comes back', async () => {
     const ih = id20(103)
-    const x = await wsClient(`ws://127.0.0.1:${a.port}`)
-    const y = await wsClient(`ws://127.0.0.1:${b.port}`)
+    const x = await wsClient(`ws://127.0.0.1:${a.httpPort}`)
+    const y = await wsClient(`ws://127.0.0.1:${b.httpPort}`)
     // hostile messages on the instances' signal channels are ignored (neither crashes)
     const raw = new Redis(redis.url)
     try {
@@ -161,8 +139,8 @@ describe('two tracker processes sharing one Redis', () => {
     const d = new Instance(loopbackArgs())
     instances.push(c, d)
     await Promise.all([c.started(), d.started()])
-    const onD = await wsClient(`ws://127.0.0.1:${d.port}`)
-    const onC = await wsClient(`ws://127.0.0.1:${c.port}`)
+    const onD = await wsClient(`ws://127.0.0.1:${d.httpPort}`)
+    const onC = await wsClient(`ws://127.0.0.1:${c.httpPort}`)
     try {
       onD.send(encodeAnnounceRequest({ infoHash: ih, peerId: id20(21), uploaded: 0, downloaded: 0, left: 0, event: EVENT_STARTED, numwant: 0 }))
       assert.deepEqual([(await onD.next()).complete], [1])
@@ -188,9 +166,9 @@ describe('two tracker processes sharing one Redis', () => {
     await dead.stop() // nothing listens on that port now
     const t = new Instance(['-p', '0', '--http-hostname', '127.0.0.1', '--udp-hostname', '127.0.0.1', '--udp6-hostname', '::1', '--redis', url])
     instances.push(t)
-    const code = await withTimeout(new Promise<number | null>(resolve => t.child.once('exit', c => resolve(c))), START_MS, 'exit')
+    const { code } = await withTimeout(t.exited, START_MS, 'exit')
     assert.equal(code, 1)
-    const lines = t.out.trim().split('\n').map(l => JSON.parse(l) as { level: string, msg: string })
+    const lines = [...t.logs('stdout'), ...t.logs('stderr')]
     assert.deepEqual(lines.map(l => [l.level, l.msg]), [['fatal', `cannot reach Redis at 127.0.0.1:${new URL(url).port} within 2000 ms`]])
   })
 })

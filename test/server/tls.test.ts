@@ -11,7 +11,7 @@ import { Server } from '../../src/server/server.js'
 import { decodeAnnounceResponse, encodeAnnounceQuery } from '../../src/protocol/http/announce.js'
 import { httpGet, id20, startServer, wsClient } from '../helpers/tracker-clients.js'
 import type { StartedServer } from '../helpers/tracker-clients.js'
-import { httpsGet, makeCert, servedFingerprint } from '../helpers/tls.js'
+import { makeCert, servedFingerprint } from '../helpers/tls.js'
 import type { TestCert } from '../helpers/tls.js'
 
 let dir: string
@@ -36,7 +36,7 @@ describe('TLS: HTTPS and WSS on the HTTP port', () => {
   after(async () => { await s.close() })
 
   it('answers an HTTPS announce to a client that trusts only the test CA', async () => {
-    const r = await httpsGet(s.port, `/announce?${query(1, 7001)}`, a.cert)
+    const r = await httpGet(`https://127.0.0.1:${s.port}`, `/announce?${query(1, 7001)}`, undefined, { ca: a.cert })
     assert.equal(r.status, 200)
     const d = decodeAnnounceResponse(r.body)
     assert.ok(d.ok)
@@ -47,7 +47,7 @@ describe('TLS: HTTPS and WSS on the HTTP port', () => {
   })
 
   it('a client trusting another CA refuses the certificate', async () => {
-    await assert.rejects(httpsGet(s.port, '/stats.json', b.cert), /self[- ]signed certificate|unable to verify/)
+    await assert.rejects(httpGet(`https://127.0.0.1:${s.port}`, '/stats.json', undefined, { ca: b.cert }), /self[- ]signed certificate|unable to verify/)
   })
 
   it('answers a WSS announce (ws client with the CA) and sees the HTTPS peer', async () => {
@@ -71,7 +71,7 @@ describe('TLS: HTTPS and WSS on the HTTP port', () => {
     assert.throws(() => s.server.reloadTls({ cert: a.cert, key: b.key }), /^TypeError: TLS: the private key does not match the certificate/)
     assert.throws(() => s.server.reloadTls({ cert: a.cert, key: 'junk' }), /^TypeError: TLS: the private key is not a valid PEM key/)
     assert.equal(await servedFingerprint(s.port), b.fingerprint256)
-    const r = await httpsGet(s.port, `/announce?${query(3, 7003)}`, b.cert)
+    const r = await httpGet(`https://127.0.0.1:${s.port}`, `/announce?${query(3, 7003)}`, undefined, { ca: b.cert })
     assert.equal(decodeAnnounceResponse(r.body).ok, true)
     s.server.reloadTls({ cert: a.cert, key: a.key })
     assert.equal(await servedFingerprint(s.port), a.fingerprint256)
@@ -142,7 +142,7 @@ describe('TLS: clients that vanish', () => {
       // Bytes that are no TLS record: bad input, one warning.
       await half(Buffer.from('\x00\xff garbage that is no TLS record \r\n\r\n', 'latin1'))
       assert.deepEqual(codes(), ['ERR_SSL_WRONG_VERSION_NUMBER'])
-      const r = await httpsGet(s.port, '/stats.json', a.cert)
+      const r = await httpGet(`https://127.0.0.1:${s.port}`, '/stats.json', undefined, { ca: a.cert })
       assert.equal(r.status, 200)
       assert.equal((JSON.parse(r.body.toString()) as { torrents: number }).torrents, 0)
     } finally { await s.close() }

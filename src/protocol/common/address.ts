@@ -13,6 +13,7 @@
  * - Zone ids ("fe80::1%eth0") and brackets are rejected: a zone means nothing to a remote peer,
  *   and brackets belong to host:port syntax, not to an address.
  */
+import { hexNibble } from './binary.js'
 
 /** Longest valid text: six 4-digit groups, six colons and a 15-char IPv4 tail. */
 const MAX_IPV6_TEXT = 45
@@ -47,13 +48,6 @@ function parseIpv4Into (s: string, from: number, to: number, out: number[], at: 
   return i === to
 }
 
-function hexValue (c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30
-  const l = c | 0x20
-  if (l >= 0x61 && l <= 0x66) return l - 0x57
-  return -1
-}
-
 /** Parse IPv6 text into 8 groups. Returns false when invalid. */
 function parseIpv6Into (s: string, g: number[]): boolean {
   const n = s.length
@@ -71,7 +65,7 @@ function parseIpv6Into (s: string, g: number[]): boolean {
     const start = i
     let v = 0
     let h: number
-    while (i < n && (h = hexValue(s.charCodeAt(i))) >= 0) {
+    while (i < n && (h = hexNibble(s.charCodeAt(i))) >= 0) {
       v = (v << 4) | h
       i++
     }

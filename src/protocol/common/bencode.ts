@@ -311,3 +311,11 @@ export function blist (v: BValue | undefined): BValue[] | undefined {
 export function bdict (v: BValue | undefined): BDict | undefined {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array) ? v : undefined
 }
+
+/** `bytes` decoded as a dict (a tracker's response body); a non-dict is INVALID_PACKET "`what` is not a dict". */
+export function bdecodeDict (bytes: Uint8Array, what: string): Result<BDict> {
+  const decoded = bdecode(bytes)
+  if (!decoded.ok) return decoded
+  const d = bdict(decoded.value)
+  return d === undefined ? fail(trackerError('INVALID_PACKET', `${what} is not a dict`)) : ok(d)
+}

@@ -57,7 +57,8 @@ export function isBinary (s: string): boolean {
 }
 
 /** Value of one hex digit character code, or -1. */
-function hexNibble (c: number): number {
+/** The value of one hex digit's char code (either case), or -1. */
+export function hexNibble (c: number): number {
   if (c >= 0x30 && c <= 0x39) return c - 0x30 // 0-9
   c |= 0x20 // fold A-F onto a-f
   if (c >= 0x61 && c <= 0x66) return c - 0x57

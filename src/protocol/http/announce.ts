@@ -6,7 +6,7 @@
 import { ID_LENGTH, MAX_PORT } from '../../constants.js'
 import { trackerError } from '../../errors.js'
 import { compactAddr, canonicalIp, parseCompactAddr } from '../common/address.js'
-import { bbinary, bdecode, bdict, bencode, blist, bstr, buint, bint, type BValue, type BEncodable } from '../common/bencode.js'
+import { bbinary, bdecodeDict, bdict, bencode, blist, bstr, buint, bint, type BValue, type BEncodable } from '../common/bencode.js'
 import { binaryToBytes, binaryToText, bytesToBinary } from '../common/binary.js'
 import { fail, ok, type Result } from '../common/result.js'
 import {
@@ -385,10 +385,9 @@ function readPeers (v: BValue | undefined, size: number, out: PeerEntry[]): bool
  * numeric fields are left out rather than failing the response.
  */
 export function decodeAnnounceResponse (bytes: Uint8Array): Result<AnnounceResponse> {
-  const decoded = bdecode(bytes)
+  const decoded = bdecodeDict(bytes, 'announce response')
   if (!decoded.ok) return decoded
-  const d = bdict(decoded.value)
-  if (d === undefined) return fail(trackerError('INVALID_PACKET', 'announce response is not a dict'))
+  const d = decoded.value
   const out: AnnounceResponse = { peers: [] }
   const failure = bstr(d['failure reason'])
   if (failure !== undefined) {

@@ -8,6 +8,7 @@
 import { MAX_QUERY_PARAMS } from '../../constants.js'
 import { trackerError } from '../../errors.js'
 import type { BinaryString } from '../common/types.js'
+import { hexNibble } from '../common/binary.js'
 import { fail, ok, type Result } from '../common/result.js'
 
 export interface QueryParam {
@@ -19,13 +20,6 @@ const PERCENT = 0x25
 const PLUS = 0x2b
 const AMP = 0x26
 const EQUALS = 0x3d
-
-function hexValue (c: number): number {
-  if (c >= 0x30 && c <= 0x39) return c - 0x30
-  const l = c | 0x20
-  if (l >= 0x61 && l <= 0x66) return l - 0x57
-  return -1
-}
 
 /**
  * Percent-decode `s[from, to)` to a binary string; `+` is a space (form encoding, in names and
@@ -46,8 +40,8 @@ function decodeComponent (s: string, from: number, to: number): string | number 
   for (let i = from; i < to; i++) {
     const c = s.charCodeAt(i)
     if (c === PERCENT) {
-      const hi = i + 2 < to ? hexValue(s.charCodeAt(i + 1)) : -1
-      const lo = hi >= 0 ? hexValue(s.charCodeAt(i + 2)) : -1
+      const hi = i + 2 < to ? hexNibble(s.charCodeAt(i + 1)) : -1
+      const lo = hi >= 0 ? hexNibble(s.charCodeAt(i + 2)) : -1
       if (lo < 0) return i
       out += s.slice(run, i) + String.fromCharCode((hi << 4) | lo)
       i += 2

@@ -5,7 +5,7 @@
 
 import { ID_LENGTH, MAX_SCRAPE_HASHES } from '../../constants.js'
 import { trackerError } from '../../errors.js'
-import { bdecode, bdict, bstr, buint } from '../common/bencode.js'
+import { bdecodeDict, bdict, bstr, buint } from '../common/bencode.js'
 import { binaryToBytes, isId } from '../common/binary.js'
 import { fail, ok, type Result } from '../common/result.js'
 import type { BinaryString, ScrapeEntry, ScrapeRequest } from '../common/types.js'
@@ -94,10 +94,9 @@ export interface ScrapeResponse {
  * dict, is skipped; a missing or invalid count reads as 0. Not a bencoded dict → INVALID_PACKET.
  */
 export function decodeScrapeResponse (bytes: Uint8Array): Result<ScrapeResponse> {
-  const decoded = bdecode(bytes)
+  const decoded = bdecodeDict(bytes, 'scrape response')
   if (!decoded.ok) return decoded
-  const d = bdict(decoded.value)
-  if (d === undefined) return fail(trackerError('INVALID_PACKET', 'scrape response is not a dict'))
+  const d = decoded.value
   const out: ScrapeResponse = { files: [] }
   const failure = bstr(d['failure reason'])
   if (failure !== undefined) {

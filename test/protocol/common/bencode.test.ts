@@ -2,7 +2,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import {
-  bbinary, bbytes, bdecode, bdict, bencode, bint, bintLength, blist, bstr, buint, utf8Length,
+  bbinary, bbytes, bdecode, bdecodeDict, bdict, bencode, bint, bintLength, blist, bstr, buint, utf8Length,
   type BEncodable, type BValue
 } from '../../../src/protocol/common/bencode.js'
 import { BENCODE_MAX_DEPTH } from '../../../src/constants.js'
@@ -193,6 +193,29 @@ describe('bdecode', () => {
     const r = bdecode('i1e' as unknown as Uint8Array)
     assert.equal(r.ok, false)
     if (!r.ok) assert.equal(r.error.code, 'INVALID_PACKET')
+  })
+})
+
+describe('bdecodeDict', () => {
+  it('returns the top-level dict', () => {
+    const r = bdecodeDict(ascii('d1:ai7e1:b2:xye'), 'test body')
+    assert.ok(r.ok)
+    assert.deepEqual(plain(r.value), { a: 7, b: [120, 121] })
+  })
+  it('fails with "<what> is not a dict" on any other value', () => {
+    for (const body of ['i1e', 'le', '3:abc']) {
+      const r = bdecodeDict(ascii(body), 'test body')
+      assert.equal(r.ok, false, body)
+      if (!r.ok) assert.deepEqual([r.error.code, r.error.message], ['INVALID_PACKET', 'malformed packet: test body is not a dict'])
+    }
+  })
+  it('passes bencode errors through', () => {
+    const r = bdecodeDict(ascii('d1:a'), 'test body')
+    assert.equal(r.ok, false)
+    if (!r.ok) {
+      assert.equal(r.error.code, 'INVALID_PACKET')
+      assert.doesNotMatch(r.error.message, /not a dict/)
+    }
   })
 })
 

@@ -1135,21 +1135,8 @@ function sampleNext (j: number, mask: number, selfAt: number): number {
  * object `selfPeer`); seeders get only leechers.
  */
 function pick (swarm: Swarm, selfPos: number, selfPeer: Peer | undefined, seeder: boolean, n: number, want: number): StorePeer[] {
-  const total = segments(swarm, selfPos, selfPeer, seeder, want)
-  const segs = segCount
-  const selfAt = segSelfAt
-  const others = selfAt < 0 ? total : total - 1
   const out: StorePeer[] = []
-  if (others <= n) {
-    // Everyone fits: take all but the asker.
-    for (let v = 0; v < total; v++) if (v !== selfAt) out.push(peerAt(swarm, segs, v))
-    for (let i = 0; i < segs; i++) segList[i] = undefined
-    return out
-  }
-  // Floyd's sampling of n distinct indices among the others; indices from the asker's on shift by one.
-  const mask = sampleStart(n)
-  for (let j = others - n; j < others; j++) out.push(peerAt(swarm, segs, sampleNext(j, mask, selfAt)))
-  for (let i = 0; i < segs; i++) segList[i] = undefined
+  select(swarm, selfPos, selfPeer, seeder, n, want, out, undefined, 0)
   return out
 }
 
@@ -1160,75 +1147,82 @@ function pick (swarm: Swarm, selfPos: number, selfPeer: Peer | undefined, seeder
 function pickInto (
   swarm: Swarm, selfPos: number, selfPeer: Peer | undefined, seeder: boolean, n: number, want: number, out: Uint8Array, offset: number
 ): number {
+  return select(swarm, selfPos, selfPeer, seeder, n, want, undefined, out, offset)
+}
+
+/**
+ * The one selection behind `pick` and `pickInto`: lays out the candidates, then takes every one
+ * but the asker when all fit, else Floyd's sampling of n. Picked peers go to `list` (StorePeers)
+ * or, when `list` is undefined, as compact addresses into `buf` from `o`. Returns how many.
+ * The sink is two plain arguments rather than a callback so the hot path stays closure-free and
+ * `take`'s per-segment loops keep their branch out of the per-peer step.
+ */
+function select (
+  swarm: Swarm, selfPos: number, selfPeer: Peer | undefined, seeder: boolean, n: number, want: number,
+  list: StorePeer[] | undefined, buf: Uint8Array | undefined, o: number
+): number {
   const total = segments(swarm, selfPos, selfPeer, seeder, want)
   const segs = segCount
   const selfAt = segSelfAt
   const others = selfAt < 0 ? total : total - 1
-  let o = offset
-  let count = 0
   if (others <= n) {
-    // Everyone fits (the usual case): walk the segments in order, skipping the asker.
-    let v = 0
-    for (let i = 0; i < segs; i++) {
-      const len = segLen[i]
-      const list = segList[i]
-      if (list !== undefined) {
-        for (let k = 0; k < len; k++, v++) {
-          if (v === selfAt) continue
-          const addr = list[k].addr
-          for (let c = 0; c < addr.length; c++) out[o + c] = addr.charCodeAt(c)
-          o += addr.length
-          count++
-        }
-      } else {
-        const chunk = swarm.chunk!
-        const u32 = chunk.u32
-        const u16 = chunk.u16
-        const base = swarm.off + segStart[i]
-        for (let k = 0; k < len; k++, v++) {
-          if (v === selfAt) continue
-          const w = (base + k) * WORDS
-          const ip = u32[w]
-          const port = u16[w * 2 + 2]
-          out[o] = ip; out[o + 1] = ip >>> 8; out[o + 2] = ip >>> 16; out[o + 3] = ip >>> 24
-          out[o + 4] = port; out[o + 5] = port >>> 8
-          o += 6
-          count++
-        }
-      }
-    }
+    // Everyone fits (the usual case): each segment whole, in order, less the asker.
+    for (let i = 0, v = 0; i < segs; v += segLen[i], i++) o = take(swarm, i, 0, segLen[i], selfAt - v, list, buf, o)
   } else {
+    // Floyd's sampling of n distinct indices among the others; indices from the asker's on shift by one.
     const mask = sampleStart(n)
-    for (let j = others - n; j < others; j++) { o = addrInto(swarm, segs, sampleNext(j, mask, selfAt), out, o); count++ }
+    for (let j = others - n; j < others; j++) {
+      let v = sampleNext(j, mask, selfAt)
+      let i = 0
+      while (v >= segLen[i]) v -= segLen[i++]
+      o = take(swarm, i, v, v + 1, -1, list, buf, o)
+    }
   }
   for (let i = 0; i < segs; i++) segList[i] = undefined
-  return count
+  return others <= n ? others : n
 }
 
-/** Writes candidate v's compact address at `o`; returns the offset after it. */
-function addrInto (swarm: Swarm, segs: number, v: number, out: Uint8Array, o: number): number {
-  for (let i = 0; i < segs; i++) {
-    if (v < segLen[i]) {
-      const list = segList[i]
-      if (list !== undefined) {
-        const addr = list[v].addr
-        for (let k = 0; k < addr.length; k++) out[o + k] = addr.charCodeAt(k)
-        return o + addr.length
-      }
-      // As readAddr, without the string.
-      const chunk = swarm.chunk!
-      const r = swarm.off + segStart[i] + v
-      const ip = chunk.u32[r * WORDS]
-      const port = chunk.u16[r * WORDS * 2 + 2]
-      out[o] = ip; out[o + 1] = ip >>> 8; out[o + 2] = ip >>> 16; out[o + 3] = ip >>> 24
-      out[o + 4] = port; out[o + 5] = port >>> 8
-      return o + 6
+/**
+ * Takes candidates [from, to) of segment `i`, less the one at `skip`, into `list` or else as
+ * compact addresses into `buf` at `o`; returns the offset after them.
+ */
+function take (
+  swarm: Swarm, i: number, from: number, to: number, skip: number, list: StorePeer[] | undefined, buf: Uint8Array | undefined, o: number
+): number {
+  const objs = segList[i]
+  if (objs !== undefined) {
+    for (let k = from; k < to; k++) {
+      if (k === skip) continue
+      const p = objs[k]
+      if (list !== undefined) { list.push(p); continue }
+      const addr = p.addr
+      for (let c = 0; c < addr.length; c++) buf![o + c] = addr.charCodeAt(c)
+      o += addr.length
     }
-    v -= segLen[i]
+    return o
   }
-  throw new RangeError('index outside candidate ranges')
+  const chunk = swarm.chunk!
+  const u32 = chunk.u32
+  const u16 = chunk.u16
+  const base = swarm.off + segStart[i]
+  for (let k = from; k < to; k++) {
+    if (k === skip) continue
+    const r = base + k
+    const w = r * WORDS
+    if (list !== undefined) {
+      list.push(new RecordPeer(addrAt(u32, u16, w), chunk.u8[r * RECORD_BYTES + ID_LEN],
+        u32[w + W_ID] | 0, u32[w + W_ID + 1] | 0, u32[w + W_ID + 2] | 0, u32[w + W_ID + 3] | 0, u32[w + W_ID + 4] | 0))
+      continue
+    }
+    // As addrAt, into the buffer instead of a string.
+    const ip = u32[w]
+    const port = u16[w * 2 + 2]
+    buf![o] = ip; buf![o + 1] = ip >>> 8; buf![o + 2] = ip >>> 16; buf![o + 3] = ip >>> 24
+    buf![o + 4] = port; buf![o + 5] = port >>> 8
+    o += 6
+  }
+  return o
 }
-
 function setHas (k: number, mask: number): boolean {
   for (let s = Math.imul(k, 0x9e3779b1) >>> 0 & mask; setGen[s] === gen; s = (s + 1) & mask) {
     if (setKeys[s] === k) return true
@@ -1244,23 +1238,6 @@ function setAdd (k: number, mask: number): void {
   }
   setGen[s] = gen
   setKeys[s] = k
-}
-
-function peerAt (swarm: Swarm, segs: number, v: number): StorePeer {
-  for (let i = 0; i < segs; i++) {
-    if (v < segLen[i]) {
-      const list = segList[i]
-      if (list !== undefined) return list[v]
-      const chunk = swarm.chunk!
-      const r = swarm.off + segStart[i] + v
-      const u32 = chunk.u32
-      const w = r * WORDS
-      return new RecordPeer(readAddr(chunk, r), chunk.u8[r * RECORD_BYTES + ID_LEN],
-        u32[w + W_ID] | 0, u32[w + W_ID + 1] | 0, u32[w + W_ID + 2] | 0, u32[w + W_ID + 3] | 0, u32[w + W_ID + 4] | 0)
-    }
-    v -= segLen[i]
-  }
-  throw new RangeError('index outside candidate ranges')
 }
 
 /**

@@ -164,6 +164,11 @@ export class RedisStore implements SwarmStore {
 
   async scrapeAll (limit: number): Promise<ScrapeEntry[]> {
     if (limit <= 0) return []
+    return await this.scrape([...await this.registered(limit)])
+  }
+
+  /** Up to `limit` info hashes of the swarm registry (SSCAN order). */
+  private async registered (limit: number): Promise<Set<BinaryString>> {
     const found = new Set<BinaryString>()
     let cursor = '0'
     do {
@@ -171,7 +176,7 @@ export class RedisStore implements SwarmStore {
       cursor = next.toString()
       for (const m of members) { if (found.size < limit) found.add(m.toString('latin1')) }
     } while (cursor !== '0' && found.size < limit)
-    return await this.scrape([...found])
+    return found
   }
 
   async remove (infoHash: BinaryString, key: BinaryString): Promise<boolean> {
@@ -280,13 +285,7 @@ export class RedisStore implements SwarmStore {
     this.counts.peers = Number(c.p ?? 0)
     this.counts.seeders = Number(c.s ?? 0)
     this.counts.leechers = Number(c.l ?? 0)
-    const swarms = new Set<BinaryString>()
-    let cursor = '0'
-    do {
-      const [next, members] = await this.call(() => this.redis.sscanBuffer(this.registryKey, cursor, 'COUNT', 256))
-      cursor = next.toString()
-      for (const m of members) if (swarms.size < this.viewMax) swarms.add(m.toString('latin1'))
-    } while (cursor !== '0' && swarms.size < this.viewMax)
+    const swarms = await this.registered(this.viewMax)
     // Peers too are bounded: sizes first, then the peers of the swarms that fit.
     const candidates = [...swarms]
     const sizes = this.redis.pipeline()
