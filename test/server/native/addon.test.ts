@@ -144,11 +144,14 @@ describe('native addon', () => {
 
   it('partial sends and EAGAIN: a burst larger than the send buffer queues, drains in order, drops beyond QUEUE_MAX', async (t) => {
     // Needs root (a private network namespace whose loopback has a slow tbf qdisc: packets wait
-    // there counting against the sender's SO_SNDBUF). CI runs as root.
+    // there counting against the sender's SO_SNDBUF). CI runs as root. Pinned to one CPU: the
+    // qdisc releases packets from whichever CPU runs it (the sender, or its timer elsewhere), and
+    // loopback delivers each through the backlog of that CPU, so on two CPUs the kernel itself
+    // can reorder them; what this test checks is the order the addon sends in.
     assert.equal(process.getuid?.(), 0, 'this test needs root for unshare --net and tc')
     const count = 5000
     const cmd = 'ip link set lo up && tc qdisc add dev lo root tbf rate 40mbit burst 16kb limit 20mb' +
-      ` && exec "${process.execPath}" --import tsx test/server/native/send-queue-fixture.ts ${count}`
+      ` && exec taskset -c 0 "${process.execPath}" --import tsx test/server/native/send-queue-fixture.ts ${count}`
     const child = spawn('unshare', ['--net', 'sh', '-c', cmd], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     let err = ''
