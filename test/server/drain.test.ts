@@ -180,6 +180,7 @@ describe('state file saved in slices', () => {
         let k = 0
         return {
           next: () => { if (walks === 1) atStep(++k); return w.next() },
+          info: () => w.info(),
           close: () => { open--; w.close() }
         }
       }

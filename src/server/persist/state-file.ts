@@ -142,7 +142,7 @@ export function * encodeState (
         infoHash = r.done === true ? undefined : r.value
       }
       if (infoHash === undefined) break
-      const info = store.swarmInfo(infoHash)
+      const info = walk !== undefined ? walk.info() : store.swarmInfo(infoHash)
       if (info === undefined) continue
       w.latin1(infoHash)
       w.f64(info.downloaded)

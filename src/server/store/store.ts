@@ -101,6 +101,8 @@ export interface SwarmStore {
  */
 export interface TorrentWalk {
   next (): BinaryString | undefined
+  /** The torrent `next` named last, as `swarmInfo` would give it (without a second lookup). */
+  info (): SwarmInfo
   close (): void
 }
 

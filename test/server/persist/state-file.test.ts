@@ -388,3 +388,30 @@ describe('state file: saved in slices', () => {
     })
   }
 })
+
+describe('MemoryStore.torrentWalk', () => {
+  it('names each live torrent once, in entry order; info() is the named torrent; a closed walk is no longer told of changes', () => {
+    const s = new MemoryStore({ peerTtl: 100 })
+    for (let n = 1; n <= 3; n++) s.announce(req(hash(n), httpV4(n)), NOW)
+    s.announce(req(hash(2), httpV4(12), { seeder: true }), NOW)
+    const w = s.torrentWalk()
+    assert.throws(() => w.info(), { message: 'TorrentWalk.info: no torrent named' })
+    assert.equal(w.next(), hash(1))
+    assert.deepEqual(Array.from(w.info().peers(), ([k]) => k), [httpV4(1).addr])
+    assert.equal(w.next(), hash(2))
+    const info = w.info()
+    assert.deepEqual([info.complete, info.incomplete, info.downloaded], [1, 1, 0])
+    assert.deepEqual(Array.from(info.peers(), ([k, p]) => [k, p.seeder]), [[httpV4(2).addr, false], [httpV4(12).addr, true]])
+    // t2 dropped after it was named: info() says so; t2 back behind the walk is not named again
+    s.announce(req(hash(2), httpV4(2), { event: EVENT_STOPPED }), NOW)
+    s.announce(req(hash(2), httpV4(12), { event: EVENT_STOPPED }), NOW)
+    assert.throws(() => w.info(), { message: 'TorrentWalk.info: no torrent named' })
+    s.announce(req(hash(2), httpV4(22)), NOW)
+    assert.equal(w.next(), hash(3))
+    assert.equal(w.next(), undefined)
+    w.close()
+    // closed: nothing more is named
+    s.announce(req(hash(4), httpV4(4)), NOW)
+    assert.equal(w.next(), undefined)
+  })
+})

@@ -356,13 +356,19 @@ export class MemoryStore implements SwarmStore {
     return { complete: s.complete, incomplete: s.incomplete, downloaded: s.downloaded, peers: () => this.peersOf(infoHash) }
   }
 
+  /** A live entry's SwarmInfo, its peers read at once (a walk reads them before anything changes). */
+  private infoAt (e: number): SwarmInfo {
+    const s = this.entryScrape(e, '')
+    return { complete: s.complete, incomplete: s.incomplete, downloaded: s.downloaded, peers: () => this.peersAt(e) }
+  }
+
   * infoHashes (): IterableIterator<BinaryString> {
     const t = this.table
     for (let e = 0; e < t.end; e++) if (t.live(e)) yield t.key(e)
   }
 
   torrentWalk (): TorrentWalk {
-    const walk = new Walk(this.table, w => { this.walks = this.walks.filter(x => x !== w) })
+    const walk = new Walk(this.table, e => this.infoAt(e), w => { this.walks = this.walks.filter(x => x !== w) })
     this.walks = [...this.walks, walk]
     return walk
   }
@@ -635,7 +641,10 @@ export class MemoryStore implements SwarmStore {
   /** The peers of a torrent as they are now (looked up again: the torrent may have changed form). */
   private * peersOf (infoHash: BinaryString): IterableIterator<[BinaryString, PeerView]> {
     const e = this.table.find(infoHash)
-    if (e < 0) return
+    if (e >= 0) yield * this.peersAt(e)
+  }
+
+  private * peersAt (e: number): IterableIterator<[BinaryString, PeerView]> {
     const chunk = this.table.chunks[e >>> ENTRY_SHIFT]
     const w = (e & ENTRY_MASK) * ENTRY_WORDS
     const tag = chunk.u8[w * 4 + B_TAG]
@@ -1336,16 +1345,24 @@ class Walk implements TorrentWalk {
   /** Named, then dropped or named from `behind`: never named again. Holds only what changed meanwhile. */
   private readonly named = new Set<BinaryString>()
   private tail: Iterator<BinaryString> | undefined
+  /** The entry of the torrent named last. */
+  private last = -1
 
-  constructor (private readonly table: TorrentTable, private readonly onClose: (w: Walk) => void) {}
+  constructor (
+    private readonly table: TorrentTable,
+    private readonly infoAt: (e: number) => SwarmInfo,
+    private readonly onClose: (w: Walk) => void
+  ) {}
 
   next (): BinaryString | undefined {
     const t = this.table
+    if (this.at < 0) return undefined // closed
     while (this.at < t.end) {
       const e = this.at++
       if (!t.live(e)) continue
       const k = t.key(e)
       if (this.named.size !== 0 && this.named.has(k)) continue
+      this.last = e
       return k
     }
     // One iterator throughout: it skips what was deleted and reaches what is added meanwhile.
@@ -1354,7 +1371,13 @@ class Walk implements TorrentWalk {
     if (r.done === true) return undefined
     this.behind.delete(r.value)
     this.named.add(r.value)
+    this.last = t.find(r.value) // live: a drop takes it out of `behind`
     return r.value
+  }
+
+  info (): SwarmInfo {
+    if (this.last < 0 || !this.table.live(this.last)) throw new Error('TorrentWalk.info: no torrent named')
+    return this.infoAt(this.last)
   }
 
   created (e: number, k: BinaryString): void {
@@ -1370,6 +1393,7 @@ class Walk implements TorrentWalk {
     this.onClose(this)
     this.behind.clear()
     this.named.clear()
+    this.at = this.last = -1
   }
 }
 
