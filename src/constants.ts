@@ -187,6 +187,13 @@ export const ADMIN_MAX_BODY = 4096
 /** How often the state file is written while running, in ms (a crash loses at most this much). */
 export const STATE_SAVE_INTERVAL_MS = 60_000
 /**
+ * A save builds the state file in slices of about this much work, in ms, and lets the event
+ * loop run between them (a whole save of 1M torrents in one go stalled it ~1 s).
+ */
+export const STATE_SAVE_SLICE_MS = 5
+/** The state file is built, hashed and written in pieces of this many bytes (1 MiB). */
+export const STATE_SAVE_PIECE_BYTES = 1 << 20
+/**
  * Longest a graceful shutdown (`drain`) waits for requests in flight before closing what is left,
  * in ms. The CLI force-exits after SHUTDOWN_TIMEOUT_MS whatever happens.
  */

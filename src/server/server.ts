@@ -42,7 +42,7 @@ import type { NativeAddon, NativeUdpOptions } from './native/loader.js'
 import { WsFrontend } from './frontends/ws.js'
 import { RawWs } from './frontends/ws-socket.js'
 import type { WsConnectionOptions } from './frontends/ws.js'
-import { applyState, dumpState, loadStateFile, writeStateFile } from './persist/state-file.js'
+import { applyState, dumpStateSliced, loadStateFile } from './persist/state-file.js'
 import type { SavedState } from './persist/state-file.js'
 import { StatsCollector } from './stats/collector.js'
 import { AccessGuard } from './stats/guard.js'
@@ -250,6 +250,8 @@ export class Server extends EventEmitter {
   /** Accounting read from the state file while private mode is off: written back unchanged. */
   private carried: SavedState | undefined
   private saveChain: Promise<void> = Promise.resolve()
+  /** The save waiting for the one running to finish (callers meanwhile share it). */
+  private saveQueued: Promise<void> | undefined
   private saveTimer: NodeJS.Timeout | undefined
   private draining = false
   private readonly serveMetrics: boolean
@@ -438,23 +440,29 @@ export class Server extends EventEmitter {
   }
 
   /**
-   * Writes the state file now (atomically: temp file, fsync, rename, fsync of the directory).
-   * Saves run one at a time; a failure fires 'warning' and rejects. Without `stateFile`: no-op.
+   * Writes the state file now (atomically: temp file, fsync, rename, fsync of the directory),
+   * built in slices that leave the event loop free between them. Saves run one at a time: a call
+   * while one runs waits for it and then saves (calls meanwhile share that next save). A failure
+   * fires 'warning' and rejects. Without `stateFile`: no-op.
    */
   saveState (): Promise<void> {
     const file = this.stateFile
     if (file === undefined) return Promise.resolve()
+    // A save not started yet covers this caller too: at most one runs and one waits.
+    if (this.saveQueued !== undefined) return this.saveQueued
     const run = this.saveChain.then(async () => {
-      // The snapshot is taken when this save's turn comes, so it is never older than the last one.
-      const bytes = dumpState(this.store, this.passkeys, this.carried, Date.now())
-      await writeStateFile(file, bytes)
+      this.saveQueued = undefined
+      // The snapshot is taken when this save's turn comes, so it is never older than the last one;
+      // it is built in slices with the event loop running between them (see encodeState).
+      await dumpStateSliced(this.store, this.passkeys, this.carried, Date.now(), file)
     })
     this.saveChain = run.catch(() => undefined)
-    return run.catch((err: Error) => {
+    this.saveQueued = run.catch((err: Error) => {
       const e = new Error(`state file ${file}: cannot save: ${err.message}`)
       this.emit('warning', e)
       throw e
     })
+    return this.saveQueued
   }
 
   /**

@@ -4,14 +4,15 @@
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { encodeAnnounceRequest } from '../../src/protocol/udp/codec.js'
 import { decodeState } from '../../src/server/persist/state-file.js'
 import { Server } from '../../src/server/server.js'
 import { MemoryStore } from '../../src/server/store/memory/memory-store.js'
-import type { SwarmStore } from '../../src/server/store/store.js'
+import type { SwarmStore, TorrentWalk } from '../../src/server/store/store.js'
+import { hash, httpV4, req } from './store/conformance.js'
 import { id20, startServer, udpClient, waitFor, withTimeout, wsClient, REPLY_TIMEOUT_MS, SILENCE_MS } from '../helpers/tracker-clients.js'
 
 const IH = id20(21)
@@ -152,6 +153,112 @@ describe('state file failure paths', () => {
       const err = await new Promise<Error | null | undefined>(resolve => s.close(resolve))
       assert.match(err!.message, new RegExp(`^state file ${file}: cannot save: `))
       assert.deepEqual(readdirSync(dir), ['state.bin'])
+    } finally { rmSync(dir, { recursive: true, force: true }) }
+  })
+})
+
+describe('state file saved in slices', () => {
+  /**
+   * A MemoryStore of `n` one-peer torrents behind the state-file members, counting the saves'
+   * walks; `atStep(k)` runs when a walk names its k-th torrent (in the middle of a save).
+   */
+  function counted (n: number, atStep: (k: number) => void): { inner: MemoryStore, store: SwarmStore, walks: () => number, most: () => number } {
+    const inner = new MemoryStore({ peerTtl: 3600 })
+    const now = Math.floor(Date.now() / 1000)
+    for (let i = 0; i < n; i++) inner.announce(req(hash(i), httpV4(i)), now)
+    let walks = 0
+    let open = 0
+    let most = 0
+    const store = wrap(inner, {
+      retired: () => inner.retired(),
+      restorePeer: (h, k, p) => inner.restorePeer(h, k, p),
+      setDownloaded: (h, d) => inner.setDownloaded(h, d),
+      torrentWalk: (): TorrentWalk => {
+        const w = inner.torrentWalk()
+        walks++
+        most = Math.max(most, ++open)
+        let k = 0
+        return {
+          next: () => { if (walks === 1) atStep(++k); return w.next() },
+          info: () => w.info(),
+          close: () => { open--; w.close() }
+        }
+      }
+    })
+    return { inner, store, walks: () => walks, most: () => most }
+  }
+
+  it('saves never overlap: calls during a save share the one after it, which has what changed meanwhile', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bt-drain-'))
+    try {
+      const file = join(dir, 'state.bin')
+      const later: Array<Promise<void>> = []
+      const c = counted(20_000, k => {
+        if (k !== 1000) return
+        later.push(s.server.saveState(), s.server.saveState())
+        setImmediate(() => c.inner.announce(req(hash(20_000), httpV4(20_000)), Math.floor(Date.now() / 1000)))
+      })
+      const s = await startServer({ stateFile: file, store: c.store })
+      try {
+        const first = s.server.saveState()
+        await first
+        assert.equal(later.length, 2)
+        assert.equal(later[0], later[1])
+        assert.notEqual(later[0], first)
+        await later[0]
+        assert.equal(c.walks(), 2)
+        assert.equal(c.most(), 1)
+        assert.equal(decodeState(readFileSync(file)).swarms.length, 20_001)
+        assert.deepEqual(readdirSync(dir), ['state.bin'])
+      } finally { await s.close() }
+    } finally { rmSync(dir, { recursive: true, force: true }) }
+  })
+
+  it('close during a save waits for it, then saves once more before calling back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bt-drain-'))
+    try {
+      const file = join(dir, 'state.bin')
+      let closed: Promise<Error | null | undefined> | undefined
+      const c = counted(20_000, k => {
+        if (k !== 1000) return
+        c.inner.setDownloaded(hash(30_000), 4) // a retired count, changed during the save
+        closed = new Promise(resolve => s.server.close(resolve))
+      })
+      const s = await startServer({ stateFile: file, store: c.store })
+      const first = s.server.saveState()
+      await first
+      assert.ok(closed !== undefined)
+      assert.equal(await withTimeout(closed, REPLY_TIMEOUT_MS, 'close'), null)
+      assert.equal(c.walks(), 2)
+      assert.equal(c.most(), 1)
+      const st = decodeState(readFileSync(file))
+      assert.equal(st.swarms.length, 20_000)
+      assert.deepEqual(st.retired, [[hash(30_000), 4]])
+      assert.deepEqual(readdirSync(dir), ['state.bin'])
+    } finally { rmSync(dir, { recursive: true, force: true }) }
+  })
+
+  it('a disk that is full (ENOSPC) fails the save with a warning and keeps the previous file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bt-drain-'))
+    try {
+      const file = join(dir, 'state.bin')
+      const c = counted(10, () => undefined)
+      const s = await startServer({ stateFile: file, store: c.store })
+      try {
+        await s.server.saveState()
+        const before = readFileSync(file)
+        // the temporary file (this process, as the server runs in it) is /dev/full
+        symlinkSync('/dev/full', `${file}.tmp-${process.pid}`)
+        c.inner.announce(req(hash(99), httpV4(99)), Math.floor(Date.now() / 1000))
+        await assert.rejects(s.server.saveState(), { message: `state file ${file}: cannot save: ENOSPC: no space left on device, write` })
+        assert.equal(s.warnings.at(-1)!.message, `state file ${file}: cannot save: ENOSPC: no space left on device, write`)
+        assert.deepEqual(readFileSync(file), before)
+        assert.equal(decodeState(before).swarms.length, 10)
+        assert.deepEqual(readdirSync(dir), ['state.bin'])
+        // space again: the next save goes through
+        await s.server.saveState()
+        assert.equal(decodeState(readFileSync(file)).swarms.length, 11)
+      } finally { await s.close() }
     } finally { rmSync(dir, { recursive: true, force: true }) }
   })
 })

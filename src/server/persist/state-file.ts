@@ -4,7 +4,7 @@
  *
  * Format (version 1), big-endian. Binary rather than JSON lines: a peer is 31 or 43 bytes instead
  * of ~120 bytes of JSON, the 20-byte ids need no hex or base64 round trip, and one checksum over
- * the whole body catches truncation and corruption anywhere (the body is written in one go, so
+ * the whole body catches truncation and corruption anywhere (a file replaces the old one whole, so
  * there is nothing to gain from per-line recovery).
  *
  *   header (56 bytes): magic "BTTSTATE" · u32 version · u32 flags (0) · u64 body length ·
@@ -16,7 +16,9 @@
  *          u32 passkeys, each: u8 length · key (ASCII) · u8 source (0 file, 1 api) · f64 uploaded · f64 downloaded
  *          u32 last reports, each: u16 length · id (latin1) · f64 uploaded · f64 downloaded · u32 seen (s)
  *
- * Writes go to a temporary file, are fsynced, renamed over the old file, and the directory is
+ * A save is built in slices between which the event loop runs (encodeState says what a file
+ * holds when the store changes meanwhile), checksummed a piece at a time, then written with
+ * async I/O to a temporary file, fsynced, renamed over the old file, and the directory is
  * fsynced: a crash at any moment leaves either the old file or the new one, whole.
  */
 import { createHash } from 'node:crypto'
@@ -27,6 +29,7 @@ import type { BinaryString } from '../../protocol/common/types.js'
 import type { Passkeys, PasskeySource, LastReport } from '../core/passkeys.js'
 import { KIND_V4, KIND_V6, KIND_WS } from '../store/store.js'
 import type { SwarmStore } from '../store/store.js'
+import { STATE_SAVE_PIECE_BYTES, STATE_SAVE_SLICE_MS } from '../../constants.js'
 
 export const STATE_MAGIC = 'BTTSTATE'
 export const STATE_VERSION = 1
@@ -55,20 +58,20 @@ export class StateFileError extends Error {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-/** A growable byte buffer; writes never check bounds twice. */
-class Writer {
-  buf: Buffer
+/**
+ * The file being built, in pieces of STATE_SAVE_PIECE_BYTES (no growth copies of tens of MB, and
+ * each piece hashed and written on its own). A field never straddles two pieces.
+ */
+class Pieces {
+  readonly done: Buffer[] = []
+  buf = Buffer.allocUnsafe(STATE_SAVE_PIECE_BYTES)
   len = 0
-
-  constructor (size: number) { this.buf = Buffer.allocUnsafe(Math.max(size, 1024)) }
 
   private need (n: number): void {
     if (this.len + n <= this.buf.length) return
-    let size = this.buf.length * 2
-    while (size < this.len + n) size *= 2
-    const b = Buffer.allocUnsafe(size)
-    this.buf.copy(b, 0, 0, this.len)
-    this.buf = b
+    this.done.push(this.buf.subarray(0, this.len))
+    this.buf = Buffer.allocUnsafe(Math.max(STATE_SAVE_PIECE_BYTES, n))
+    this.len = 0
   }
 
   u8 (v: number): void { this.need(1); this.buf[this.len++] = v }
@@ -86,41 +89,81 @@ class Writer {
       this.len = at
     } else this.len += this.buf.write(s, this.len, 'latin1')
   }
-  /** Reserves a u32 to fill in later (counts known only after a walk). */
-  hole (): number { this.need(4); this.len += 4; return this.len - 4 }
-  fill (at: number, v: number): void { this.buf.writeUInt32BE(v >>> 0, at) }
+  /** Reserves a u32 to fill in later (counts known only after a walk): its piece and offset. */
+  hole (): [Buffer, number] { this.need(4); this.len += 4; return [this.buf, this.len - 4] }
+  /** The pieces, the last one cut to its length. */
+  finish (): Buffer[] {
+    if (this.len > 0) this.done.push(this.buf.subarray(0, this.len))
+    this.buf = Buffer.alloc(0)
+    this.len = 0
+    return this.done
+  }
 }
 
-/** Snapshot of the store (HTTP/UDP peers; WebSocket peers die with their sockets) and accounting. */
-export function dumpState (store: SwarmStore, passkeys: Passkeys | undefined, carried: SavedState | undefined, nowMs: number): Buffer {
-  // Sized from the store's counters up front: one allocation and no copies for a big state
-  // (growth copies of tens of MB were most of the garbage-collection cost of a save).
-  const c = store.counts
-  const w = new Writer(STATE_HEADER_LENGTH + 32 + c.torrents * 32 + c.peers * 43 + c.retired * 28 +
-    (passkeys?.size ?? 0) * 82 + (passkeys?.tracked ?? 0) * 128)
+/** Hashing a piece (~1 MiB, a few ms) counts as this much work: enough to look at the clock. */
+const PIECE_WORK = 64
+
+function fill ([buf, at]: [Buffer, number], v: number): void { buf.writeUInt32BE(v >>> 0, at) }
+
+/**
+ * Says when a slice of work is over: called with the work just done (1 a torrent, retired
+ * torrent, key or report, plus 1 a peer written, PIECE_WORK a piece hashed); true ends the slice.
+ */
+export type SliceEnd = (work: number) => boolean
+
+/**
+ * Builds the state file into `out` (pieces in order, header included), yielding whenever
+ * `end` says a slice is over so the caller can let the event loop run.
+ *
+ * Snapshot semantics while the store changes between slices: each torrent is written as it is
+ * when its slice reaches it (peers announced or expired after that are in the next save); every
+ * torrent live when the walk ends is in the file exactly once (with `store.torrentWalk`); a
+ * torrent written and then dropped stays as written, and its `downloaded` may also be among the
+ * retired, read later: on load the retired count, the newer, wins. Retired torrents, keys and
+ * reports are written as they are when their slice runs.
+ */
+export function * encodeState (
+  store: SwarmStore, passkeys: Passkeys | undefined, carried: SavedState | undefined, nowMs: number,
+  out: Buffer[], end: SliceEnd
+): Generator<void, void, void> {
+  const w = new Pieces()
   w.len = STATE_HEADER_LENGTH // the header is filled in last, over these bytes
   w.f64(nowMs)
   const swarmCount = w.hole()
   let swarms = 0
-  for (const infoHash of store.infoHashes()) {
-    const info = store.swarmInfo(infoHash)
-    if (info === undefined) continue
-    w.latin1(infoHash)
-    w.f64(info.downloaded)
-    const peerCount = w.hole()
-    let peers = 0
-    for (const [, p] of info.peers()) {
-      if (p.kind === KIND_WS) continue
-      w.u8((p.seeder ? 1 : 0) | (p.kind === KIND_V6 ? 2 : 0))
-      w.latin1(p.addr)
-      w.latin1(p.peerId)
-      w.u32(p.lastSeen)
-      peers++
+  const walk = store.torrentWalk?.()
+  const hashes = walk === undefined ? store.infoHashes() : undefined
+  try {
+    for (;;) {
+      let infoHash: BinaryString | undefined
+      if (walk !== undefined) infoHash = walk.next()
+      else {
+        const r = hashes!.next()
+        infoHash = r.done === true ? undefined : r.value
+      }
+      if (infoHash === undefined) break
+      const info = walk !== undefined ? walk.info() : store.swarmInfo(infoHash)
+      if (info === undefined) continue
+      w.latin1(infoHash)
+      w.f64(info.downloaded)
+      const peerCount = w.hole()
+      let peers = 0
+      for (const [, p] of info.peers()) {
+        if (p.kind === KIND_WS) continue
+        w.u8((p.seeder ? 1 : 0) | (p.kind === KIND_V6 ? 2 : 0))
+        w.latin1(p.addr)
+        w.latin1(p.peerId)
+        w.u32(p.lastSeen)
+        peers++
+      }
+      fill(peerCount, peers)
+      swarms++
+      if (end(1 + peers)) yield
     }
-    w.fill(peerCount, peers)
-    swarms++
+  } finally {
+    walk?.close()
   }
-  w.fill(swarmCount, swarms)
+  fill(swarmCount, swarms)
 
   const retiredCount = w.hole()
   let retired = 0
@@ -128,19 +171,24 @@ export function dumpState (store: SwarmStore, passkeys: Passkeys | undefined, ca
     w.latin1(infoHash)
     w.f64(downloaded)
     retired++
+    if (end(1)) yield
   }
-  w.fill(retiredCount, retired)
+  fill(retiredCount, retired)
 
   // With private mode off, accounting read at start is carried over untouched, not dropped.
-  const accounts = passkeys !== undefined ? Array.from(passkeys.list()) : (carried?.accounts ?? [])
-  w.u32(accounts.length)
+  const accounts = passkeys !== undefined ? passkeys.list() : (carried?.accounts ?? [])[Symbol.iterator]()
+  const accountCount = w.hole()
+  let keys = 0
   for (const a of accounts) {
     w.u8(a.key.length)
     w.latin1(a.key)
     w.u8(a.source === 'api' ? 1 : 0)
     w.f64(a.uploaded)
     w.f64(a.downloaded)
+    keys++
+    if (end(1)) yield
   }
+  fill(accountCount, keys)
   const reports = passkeys !== undefined ? passkeys.reports() : (carried?.reports ?? [])[Symbol.iterator]()
   const reportCount = w.hole()
   let n = 0
@@ -151,17 +199,75 @@ export function dumpState (store: SwarmStore, passkeys: Passkeys | undefined, ca
     w.f64(r.downloaded)
     w.u32(r.seen)
     n++
+    if (end(1)) yield
   }
-  w.fill(reportCount, n)
+  fill(reportCount, n)
 
-  const file = w.buf.subarray(0, w.len)
-  const body = file.subarray(STATE_HEADER_LENGTH)
-  file.write(STATE_MAGIC, 0, 'latin1')
-  file.writeUInt32BE(STATE_VERSION, 8)
-  file.writeUInt32BE(0, 12)
-  file.writeBigUInt64BE(BigInt(body.length), 16)
-  createHash('sha256').update(body).digest().copy(file, 24)
-  return file
+  const pieces = w.finish()
+  let bodyLength = -STATE_HEADER_LENGTH
+  for (const p of pieces) bodyLength += p.length
+  // The checksum a piece at a time (~1 MiB: a few ms each).
+  const hash = createHash('sha256')
+  for (let i = 0; i < pieces.length; i++) {
+    hash.update(i === 0 ? pieces[0].subarray(STATE_HEADER_LENGTH) : pieces[i])
+    if (end(PIECE_WORK) && i < pieces.length - 1) yield
+  }
+  const head = pieces[0]
+  head.write(STATE_MAGIC, 0, 'latin1')
+  head.writeUInt32BE(STATE_VERSION, 8)
+  head.writeUInt32BE(0, 12)
+  head.writeBigUInt64BE(BigInt(bodyLength), 16)
+  hash.digest().copy(head, 24)
+  for (const p of pieces) out.push(p)
+}
+
+/** Snapshot of the store (HTTP/UDP peers; WebSocket peers die with their sockets) and accounting, in one go. */
+export function dumpState (store: SwarmStore, passkeys: Passkeys | undefined, carried: SavedState | undefined, nowMs: number): Buffer {
+  const out: Buffer[] = []
+  const run = encodeState(store, passkeys, carried, nowMs, out, () => false)
+  while (run.next().done !== true);
+  return out.length === 1 ? out[0] : Buffer.concat(out)
+}
+
+/** Options of dumpStateSliced (tests pass `sliceWork` to cut slices by work, not time). */
+export interface SliceOptions {
+  /** Length of a slice, ms (default STATE_SAVE_SLICE_MS). */
+  sliceMs?: number
+  /** Instead: slices of this much work (see SliceEnd), whatever the time. */
+  sliceWork?: number
+  /** Runs between slices (tests change the store here). */
+  between?: () => void
+}
+
+/**
+ * Builds the state file in slices, letting the event loop run between them (setImmediate: I/O
+ * first), then writes it like writeStateFile. The event loop stalls at most about a slice, plus
+ * the time of one torrent's peers or one piece's checksum.
+ */
+export async function dumpStateSliced (
+  store: SwarmStore, passkeys: Passkeys | undefined, carried: SavedState | undefined, nowMs: number,
+  path: string, opts: SliceOptions = {}
+): Promise<void> {
+  const out: Buffer[] = []
+  const ms = opts.sliceMs ?? STATE_SAVE_SLICE_MS
+  const per = opts.sliceWork
+  let work = 0
+  let deadline = performance.now() + ms
+  const end: SliceEnd = per !== undefined
+    ? n => { work += n; if (work < per) return false; work = 0; return true }
+    // The clock is read every PIECE_WORK units of work, so a slice overruns by at most that much.
+    : n => { work += n; if (work < PIECE_WORK) return false; work = 0; return performance.now() >= deadline }
+  const run = encodeState(store, passkeys, carried, nowMs, out, end)
+  try {
+    while (run.next().done !== true) {
+      await new Promise(resolve => setImmediate(resolve))
+      opts.between?.()
+      deadline = performance.now() + ms
+    }
+  } finally {
+    run.return() // abandoned half-way: the store's walk is closed
+  }
+  await writeStateFile(path, out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -310,12 +416,24 @@ export function loadStateFile (path: string, now = new Date()): LoadResult {
   }
 }
 
-/** Writes `bytes` to `path` atomically and durably: temp file → fsync → rename → fsync directory. */
-export async function writeStateFile (path: string, bytes: Uint8Array): Promise<void> {
+/**
+ * Writes `bytes` (one buffer or pieces in order) to `path` atomically and durably: temp file →
+ * fsync → rename → fsync directory. On failure the temp file is removed and the old file stays.
+ */
+export async function writeStateFile (path: string, bytes: Uint8Array | readonly Uint8Array[]): Promise<void> {
   const tmp = `${path}.tmp-${process.pid}`
+  const pieces = bytes instanceof Uint8Array ? [bytes] : bytes
   const fh = await open(tmp, 'w', 0o600)
   try {
-    await fh.writeFile(bytes)
+    let at = 0
+    for (const p of pieces) {
+      // One piece per call (async, off the event loop); a short write goes on from where it stopped.
+      for (let done = 0; done < p.length;) {
+        const { bytesWritten } = await fh.write(p, done, p.length - done, at)
+        done += bytesWritten
+        at += bytesWritten
+      }
+    }
     await fh.sync()
   } catch (err) {
     await fh.close().catch(() => undefined)

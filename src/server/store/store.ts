@@ -66,6 +66,12 @@ export interface SwarmStore {
   restorePeer? (infoHash: BinaryString, key: BinaryString, peer: Omit<PeerView, 'conn'>): void
   /** Sets the `downloaded` count of a torrent, live or retired (a retired one is remembered). */
   setDownloaded? (infoHash: BinaryString, downloaded: number): void
+  /**
+   * Optional: a walk over the live torrents that may last many event-loop turns while the store
+   * changes (the state file is saved in slices). Without it a save walks `infoHashes()`, which
+   * may name a torrent dropped and re-created meanwhile twice, or miss it.
+   */
+  torrentWalk? (): TorrentWalk
 
   // ---- Compact fast paths (optional, synchronous; the UDP frontend uses them when present and
   // falls back to `announce` / `scrape` otherwise — see announceCompact / scrapeCompact below).
@@ -85,6 +91,19 @@ export interface SwarmStore {
   refresh? (): Promise<void>
   /** Connects; the server awaits it before listening. Rejects when the backend is unreachable. */
   connect? (): Promise<void>
+}
+
+/**
+ * A walk over the torrents (`SwarmStore.torrentWalk`). `next` names each torrent at most once,
+ * and, by the time it returns undefined, every torrent live then has been named (one created
+ * behind the walk is named at the end). The caller reads a named torrent before the store changes
+ * again. `close` when done or abandoned (the store stops tracking changes for it).
+ */
+export interface TorrentWalk {
+  next (): BinaryString | undefined
+  /** The torrent `next` named last, as `swarmInfo` would give it (without a second lookup). */
+  info (): SwarmInfo
+  close (): void
 }
 
 /** Peer kinds: announces only ever see peers of the kinds they ask for. */

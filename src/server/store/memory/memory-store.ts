@@ -4,7 +4,7 @@ import type { BinaryString, ScrapeEntry } from '../../../protocol/common/types.j
 import { KIND_V4, KIND_WS, writeU32BE } from '../store.js'
 import type {
   CompactAnnounceResult, PeerKind, PeerView, StoreAnnounce, StoreAnnounceResult, StoreCounts, StoreListener,
-  StorePeer, SwarmInfo, SwarmStore
+  StorePeer, SwarmInfo, SwarmStore, TorrentWalk
 } from '../store.js'
 import { Arena, RECORD_BYTES } from './arena.js'
 import type { Chunk } from './arena.js'
@@ -91,6 +91,8 @@ export class MemoryStore implements SwarmStore {
   private readonly arena = new Arena()
   /** The next entry the sweep visits. */
   private sweepAt = 0
+  /** Walks under way (state-file saves): told of torrents created and dropped behind them. */
+  private walks: Walk[] = []
 
   /** `maxRetired`: most peerless torrents remembered for their `downloaded` (default MAX_RETIRED_TORRENTS). */
   constructor (opts: { peerTtl: number, listener?: StoreListener, maxRetired?: number }) {
@@ -354,9 +356,21 @@ export class MemoryStore implements SwarmStore {
     return { complete: s.complete, incomplete: s.incomplete, downloaded: s.downloaded, peers: () => this.peersOf(infoHash) }
   }
 
+  /** A live entry's SwarmInfo, its peers read at once (a walk reads them before anything changes). */
+  private infoAt (e: number): SwarmInfo {
+    const s = this.entryScrape(e, '')
+    return { complete: s.complete, incomplete: s.incomplete, downloaded: s.downloaded, peers: () => this.peersAt(e) }
+  }
+
   * infoHashes (): IterableIterator<BinaryString> {
     const t = this.table
     for (let e = 0; e < t.end; e++) if (t.live(e)) yield t.key(e)
+  }
+
+  torrentWalk (): TorrentWalk {
+    const walk = new Walk(this.table, e => this.infoAt(e), w => { this.walks = this.walks.filter(x => x !== w) })
+    this.walks = [...this.walks, walk]
+    return walk
   }
 
   retired (): IterableIterator<[BinaryString, number]> {
@@ -456,13 +470,15 @@ export class MemoryStore implements SwarmStore {
       }
     }
     this.counts.torrents++
+    let e: number
     if (inline && done <= MAX_INLINE_DL) {
-      const e = this.table.insert(TAG_LEECH)
+      e = this.table.insert(TAG_LEECH)
       this.table.chunks[e >>> ENTRY_SHIFT].u8[(e & ENTRY_MASK) * ENTRY_BYTES + B_DL] = done
-      return e
+    } else {
+      e = this.table.insert(TAG_OBJ)
+      this.attachObj(e).downloaded = done
     }
-    const e = this.table.insert(TAG_OBJ)
-    this.attachObj(e).downloaded = done
+    if (this.walks.length !== 0) for (const w of this.walks) w.created(e, infoHash)
     return e
   }
 
@@ -602,6 +618,7 @@ export class MemoryStore implements SwarmStore {
         this.counts.retired--
       }
     }
+    if (this.walks.length !== 0) for (const w of this.walks) w.dropped(e, t.key(e))
     t.delete(e)
     this.counts.torrents--
   }
@@ -624,7 +641,10 @@ export class MemoryStore implements SwarmStore {
   /** The peers of a torrent as they are now (looked up again: the torrent may have changed form). */
   private * peersOf (infoHash: BinaryString): IterableIterator<[BinaryString, PeerView]> {
     const e = this.table.find(infoHash)
-    if (e < 0) return
+    if (e >= 0) yield * this.peersAt(e)
+  }
+
+  private * peersAt (e: number): IterableIterator<[BinaryString, PeerView]> {
     const chunk = this.table.chunks[e >>> ENTRY_SHIFT]
     const w = (e & ENTRY_MASK) * ENTRY_WORDS
     const tag = chunk.u8[w * 4 + B_TAG]
@@ -1287,6 +1307,71 @@ function * swarmPeers (swarm: Swarm): IterableIterator<[BinaryString, PeerView]>
     yield * views
   }
   if (swarm.extra !== undefined) yield * swarm.extra.byKey.entries()
+}
+
+/**
+ * `torrentWalk`: the entries in order, then the torrents created behind the walk meanwhile.
+ * Entries are reused, so a torrent named and then dropped may come back at an entry ahead
+ * (`named` skips it there) or behind (`behind` names it at the end, as it is then).
+ */
+class Walk implements TorrentWalk {
+  /** The next entry. */
+  at = 0
+  /** Live at an entry already passed, not named yet. */
+  private readonly behind = new Set<BinaryString>()
+  /** Named, then dropped or named from `behind`: never named again. Holds only what changed meanwhile. */
+  private readonly named = new Set<BinaryString>()
+  private tail: Iterator<BinaryString> | undefined
+  /** The entry of the torrent named last. */
+  private last = -1
+
+  constructor (
+    private readonly table: TorrentTable,
+    private readonly infoAt: (e: number) => SwarmInfo,
+    private readonly onClose: (w: Walk) => void
+  ) {}
+
+  next (): BinaryString | undefined {
+    const t = this.table
+    if (this.at < 0) return undefined // closed
+    while (this.at < t.end) {
+      const e = this.at++
+      if (!t.live(e)) continue
+      const k = t.key(e)
+      if (this.named.size !== 0 && this.named.has(k)) continue
+      this.last = e
+      return k
+    }
+    // One iterator throughout: it skips what was deleted and reaches what is added meanwhile.
+    this.tail ??= this.behind.values()
+    const r = this.tail.next()
+    if (r.done === true) return undefined
+    this.behind.delete(r.value)
+    this.named.add(r.value)
+    this.last = t.find(r.value) // live: a drop takes it out of `behind`
+    return r.value
+  }
+
+  info (): SwarmInfo {
+    if (this.last < 0 || !this.table.live(this.last)) throw new Error('TorrentWalk.info: no torrent named')
+    return this.infoAt(this.last)
+  }
+
+  created (e: number, k: BinaryString): void {
+    if (e < this.at && !this.named.has(k)) this.behind.add(k)
+  }
+
+  dropped (e: number, k: BinaryString): void {
+    // Behind the walk and not in `behind`: it was named.
+    if (e < this.at && !this.behind.delete(k)) this.named.add(k)
+  }
+
+  close (): void {
+    this.onClose(this)
+    this.behind.clear()
+    this.named.clear()
+    this.at = this.last = -1
+  }
 }
 
 /** A torrent with more than one peer, with object peers, or with more downloads than a byte holds. */
