@@ -5,8 +5,8 @@ import { trackerError } from '../../errors.js'
 import type { TrackerError } from '../../errors.js'
 import { EVENT_STOPPED } from '../../protocol/common/types.js'
 import type { AnnounceRequest, BinaryString } from '../../protocol/common/types.js'
-import { encodeAnnounceResponse, encodeAnswer, encodeOffer } from '../../protocol/ws/codec.js'
-import type { WsAnswer, WsOffer } from '../../protocol/ws/codec.js'
+import { encodeAnnounceResponse, encodeAnswerJson, encodeOfferJson } from '../../protocol/ws/codec.js'
+import type { WsAnswerJson, WsOfferJson } from '../../protocol/ws/codec.js'
 import { KIND_WS, WANT_WS } from '../store/store.js'
 import type { SwarmStore } from '../store/store.js'
 import { jitterInterval } from './jitter.js'
@@ -118,7 +118,7 @@ export class Signalling {
     return b === undefined || b.conn === conn
   }
 
-  announce (conn: number, req: AnnounceRequest, offers: readonly WsOffer[] | undefined, now: number): Maybe<SignalResult> {
+  announce (conn: number, req: AnnounceRequest, offers: readonly WsOfferJson[] | undefined, now: number): Maybe<SignalResult> {
     const s = this.sessions.get(conn)
     if (s === undefined) return { ok: true, deliveries: [] }
     if (!this.mayUse(conn, req.peerId)) return { ok: false, error: trackerError('PEER_ID_BOUND') }
@@ -174,21 +174,21 @@ export class Signalling {
             infoHash: req.infoHash,
             offerId: offer.offerId,
             expires,
-            message: encodeOffer({ infoHash: req.infoHash, fromPeerId: req.peerId, offerId: offer.offerId, sdp: offer.sdp })
+            message: encodeOfferJson({ infoHash: req.infoHash, fromPeerId: req.peerId, offerId: offer.offerId, sdpJson: offer.sdpJson })
           })
           continue
         }
         this.remember(target, req.peerId + offer.offerId, {
           fromConn: conn, fromPeerId: req.peerId, toPeerId: to.peerId, infoHash: req.infoHash, expires
         })
-        deliveries.push([to.conn, encodeOffer({ infoHash: req.infoHash, fromPeerId: req.peerId, offerId: offer.offerId, sdp: offer.sdp })])
+        deliveries.push([to.conn, encodeOfferJson({ infoHash: req.infoHash, fromPeerId: req.peerId, offerId: offer.offerId, sdpJson: offer.sdpJson })])
       }
       return { ok: true, deliveries } as const
     })
   }
 
   /** An answer from `conn` (as `peerId`) to an offer relayed to it. Nothing goes back to the sender. */
-  answer (conn: number, infoHash: BinaryString, peerId: BinaryString, answer: WsAnswer, now: number): SignalResult {
+  answer (conn: number, infoHash: BinaryString, peerId: BinaryString, answer: WsAnswerJson, now: number): SignalResult {
     const s = this.sessions.get(conn)
     if (s === undefined) return { ok: true, deliveries: [] }
     if (!this.mayUse(conn, peerId)) return { ok: false, error: trackerError('PEER_ID_BOUND') }
@@ -198,7 +198,7 @@ export class Signalling {
       return { ok: false, error: trackerError('UNKNOWN_OFFER') }
     }
     s.pending.delete(key)
-    const message = encodeAnswer({ infoHash, fromPeerId: peerId, offerId: answer.offerId, sdp: answer.sdp })
+    const message = encodeAnswerJson({ infoHash, fromPeerId: peerId, offerId: answer.offerId, sdpJson: answer.sdpJson })
     const node = nodeOfConn(p.fromConn)
     if (node !== this.node && this.opts.bus !== undefined) {
       this.opts.bus.send(node, { t: 'answer', conn: p.fromConn, message })
