@@ -446,10 +446,17 @@ export function encodeOffer (s: WsSignalFields): string {
     `"peer_id":${str(s.fromPeerId)},"info_hash":${str(s.infoHash)}}`
 }
 
-/** `encodeOffer` from the SDP's JSON text: the same frame, without encoding the SDP again. */
-export function encodeOfferJson (s: WsSignalJsonFields): string {
-  return `{"action":"announce","offer":{"type":"offer","sdp":${s.sdpJson}},"offer_id":${str(s.offerId)},` +
-    `"peer_id":${str(s.fromPeerId)},"info_hash":${str(s.infoHash)}}`
+/**
+ * `encodeOffer` from the SDP's JSON text: the same frame, without encoding the SDP again. `tail`
+ * (`encodeSignalTail` of the same peer and torrent) may be shared by one announce's offers.
+ */
+export function encodeOfferJson (s: WsSignalJsonFields, tail = encodeSignalTail(s.fromPeerId, s.infoHash)): string {
+  return `{"action":"announce","offer":{"type":"offer","sdp":${s.sdpJson}},"offer_id":${str(s.offerId)}` + tail
+}
+
+/** The end of a relayed offer or answer frame from `fromPeerId` in `infoHash`'s swarm. */
+export function encodeSignalTail (fromPeerId: BinaryString, infoHash: BinaryString): string {
+  return `,"peer_id":${str(fromPeerId)},"info_hash":${str(infoHash)}}`
 }
 
 /** A forwarded answer: `peer_id` is the answering peer. */
@@ -460,8 +467,8 @@ export function encodeAnswer (s: WsSignalFields): string {
 
 /** `encodeAnswer` from the SDP's JSON text. */
 export function encodeAnswerJson (s: WsSignalJsonFields): string {
-  return `{"action":"announce","answer":{"type":"answer","sdp":${s.sdpJson}},"offer_id":${str(s.offerId)},` +
-    `"peer_id":${str(s.fromPeerId)},"info_hash":${str(s.infoHash)}}`
+  return `{"action":"announce","answer":{"type":"answer","sdp":${s.sdpJson}},"offer_id":${str(s.offerId)}` +
+    encodeSignalTail(s.fromPeerId, s.infoHash)
 }
 
 /** `{"action":"scrape","files":{<info hash>:{complete,incomplete,downloaded}}}`, in entry order. */
