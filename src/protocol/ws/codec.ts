@@ -25,6 +25,8 @@ import {
 import { type ErrorCode, type TrackerError, trackerError } from '../../errors.js'
 import { isId } from '../common/binary.js'
 import { fail, ok, type Result } from '../common/result.js'
+import { findSdpLiterals } from './json.js'
+import type { SdpLiterals } from './json.js'
 import {
   type AnnounceEvent,
   type AnnounceRequest,
@@ -57,6 +59,22 @@ export interface WsAnswer {
   sdp: string
 }
 
+/**
+ * `WsOffer` with the SDP as its JSON string literal (`JSON.stringify(sdp)`, quotes included), as
+ * `decodeWsRequestJson` gives it: the tracker forwards it without decoding it.
+ */
+export interface WsOfferJson {
+  offerId: string
+  sdpJson: string
+}
+
+/** `WsAnswer` with the SDP as its JSON string literal (see `WsOfferJson`). */
+export interface WsAnswerJson {
+  toPeerId: BinaryString
+  offerId: string
+  sdpJson: string
+}
+
 export interface WsAnnounceMessage {
   action: 'announce'
   /** `port` is 0, `compact` and `noPeerId` false: WS peers have neither. */
@@ -76,6 +94,16 @@ export interface WsScrapeMessage {
 /** A decoded client → tracker message. */
 export type WsRequest = WsAnnounceMessage | WsScrapeMessage
 
+/** `WsAnnounceMessage` as `decodeWsRequestJson` gives it: SDPs as JSON text. */
+export interface WsAnnounceMessageJson {
+  action: 'announce'
+  request: AnnounceRequest
+  offers?: WsOfferJson[]
+  answer?: WsAnswerJson
+}
+
+export type WsRequestJson = WsAnnounceMessageJson | WsScrapeMessage
+
 /**
  * A request that could not be decoded, with what could be read of it, so the frontend can answer
  * `{ action, "failure reason", info_hash }` (see `encodeFailure`). `action` is set once the action
@@ -90,6 +118,9 @@ export interface WsDecodeFailure {
 
 /** What `decodeWsRequest` returns; a `Result<WsRequest>` that may carry more on failure. */
 export type WsDecodeResult = { ok: true, value: WsRequest } | WsDecodeFailure
+
+/** What `decodeWsRequestJson` returns. */
+export type WsDecodeJsonResult = { ok: true, value: WsRequestJson } | WsDecodeFailure
 
 /** Tracker → client: the reply to an announce. Fields the tracker left out are undefined. */
 export interface WsAnnounceReply {
@@ -145,6 +176,14 @@ export interface WsSignalFields {
   fromPeerId: BinaryString
   offerId: string
   sdp: string
+}
+
+/** `WsSignalFields` with the SDP as its JSON string literal (`JSON.stringify(sdp)`). */
+export interface WsSignalJsonFields {
+  infoHash: BinaryString
+  fromPeerId: BinaryString
+  offerId: string
+  sdpJson: string
 }
 
 export interface WsAnnounceRequestFields {
@@ -257,12 +296,38 @@ export function decodeWsRequest (text: string): WsDecodeResult {
   const data = parseObject(text)
   if (data === undefined) return failure('INVALID_JSON', undefined)
   const action = own(data, 'action')
-  if (action === 'announce') return decodeAnnounce(data)
+  if (action === 'announce') return decodeAnnounce(data, undefined) as unknown as WsDecodeResult
   if (action === 'scrape') return decodeScrape(data)
   return failure('INVALID_ACTION', undefined)
 }
 
-function decodeAnnounce (data: JsonObject): WsDecodeResult {
+/**
+ * `decodeWsRequest` for a tracker that forwards offers and answers: the same checks and
+ * results, but each SDP comes as its JSON text (`sdpJson`, exactly what `JSON.stringify(sdp)`
+ * gives), taken from the frame's text when it is already in that form. Never throws.
+ */
+export function decodeWsRequestJson (text: string): WsDecodeJsonResult {
+  const data = parseObject(text)
+  if (data === undefined) return failure('INVALID_JSON', undefined)
+  const action = own(data, 'action')
+  if (action === 'announce') return decodeAnnounce(data, text) as unknown as WsDecodeJsonResult
+  if (action === 'scrape') return decodeScrape(data)
+  return failure('INVALID_ACTION', undefined)
+}
+
+/** Either form of announce message: `decodeAnnounce`'s `text` argument says which. */
+interface AnyAnnounceMessage {
+  action: 'announce'
+  request: AnnounceRequest
+  offers?: Array<WsOffer | WsOfferJson>
+  answer?: WsAnswer | WsAnswerJson
+}
+
+/**
+ * `text` (the frame `data` was parsed from): SDPs as JSON text (`decodeWsRequestJson`), taken
+ * from `text` where `findSdpLiterals` finds them; else decoded.
+ */
+function decodeAnnounce (data: JsonObject, text: string | undefined): { ok: true, value: AnyAnnounceMessage } | WsDecodeFailure {
   const A = 'announce'
   const infoHash = own(data, 'info_hash')
   if (!isId(infoHash)) return failure('INVALID_INFO_HASH', undefined, A)
@@ -301,13 +366,15 @@ function decodeAnnounce (data: JsonObject): WsDecodeResult {
   const trackerId = own(data, 'trackerid')
   if (typeof trackerId === 'string') request.trackerId = trackerId
 
-  const message: WsAnnounceMessage = { action: A, request }
+  const message: AnyAnnounceMessage = { action: A, request }
+  /** Found on first use (an announce without offers or answer needs none). */
+  let literals: SdpLiterals | undefined
 
   const rawOffers = own(data, 'offers')
   if (rawOffers !== undefined && rawOffers !== null) {
     if (!Array.isArray(rawOffers)) return failure('INVALID_OFFER', 'offers is not an array', A, infoHash)
     if (rawOffers.length > WS_MAX_OFFERS) return failure('TOO_MANY_OFFERS', `more than ${WS_MAX_OFFERS}`, A, infoHash)
-    const offers: WsOffer[] = new Array(rawOffers.length)
+    const offers: Array<WsOffer | WsOfferJson> = new Array(rawOffers.length)
     for (let i = 0; i < rawOffers.length; i++) {
       const o: unknown = rawOffers[i]
       if (!isObject(o)) return failure('INVALID_OFFER', undefined, A, infoHash)
@@ -315,7 +382,10 @@ function decodeAnnounce (data: JsonObject): WsDecodeResult {
       if (!isOfferId(offerId)) return failure('INVALID_OFFER', 'bad offer_id', A, infoHash)
       const s = readSdp(own(o, 'offer'), 'offer')
       if ('bad' in s) return failure('INVALID_OFFER', s.bad, A, infoHash)
-      offers[i] = { offerId, sdp: s.sdp }
+      if (text !== undefined) {
+        literals ??= findSdpLiterals(text)
+        offers[i] = { offerId, sdpJson: literals.offers[i] ?? str(s.sdp) }
+      } else offers[i] = { offerId, sdp: s.sdp }
     }
     message.offers = offers
   }
@@ -328,13 +398,16 @@ function decodeAnnounce (data: JsonObject): WsDecodeResult {
     if (!isId(toPeerId)) return failure('INVALID_TO_PEER_ID', undefined, A, infoHash)
     const offerId = own(data, 'offer_id')
     if (!isOfferId(offerId)) return failure('INVALID_ANSWER', 'bad offer_id', A, infoHash)
-    message.answer = { toPeerId, offerId, sdp: s.sdp }
+    if (text !== undefined) {
+      literals ??= findSdpLiterals(text)
+      message.answer = { toPeerId, offerId, sdpJson: literals.answer ?? str(s.sdp) }
+    } else message.answer = { toPeerId, offerId, sdp: s.sdp }
   }
 
   return { ok: true, value: message }
 }
 
-function decodeScrape (data: JsonObject): WsDecodeResult {
+function decodeScrape (data: JsonObject): { ok: true, value: WsScrapeMessage } | WsDecodeFailure {
   const A = 'scrape'
   const raw = own(data, 'info_hash')
   if (raw === undefined || raw === null) return { ok: true, value: { action: A, infoHashes: [] } }
@@ -373,10 +446,29 @@ export function encodeOffer (s: WsSignalFields): string {
     `"peer_id":${str(s.fromPeerId)},"info_hash":${str(s.infoHash)}}`
 }
 
+/**
+ * `encodeOffer` from the SDP's JSON text: the same frame, without encoding the SDP again. `tail`
+ * (`encodeSignalTail` of the same peer and torrent) may be shared by one announce's offers.
+ */
+export function encodeOfferJson (s: WsSignalJsonFields, tail = encodeSignalTail(s.fromPeerId, s.infoHash)): string {
+  return `{"action":"announce","offer":{"type":"offer","sdp":${s.sdpJson}},"offer_id":${str(s.offerId)}` + tail
+}
+
+/** The end of a relayed offer or answer frame from `fromPeerId` in `infoHash`'s swarm. */
+export function encodeSignalTail (fromPeerId: BinaryString, infoHash: BinaryString): string {
+  return `,"peer_id":${str(fromPeerId)},"info_hash":${str(infoHash)}}`
+}
+
 /** A forwarded answer: `peer_id` is the answering peer. */
 export function encodeAnswer (s: WsSignalFields): string {
   return `{"action":"announce","answer":{"type":"answer","sdp":${str(s.sdp)}},"offer_id":${str(s.offerId)},` +
     `"peer_id":${str(s.fromPeerId)},"info_hash":${str(s.infoHash)}}`
+}
+
+/** `encodeAnswer` from the SDP's JSON text. */
+export function encodeAnswerJson (s: WsSignalJsonFields): string {
+  return `{"action":"announce","answer":{"type":"answer","sdp":${s.sdpJson}},"offer_id":${str(s.offerId)}` +
+    encodeSignalTail(s.fromPeerId, s.infoHash)
 }
 
 /** `{"action":"scrape","files":{<info hash>:{complete,incomplete,downloaded}}}`, in entry order. */

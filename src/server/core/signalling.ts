@@ -5,8 +5,8 @@ import { trackerError } from '../../errors.js'
 import type { TrackerError } from '../../errors.js'
 import { EVENT_STOPPED } from '../../protocol/common/types.js'
 import type { AnnounceRequest, BinaryString } from '../../protocol/common/types.js'
-import { encodeAnnounceResponse, encodeAnswer, encodeOffer } from '../../protocol/ws/codec.js'
-import type { WsAnswer, WsOffer } from '../../protocol/ws/codec.js'
+import { encodeAnnounceResponse, encodeAnswerJson, encodeOfferJson, encodeSignalTail } from '../../protocol/ws/codec.js'
+import type { WsAnswerJson, WsOfferJson } from '../../protocol/ws/codec.js'
 import { KIND_WS, WANT_WS } from '../store/store.js'
 import type { SwarmStore } from '../store/store.js'
 import { jitterInterval } from './jitter.js'
@@ -59,6 +59,11 @@ interface Session {
   memberships: Set<string>
   /** Offers relayed to this session, keyed by sender peer id + offer id. */
   pending: Map<string, PendingOffer>
+  /**
+   * A peer id known to be bound to this session (cleared when its binding goes): most sockets
+   * carry one peer id, so a string comparison spares the `bindings` lookup on every message.
+   */
+  bound: BinaryString | undefined
 }
 
 interface Binding { conn: number, refs: number }
@@ -89,7 +94,7 @@ export class Signalling {
 
   open (addr: BinaryString): number {
     const conn = this.node * CONN_NODE_FACTOR + this.nextSeq++
-    this.sessions.set(conn, { addr, memberships: new Set(), pending: new Map() })
+    this.sessions.set(conn, { addr, memberships: new Set(), pending: new Map(), bound: undefined })
     return conn
   }
 
@@ -114,14 +119,28 @@ export class Signalling {
 
   /** The peer id `peerId` may be used by `conn`? */
   mayUse (conn: number, peerId: BinaryString): boolean {
+    const s = this.sessions.get(conn)
+    return s === undefined ? this.mayBind(conn, peerId) : this.sessionMayUse(s, conn, peerId)
+  }
+
+  private sessionMayUse (s: Session, conn: number, peerId: BinaryString): boolean {
+    if (s.bound === peerId) return true
+    const b = this.bindings.get(peerId)
+    if (b === undefined) return true
+    if (b.conn !== conn) return false
+    s.bound = peerId
+    return true
+  }
+
+  private mayBind (conn: number, peerId: BinaryString): boolean {
     const b = this.bindings.get(peerId)
     return b === undefined || b.conn === conn
   }
 
-  announce (conn: number, req: AnnounceRequest, offers: readonly WsOffer[] | undefined, now: number): Maybe<SignalResult> {
+  announce (conn: number, req: AnnounceRequest, offers: readonly WsOfferJson[] | undefined, now: number): Maybe<SignalResult> {
     const s = this.sessions.get(conn)
     if (s === undefined) return { ok: true, deliveries: [] }
-    if (!this.mayUse(conn, req.peerId)) return { ok: false, error: trackerError('PEER_ID_BOUND') }
+    if (!this.sessionMayUse(s, conn, req.peerId)) return { ok: false, error: trackerError('PEER_ID_BOUND') }
     const member = req.infoHash + req.peerId
     const joined = s.memberships.has(member)
     const stopping = req.event === EVENT_STOPPED
@@ -155,6 +174,7 @@ export class Signalling {
         infoHash: req.infoHash, interval: jitterInterval(this.opts.wsInterval, this.opts.intervalJitter ?? 0), complete: r.complete, incomplete: r.incomplete
       })]]
       const expires = now * 1000 + WS_OFFER_TTL_MS
+      let tail: string | undefined // the offers' common end, encoded once
       for (let i = 0; i < r.peers.length && i < numOffers; i++) {
         const to = r.peers[i]
         const offer = offers![i]
@@ -174,31 +194,33 @@ export class Signalling {
             infoHash: req.infoHash,
             offerId: offer.offerId,
             expires,
-            message: encodeOffer({ infoHash: req.infoHash, fromPeerId: req.peerId, offerId: offer.offerId, sdp: offer.sdp })
+            message: encodeOfferJson({ infoHash: req.infoHash, fromPeerId: req.peerId, offerId: offer.offerId, sdpJson: offer.sdpJson },
+              tail ??= encodeSignalTail(req.peerId, req.infoHash))
           })
           continue
         }
         this.remember(target, req.peerId + offer.offerId, {
           fromConn: conn, fromPeerId: req.peerId, toPeerId: to.peerId, infoHash: req.infoHash, expires
         })
-        deliveries.push([to.conn, encodeOffer({ infoHash: req.infoHash, fromPeerId: req.peerId, offerId: offer.offerId, sdp: offer.sdp })])
+        deliveries.push([to.conn, encodeOfferJson({ infoHash: req.infoHash, fromPeerId: req.peerId, offerId: offer.offerId, sdpJson: offer.sdpJson },
+          tail ??= encodeSignalTail(req.peerId, req.infoHash))])
       }
       return { ok: true, deliveries } as const
     })
   }
 
   /** An answer from `conn` (as `peerId`) to an offer relayed to it. Nothing goes back to the sender. */
-  answer (conn: number, infoHash: BinaryString, peerId: BinaryString, answer: WsAnswer, now: number): SignalResult {
+  answer (conn: number, infoHash: BinaryString, peerId: BinaryString, answer: WsAnswerJson, now: number): SignalResult {
     const s = this.sessions.get(conn)
     if (s === undefined) return { ok: true, deliveries: [] }
-    if (!this.mayUse(conn, peerId)) return { ok: false, error: trackerError('PEER_ID_BOUND') }
+    if (!this.sessionMayUse(s, conn, peerId)) return { ok: false, error: trackerError('PEER_ID_BOUND') }
     const key = answer.toPeerId + answer.offerId
     const p = s.pending.get(key)
     if (p === undefined || p.infoHash !== infoHash || p.toPeerId !== peerId || p.expires < now * 1000) {
       return { ok: false, error: trackerError('UNKNOWN_OFFER') }
     }
     s.pending.delete(key)
-    const message = encodeAnswer({ infoHash, fromPeerId: peerId, offerId: answer.offerId, sdp: answer.sdp })
+    const message = encodeAnswerJson({ infoHash, fromPeerId: peerId, offerId: answer.offerId, sdpJson: answer.sdpJson })
     const node = nodeOfConn(p.fromConn)
     if (node !== this.node && this.opts.bus !== undefined) {
       this.opts.bus.send(node, { t: 'answer', conn: p.fromConn, message })
@@ -240,6 +262,10 @@ export class Signalling {
 
   private unbind (peerId: BinaryString): void {
     const b = this.bindings.get(peerId)
-    if (b !== undefined && --b.refs <= 0) this.bindings.delete(peerId)
+    if (b !== undefined && --b.refs <= 0) {
+      this.bindings.delete(peerId)
+      const s = this.sessions.get(b.conn)
+      if (s !== undefined && s.bound === peerId) s.bound = undefined
+    }
   }
 }

@@ -6,8 +6,8 @@ import { WS_CLOSE_GOING_AWAY, WS_MAX_BUFFERED } from '../../constants.js'
 import { internalError, TrackerError, trackerError } from '../../errors.js'
 import { compactAddr, formatAddr } from '../../protocol/common/address.js'
 import type { AnnounceRequest, BinaryString, ScrapeEntry } from '../../protocol/common/types.js'
-import { decodeWsRequest, encodeFailure, encodeScrapeResponse } from '../../protocol/ws/codec.js'
-import type { WsAction, WsAnnounceMessage } from '../../protocol/ws/codec.js'
+import { decodeWsRequestJson, encodeFailure, encodeScrapeResponse } from '../../protocol/ws/codec.js'
+import type { WsAction, WsAnnounceMessageJson } from '../../protocol/ws/codec.js'
 import { isPromise } from '../core/maybe.js'
 import type { Delivery, SignalResult } from '../core/signalling.js'
 import { A_ANNOUNCE, A_INVALID, A_SCRAPE, P_WS, R_ERROR, R_OK } from '../stats/metrics.js'
@@ -195,7 +195,7 @@ export class WsFrontend {
     const ctx = this.ctx
     const conn = c.id
     const t0 = ctx.metrics.start()
-    const decoded = decodeWsRequest(text)
+    const decoded = decodeWsRequestJson(text)
     if (!decoded.ok) {
       return this.reply(conn, c, decoded.error, t0, decoded.action, decoded.infoHash)
     }
@@ -245,7 +245,7 @@ export class WsFrontend {
     }, (err: unknown) => this.reply(conn, c, internalError(err), t0, 'announce', a.infoHash))
   }
 
-  private announce (conn: number, c: Conn, m: WsAnnounceMessage, params: RequestParams | undefined, t0: number): void {
+  private announce (conn: number, c: Conn, m: WsAnnounceMessageJson, params: RequestParams | undefined, t0: number): void {
     const ctx = this.ctx
     const a = m.request
     let res

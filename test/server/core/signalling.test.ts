@@ -5,7 +5,7 @@ import { WS_MAX_OFFERS, WS_MAX_SWARMS_PER_SOCKET, WS_OFFER_TTL_MS } from '../../
 import { EVENT_COMPLETED, EVENT_NONE, EVENT_STARTED, EVENT_STOPPED } from '../../../src/protocol/common/types.js'
 import type { AnnounceEvent, AnnounceRequest, BinaryString } from '../../../src/protocol/common/types.js'
 import { decodeWsResponse } from '../../../src/protocol/ws/codec.js'
-import type { WsOffer, WsServerMessage } from '../../../src/protocol/ws/codec.js'
+import type { WsOfferJson, WsServerMessage } from '../../../src/protocol/ws/codec.js'
 import { CONN_NODE_FACTOR, Signalling, nodeOfConn } from '../../../src/server/core/signalling.js'
 import type { Delivery, RemoteSignal, SignalBus, SignalResult } from '../../../src/server/core/signalling.js'
 import { MemoryStore } from '../../../src/server/store/memory/memory-store.js'
@@ -34,8 +34,8 @@ function wsReq (infoHash: BinaryString, peerId: BinaryString, o: { left?: number
   }
 }
 
-function offers (n: number, tag = 'o'): WsOffer[] {
-  return Array.from({ length: n }, (_, i) => ({ offerId: `${tag}${i}`.padEnd(20, '\x80'), sdp: `v=0 offer ${tag}${i}` }))
+function offers (n: number, tag = 'o'): WsOfferJson[] {
+  return Array.from({ length: n }, (_, i) => ({ offerId: `${tag}${i}`.padEnd(20, '\x80'), sdpJson: JSON.stringify(`v=0 offer ${tag}${i}`) }))
 }
 
 function decode (message: string): WsServerMessage {
@@ -146,7 +146,7 @@ describe('Signalling: announce', () => {
         assert.equal(m.peerId, peer(9), 'the offer names its sender')
         return { offerId: m.offerId, sdp: m.sdp, to: c }
       })
-      assert.deepEqual(gotOffers.map(o => ({ offerId: o.offerId, sdp: o.sdp })).sort((x, y) => x.offerId < y.offerId ? -1 : 1), sent,
+      assert.deepEqual(gotOffers.map(o => ({ offerId: o.offerId, sdpJson: JSON.stringify(o.sdp) })).sort((x, y) => x.offerId < y.offerId ? -1 : 1), sent,
         'every offer is relayed once, untouched')
     }
     // 200 rounds × 3 offers over 5 peers: each expected 120 times
@@ -217,7 +217,7 @@ describe('Signalling: peer id binding', () => {
     refused(sig.announce(b, wsReq(H, peer(1), { event: EVENT_STARTED }), undefined, NOW), 'PEER_ID_BOUND')
     refused(sig.announce(b, wsReq(hash(11), peer(1), { event: EVENT_STARTED }), undefined, NOW), 'PEER_ID_BOUND')
     refused(sig.announce(b, wsReq(H, peer(1), { event: EVENT_STOPPED }), undefined, NOW), 'PEER_ID_BOUND')
-    refused(sig.answer(b, H, peer(1), { toPeerId: peer(2), offerId: 'x', sdp: 'y' }, NOW), 'PEER_ID_BOUND')
+    refused(sig.answer(b, H, peer(1), { toPeerId: peer(2), offerId: 'x', sdpJson: '"y"' }, NOW), 'PEER_ID_BOUND')
     assert.deepEqual(wsPeersOf(store, H), [[peer(1), a]], 'the refused announces changed nothing')
     assert.equal(store.swarmInfo(hash(11)), undefined)
 
@@ -265,53 +265,53 @@ describe('Signalling: answers', () => {
 
   it('forwards an answer to the offering socket only, naming the answerer; nothing goes back', () => {
     const { sig, a, b, H, offerId } = offered()
-    const d = decoded(ok(sig.answer(b, H, peer(2), { toPeerId: peer(1), offerId, sdp: 'v=0 answer' }, NOW)))
+    const d = decoded(ok(sig.answer(b, H, peer(2), { toPeerId: peer(1), offerId, sdpJson: '"v=0 answer"' }, NOW)))
     assert.deepEqual(d, [[a, { type: 'answer', infoHash: H, peerId: peer(2), offerId, sdp: 'v=0 answer' }]])
   })
 
   it('refuses a second answer to the same offer', () => {
     const { sig, b, H, offerId } = offered()
-    ok(sig.answer(b, H, peer(2), { toPeerId: peer(1), offerId, sdp: 's' }, NOW))
-    refused(sig.answer(b, H, peer(2), { toPeerId: peer(1), offerId, sdp: 's' }, NOW), 'UNKNOWN_OFFER')
+    ok(sig.answer(b, H, peer(2), { toPeerId: peer(1), offerId, sdpJson: '"s"' }, NOW))
+    refused(sig.answer(b, H, peer(2), { toPeerId: peer(1), offerId, sdpJson: '"s"' }, NOW), 'UNKNOWN_OFFER')
   })
 
   it('refuses a forged offer id, a wrong to_peer_id and a wrong info hash', () => {
     const { sig, b, H, offerId } = offered()
-    refused(sig.answer(b, H, peer(2), { toPeerId: peer(1), offerId: 'forged'.padEnd(20, 'x'), sdp: 's' }, NOW), 'UNKNOWN_OFFER')
-    refused(sig.answer(b, H, peer(2), { toPeerId: peer(3), offerId, sdp: 's' }, NOW), 'UNKNOWN_OFFER')
-    refused(sig.answer(b, H, peer(2), { toPeerId: peer(2), offerId, sdp: 's' }, NOW), 'UNKNOWN_OFFER')
-    refused(sig.answer(b, hash(21), peer(2), { toPeerId: peer(1), offerId, sdp: 's' }, NOW), 'UNKNOWN_OFFER')
+    refused(sig.answer(b, H, peer(2), { toPeerId: peer(1), offerId: 'forged'.padEnd(20, 'x'), sdpJson: '"s"' }, NOW), 'UNKNOWN_OFFER')
+    refused(sig.answer(b, H, peer(2), { toPeerId: peer(3), offerId, sdpJson: '"s"' }, NOW), 'UNKNOWN_OFFER')
+    refused(sig.answer(b, H, peer(2), { toPeerId: peer(2), offerId, sdpJson: '"s"' }, NOW), 'UNKNOWN_OFFER')
+    refused(sig.answer(b, hash(21), peer(2), { toPeerId: peer(1), offerId, sdpJson: '"s"' }, NOW), 'UNKNOWN_OFFER')
     // the genuine answer still works after the refused ones
-    ok(sig.answer(b, H, peer(2), { toPeerId: peer(1), offerId, sdp: 's' }, NOW))
+    ok(sig.answer(b, H, peer(2), { toPeerId: peer(1), offerId, sdpJson: '"s"' }, NOW))
   })
 
   it('refuses an answer from another socket or another peer id', () => {
     const { sig, a, b, H, offerId } = offered()
     const c = sig.open(v4(3))
     // C, as an unbound id or as the offerer itself, was never offered anything
-    refused(sig.answer(c, H, peer(3), { toPeerId: peer(1), offerId, sdp: 's' }, NOW), 'UNKNOWN_OFFER')
-    refused(sig.answer(a, H, peer(1), { toPeerId: peer(1), offerId, sdp: 's' }, NOW), 'UNKNOWN_OFFER')
+    refused(sig.answer(c, H, peer(3), { toPeerId: peer(1), offerId, sdpJson: '"s"' }, NOW), 'UNKNOWN_OFFER')
+    refused(sig.answer(a, H, peer(1), { toPeerId: peer(1), offerId, sdpJson: '"s"' }, NOW), 'UNKNOWN_OFFER')
     // as the peer it was relayed to: that id is bound to B
-    refused(sig.answer(c, H, peer(2), { toPeerId: peer(1), offerId, sdp: 's' }, NOW), 'PEER_ID_BOUND')
+    refused(sig.answer(c, H, peer(2), { toPeerId: peer(1), offerId, sdpJson: '"s"' }, NOW), 'PEER_ID_BOUND')
     // B answering under another (unbound) peer id
-    refused(sig.answer(b, H, peer(7), { toPeerId: peer(1), offerId, sdp: 's' }, NOW), 'UNKNOWN_OFFER')
+    refused(sig.answer(b, H, peer(7), { toPeerId: peer(1), offerId, sdpJson: '"s"' }, NOW), 'UNKNOWN_OFFER')
     // once B is gone, nobody can answer for it
     sig.close(b)
-    refused(sig.answer(c, H, peer(2), { toPeerId: peer(1), offerId, sdp: 's' }, NOW), 'UNKNOWN_OFFER')
+    refused(sig.answer(c, H, peer(2), { toPeerId: peer(1), offerId, sdpJson: '"s"' }, NOW), 'UNKNOWN_OFFER')
   })
 
   it('an offer can be answered for WS_OFFER_TTL_MS, not after', () => {
     const ttl = WS_OFFER_TTL_MS / 1000
     const late = offered()
-    refused(late.sig.answer(late.b, late.H, peer(2), { toPeerId: peer(1), offerId: late.offerId, sdp: 's' }, NOW + ttl + 1), 'UNKNOWN_OFFER')
+    refused(late.sig.answer(late.b, late.H, peer(2), { toPeerId: peer(1), offerId: late.offerId, sdpJson: '"s"' }, NOW + ttl + 1), 'UNKNOWN_OFFER')
     const inTime = offered()
-    ok(inTime.sig.answer(inTime.b, inTime.H, peer(2), { toPeerId: peer(1), offerId: inTime.offerId, sdp: 's' }, NOW + ttl))
+    ok(inTime.sig.answer(inTime.b, inTime.H, peer(2), { toPeerId: peer(1), offerId: inTime.offerId, sdpJson: '"s"' }, NOW + ttl))
   })
 
   it('an answer to a socket that has closed is refused', () => {
     const { sig, a, b, H, offerId } = offered()
     sig.close(a)
-    refused(sig.answer(b, H, peer(2), { toPeerId: peer(1), offerId, sdp: 's' }, NOW), 'UNKNOWN_PEER')
+    refused(sig.answer(b, H, peer(2), { toPeerId: peer(1), offerId, sdpJson: '"s"' }, NOW), 'UNKNOWN_PEER')
   })
 })
 
@@ -371,8 +371,8 @@ describe('Signalling: closing and limits', () => {
     assert.ok(m.type === 'offer')
     assert.equal(m.peerId, peer(1))
     // peer 1 cannot answer its own offer; peer 2 can
-    refused(sig.answer(pool, H, peer(1), { toPeerId: peer(1), offerId: m.offerId, sdp: 's' }, NOW), 'UNKNOWN_OFFER')
-    const back = decoded(ok(sig.answer(pool, H, peer(2), { toPeerId: peer(1), offerId: m.offerId, sdp: 'ans' }, NOW)))
+    refused(sig.answer(pool, H, peer(1), { toPeerId: peer(1), offerId: m.offerId, sdpJson: '"s"' }, NOW), 'UNKNOWN_OFFER')
+    const back = decoded(ok(sig.answer(pool, H, peer(2), { toPeerId: peer(1), offerId: m.offerId, sdpJson: '"ans"' }, NOW)))
     assert.deepEqual(back, [[pool, { type: 'answer', infoHash: H, peerId: peer(2), offerId: m.offerId, sdp: 'ans' }]])
 
     // stopping one id leaves the other
@@ -403,7 +403,7 @@ describe('Signalling over a store that answers with Promises', () => {
     const [to, m] = d[1]
     assert.equal(to, b)
     assert.ok(m.type === 'offer')
-    assert.deepEqual(decoded(ok(sig.answer(b, H, peer(2), { toPeerId: peer(1), offerId: m.offerId, sdp: 'x' }, NOW))),
+    assert.deepEqual(decoded(ok(sig.answer(b, H, peer(2), { toPeerId: peer(1), offerId: m.offerId, sdpJson: '"x"' }, NOW))),
       [[a, { type: 'answer', infoHash: H, peerId: peer(2), offerId: m.offerId, sdp: 'x' }]])
 
     const closing = sig.close(a)
@@ -470,15 +470,15 @@ describe('Signalling across nodes (SignalBus)', () => {
     assert.deepEqual([from, to, signal.t, signal.conn], [1, 2, 'offer', b])
     // The answer is refused until the offer has arrived: B has not relayed it.
     const offerId = offers(1)[0].offerId
-    refused(B.answer(b, H, peer(2), { toPeerId: peer(1), offerId, sdp: 'x' }, NOW), 'UNKNOWN_OFFER')
+    refused(B.answer(b, H, peer(2), { toPeerId: peer(1), offerId, sdpJson: '"x"' }, NOW), 'UNKNOWN_OFFER')
     assert.deepEqual(decoded(B.receive(signal)), [[b, { type: 'offer', infoHash: H, peerId: peer(1), offerId, sdp: 'v=0 offer o0' }]])
-    assert.deepEqual(ok(B.answer(b, H, peer(2), { toPeerId: peer(1), offerId, sdp: 'x' }, NOW)), [], 'the answer leaves over the bus')
+    assert.deepEqual(ok(B.answer(b, H, peer(2), { toPeerId: peer(1), offerId, sdpJson: '"x"' }, NOW)), [], 'the answer leaves over the bus')
     assert.equal(sent.length, 2)
     const [from2, to2, back] = sent[1]
     assert.deepEqual([from2, to2, back.t, back.conn], [2, 1, 'answer', a])
     assert.deepEqual(decoded(A.receive(back)), [[a, { type: 'answer', infoHash: H, peerId: peer(2), offerId, sdp: 'x' }]])
     // Answered once: a second answer is refused.
-    refused(B.answer(b, H, peer(2), { toPeerId: peer(1), offerId, sdp: 'y' }, NOW), 'UNKNOWN_OFFER')
+    refused(B.answer(b, H, peer(2), { toPeerId: peer(1), offerId, sdpJson: '"y"' }, NOW), 'UNKNOWN_OFFER')
   })
 
   it('a signal for a connection that has closed delivers nothing', () => {

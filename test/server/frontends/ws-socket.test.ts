@@ -9,6 +9,7 @@ import {
   WS_CLOSE_GOING_AWAY, WS_CLOSE_INVALID_PAYLOAD, WS_CLOSE_NORMAL, WS_CLOSE_PROTOCOL_ERROR, WS_CLOSE_TOO_BIG,
   WS_MAX_FRAGMENTS, WS_MAX_FRAME, WS_MAX_MESSAGE
 } from '../../../src/constants.js'
+import { utf8Text } from '../../../src/server/frontends/ws-socket.js'
 import { hex, id20, REPLY_TIMEOUT_MS, startServer, waitFor, withTimeout, wsClient } from '../../helpers/tracker-clients.js'
 import type { StartedServer } from '../../helpers/tracker-clients.js'
 
@@ -146,6 +147,27 @@ class RawClient {
 
 const scrapeText = JSON.stringify({ action: 'scrape', info_hash: IH })
 const scrapeReply = JSON.stringify({ action: 'scrape', files: { [IH]: { complete: 0, incomplete: 0, downloaded: 0 } } })
+
+describe('utf8Text (frames decoded in pieces cut at "sdp":")', () => {
+  it('is b.toString("utf8", s, e) for any bytes: multi-byte and invalid sequences next to the cuts, cuts at the edges', () => {
+    const KEY = Buffer.from('"sdp":"')
+    const PARTS = [KEY, KEY, Buffer.from('é€😀'), Buffer.from([0xc3]), Buffer.from([0xe2, 0x82]), Buffer.from([0xff, 0x80]),
+      Buffer.from([0xf0, 0x9f, 0x98]), Buffer.from('"sdp":'), Buffer.from('\\"sdp\\":\\"')]
+    let seed = 7
+    const rnd = (n: number): number => { seed = (Math.imul(seed, 1103515245) + 12345) >>> 0; return (seed >>> 8) % n }
+    let pieces = 0
+    for (let i = 0; i < 2000; i++) {
+      const parts: Buffer[] = []
+      for (let k = rnd(30); k > 0; k--) parts.push(rnd(3) === 0 ? Buffer.from('a'.repeat(rnd(300))) : rnd(4) === 0 ? randomBytes(rnd(8)) : PARTS[rnd(PARTS.length)])
+      const b = Buffer.concat(parts)
+      const s = rnd(Math.min(b.length, 20) + 1)
+      const e = b.length - rnd(Math.min(b.length - s, 20) + 1)
+      assert.equal(utf8Text(b, s, e), b.toString('utf8', s, e), b.toString('hex'))
+      if (e - s >= 512 && b.subarray(s, e).includes(KEY)) pieces++
+    }
+    assert.ok(pieces > 200, String(pieces))
+  })
+})
 
 describe('WS framing (our own RFC 6455 server side)', () => {
   let s: StartedServer
@@ -292,6 +314,9 @@ describe('WS framing (our own RFC 6455 server side)', () => {
     ['close code 999', () => closeFrame(999), WS_CLOSE_PROTOCOL_ERROR, 'invalid close code 999'],
     ['a close reason that is not UTF-8', () => frame(0x8, Buffer.from([0x03, 0xe8, 0xc3, 0x28])), WS_CLOSE_INVALID_PAYLOAD, 'invalid UTF-8 close reason'],
     ['a text message that is not UTF-8', () => frame(0x1, Buffer.from([0x7b, 0xc3, 0x28, 0x7d])), WS_CLOSE_INVALID_PAYLOAD, 'invalid UTF-8'],
+    ['a long signalling frame with invalid UTF-8 after an SDP (decoded in pieces)', () => frame(0x1, Buffer.concat([
+      Buffer.from('{"x":"\xe9\xff","offers":[{"offer":{"sdp":"' + 'v'.repeat(600)), Buffer.from([0xc3, 0x28]), Buffer.from('"}}]}')])),
+    WS_CLOSE_INVALID_PAYLOAD, 'invalid UTF-8'],
     ['UTF-8 split between fragments, invalid once joined', () => Buffer.concat([frame(0x1, Buffer.from([0x22, 0xe2, 0x82]), { fin: false }), frame(0x0, Buffer.from([0x22]))]), WS_CLOSE_INVALID_PAYLOAD, 'invalid UTF-8'],
     ['a frame longer than WS_MAX_FRAME (refused from its header)', () => text('', { len: WS_MAX_FRAME + 1 }).subarray(0, 14), WS_CLOSE_TOO_BIG, 'Max payload size exceeded'],
     ['a 64-bit length of 2^32', () => Buffer.from([0x81, 0xff, 0, 0, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4]), WS_CLOSE_TOO_BIG, 'Max payload size exceeded'],
