@@ -105,6 +105,12 @@ export interface ServerOptions {
   /** Swarm storage. Default: in memory (or Redis with `redis`). */
   store?: SwarmStore
   /**
+   * Extra headers on every HTTP response of the server's own (announce, scrape, stats, health…;
+   * not the WebSocket upgrade), e.g. which node answered. Checked by node:http's rules at
+   * construction (a bad name or value throws).
+   */
+  httpHeaders?: Record<string, string>
+  /**
    * `redis://host:port`: keep the swarms in this Redis, shared with every other instance given
    * the same URL (give them the same `udpSecret` too). WebSocket signals between instances go
    * over Redis pub/sub unless `signalBus` is given. `listen` waits for the connection.
@@ -241,6 +247,8 @@ export class Server extends EventEmitter {
   private readonly wsFrontend: WsFrontend
   private readonly filter: Filter | undefined
   private readonly serveHttpTracker: boolean
+  /** `httpHeaders` as [name, value] pairs, for node:http responses. */
+  private readonly extraHeaders: Array<[string, string]>
   private readonly serveStats: boolean
   /** Private mode's passkeys and accounting; undefined for an open tracker. */
   readonly passkeys: Passkeys | undefined
@@ -276,6 +284,11 @@ export class Server extends EventEmitter {
     super()
     this.intervalMs = opts.interval !== undefined && opts.interval > 0 ? opts.interval : DEFAULT_ANNOUNCE_INTERVAL_MS
     const jitter = opts.intervalJitter ?? 0
+    this.extraHeaders = Object.entries(opts.httpHeaders ?? {})
+    for (const [name, value] of this.extraHeaders) {
+      http.validateHeaderName(name)
+      http.validateHeaderValue(name, value)
+    }
     if (!(jitter >= 0 && jitter <= MAX_INTERVAL_JITTER)) throw new RangeError(`intervalJitter must be between 0 and ${MAX_INTERVAL_JITTER}`)
     // Read (and checked) before anything else is built, so a bad certificate throws cleanly.
     const tlsContext = opts.tls === undefined ? undefined : loadTls(opts.tls)
@@ -363,6 +376,7 @@ export class Server extends EventEmitter {
       process.nextTick(() => {
         server.on('request', (req: IncomingMessage, res: ServerResponse) => {
           if (res.headersSent || res.writableEnded) return
+          for (let i = 0; i < this.extraHeaders.length; i++) res.setHeader(this.extraHeaders[i][0], this.extraHeaders[i][1])
           this.handleHttp(req, res)
         })
         ownHandlerOnly = server.listenerCount('request') === 1
@@ -371,6 +385,7 @@ export class Server extends EventEmitter {
       // handler of the user's would see them first; the admin API keeps its paths.
       if (this.serveHttpTracker && tlsContext === undefined) {
         attachFastHttp(server, this.httpFrontend, {
+          headers: this.extraHeaders.map(([name, value]) => `${name}: ${value}\r\n`).join(''),
           accepts: url => ownHandlerOnly && server.listenerCount('request') === 1 && !(this.admin !== undefined && url.startsWith('/admin/'))
             ? this.httpFrontend.route(url)
             : undefined

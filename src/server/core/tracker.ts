@@ -32,10 +32,21 @@ export class TrackerCore {
   readonly compact: boolean
   /** Most peers in one UDP reply. */
   readonly udpNumwantCap: number
+  /** The store's `compactServes`, if it serves the compact paths for some hashes only. */
+  private readonly serves: ((infoHash: BinaryString) => boolean) | undefined
 
   constructor (readonly store: SwarmStore, readonly opts: CoreOptions) {
     this.compact = store.announceCompact !== undefined && store.scrapeCompact !== undefined
     this.udpNumwantCap = Math.min(MAX_UDP_PEERS, opts.maxNumwant)
+    this.serves = store.compactServes?.bind(store)
+  }
+
+  /**
+   * Whether `announceCompact` / `scrapeCompact` may take this hash (`compact` stores only): a
+   * sharded store serves them for the swarms it owns; the rest take `announce` / `scrape`.
+   */
+  compactServes (infoHash: BinaryString): boolean {
+    return this.serves === undefined || this.serves(infoHash)
   }
 
   /** The interval to tell one HTTP/UDP client, seconds (jittered if configured). */
@@ -77,6 +88,7 @@ export class TrackerCore {
    * addresses go to `out` from `offset`.
    */
   announceCompact (a: StoreAnnounce, now: number, out: Uint8Array, offset: number): CompactAnnounceResult {
+    // Callers asked compactServes(a.infoHash) first.
     return this.store.announceCompact!(a, now, out, offset)
   }
 

@@ -33,6 +33,8 @@ export interface FastHttpOptions {
    * connection) to node:http. Called per request; keep it cheap.
    */
   accepts: (url: string) => 'announce' | 'scrape' | undefined
+  /** Extra header lines (each ending in CRLF, already validated) written in every response. */
+  headers?: string
 }
 
 /** The fast path on one node:http server: its live connections, for drain and close. */
@@ -43,8 +45,10 @@ export interface FastHttp {
 
 type ConnectionListener = (this: HttpServer, socket: Socket) => void
 
-// The fixed part of every response (node:http's header order and spelling for these).
-const HEAD_PREFIX = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=ISO-8859-1\r\n' +
+// The fixed part of every response (node:http's header order and spelling for these; the
+// server's extra headers go first, where node:http puts headers set before the handler's).
+const STATUS_LINE = 'HTTP/1.1 200 OK\r\n'
+const HEAD_FIXED = 'Content-Type: text/plain; charset=ISO-8859-1\r\n' +
   'Access-Control-Allow-Origin: *\r\nCache-Control: no-store\r\nDate: '
 
 let dateSecond = -1
@@ -241,7 +245,7 @@ class FastConnection {
         const close = x.close || ((stopping || this.ended) && i === n - 1 && n === q.length)
         if (close) closeAfter = true
         const body = x.body!
-        let h = HEAD_PREFIX + date + (close ? '\r\nConnection: close\r\n' : kat > 0 ? `\r\nConnection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(kat / 1000)}\r\n` : '\r\nConnection: keep-alive\r\n')
+        let h = this.fast.headPrefix + date + (close ? '\r\nConnection: close\r\n' : kat > 0 ? `\r\nConnection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(kat / 1000)}\r\n` : '\r\nConnection: keep-alive\r\n')
         // node:http answers HEAD without a body or its length.
         h += x.head ? '\r\n' : `Content-Length: ${body.length}\r\n\r\n`
         heads[i] = h
@@ -354,13 +358,17 @@ class FastConnection {
 class FastHttpImpl implements FastHttp {
   private readonly live = new Set<FastConnection>()
   private sweeper: NodeJS.Timeout | undefined
+  /** The head up to the Date value: status line, extra headers, fixed headers. */
+  readonly headPrefix: string
 
   constructor (
     readonly server: HttpServer,
     readonly frontend: HttpFrontend,
     readonly opts: FastHttpOptions,
     private readonly nodeListener: ConnectionListener
-  ) {}
+  ) {
+    this.headPrefix = STATUS_LINE + (opts.headers ?? '') + HEAD_FIXED
+  }
 
   get connections (): number { return this.live.size }
 

@@ -151,8 +151,8 @@ export class UdpFrontend {
     if (!this.ids.verifyAt(d, off, source, nowMs) || this.needsParams() || !this.sourceBytes(source)) return false
     const infoHash = binaryString20(d, off + 16)
     const peerId = binaryString20(d, off + 36)
-    if (ctx.check(infoHash, peerId, undefined) !== null) return false
     const core = ctx.core
+    if (!core.compactServes(infoHash) || ctx.check(infoHash, peerId, undefined) !== null) return false
     const v4 = this.srcLength === 4
     const stride = v4 ? 6 : 18
     const numwantField = (d[off + 92] << 24) | (d[off + 93] << 16) | (d[off + 94] << 8) | d[off + 95]
@@ -198,14 +198,20 @@ export class UdpFrontend {
     const count = body / ID_LENGTH
     const hashes = this.scrapeHashes
     if (hashes.length !== count) hashes.length = count
-    for (let n = 0; n < count; n++) hashes[n] = binaryString20(d, off + UDP_HEADER_LENGTH + n * ID_LENGTH)
+    const core = ctx.core
+    for (let n = 0; n < count; n++) {
+      const h = binaryString20(d, off + UDP_HEADER_LENGTH + n * ID_LENGTH)
+      // A hash another worker owns (a scrape the kernel could steer by its first hash only).
+      if (!core.compactServes(h)) return false
+      hashes[n] = h
+    }
     if (ctx.checkScrape(hashes) !== null) return false
     const o = port.open(peer, 8 + 12 * count)
     if (o < 0) return false
     const tid = readU32BE(d, off + 12)
     const buf = port.buf
     try {
-      scrapeCompact(ctx.core.store, hashes, buf, o + 8)
+      scrapeCompact(core.store, hashes, buf, o + 8)
     } catch (err) {
       this.fail(port, peer, tid, internalError(err), A_SCRAPE, t0)
       return true

@@ -86,6 +86,13 @@ export interface SwarmStore {
   announceCompact? (a: StoreAnnounce, now: number, out: Uint8Array, offset: number): CompactAnnounceResult
   /** One torrent's scrape entry as BEP 15 writes it: seeders, completed, leechers, u32 big-endian. */
   scrapeCompact? (infoHash: BinaryString, out: Uint8Array, offset: number): void
+  /**
+   * Optional, with the two above: whether they may be called for this info hash now. A store
+   * that holds only part of the swarms in this thread (the sharded store of `--workers`) serves
+   * the compact paths for its own swarms only; callers take `announce` / `scrape` for the others.
+   * Absent: every hash.
+   */
+  compactServes? (infoHash: BinaryString): boolean
 
   /** Reloads the snapshot behind the synchronous members (stores that keep one). */
   refresh? (): Promise<void>
@@ -156,7 +163,7 @@ export interface CompactAnnounceResult {
 export function announceCompact (
   store: SwarmStore, a: StoreAnnounce, now: number, out: Uint8Array, offset: number
 ): CompactAnnounceResult | Promise<CompactAnnounceResult> {
-  if (store.announceCompact !== undefined) return store.announceCompact(a, now, out, offset)
+  if (store.announceCompact !== undefined && (store.compactServes === undefined || store.compactServes(a.infoHash))) return store.announceCompact(a, now, out, offset)
   const r = store.announce(a, now)
   return isThenable(r) ? r.then(v => writeCompact(v, out, offset)) : writeCompact(r, out, offset)
 }
@@ -172,7 +179,7 @@ function writeCompact (r: StoreAnnounceResult, out: Uint8Array, offset: number):
 
 /** `store.scrapeCompact` of each hash, or the same through `store.scrape`: 12 bytes per hash from `offset`. */
 export function scrapeCompact (store: SwarmStore, infoHashes: readonly BinaryString[], out: Uint8Array, offset: number): void | Promise<void> {
-  if (store.scrapeCompact !== undefined) {
+  if (store.scrapeCompact !== undefined && (store.compactServes === undefined || infoHashes.every(h => store.compactServes!(h)))) {
     for (let i = 0; i < infoHashes.length; i++) store.scrapeCompact(infoHashes[i], out, offset + 12 * i)
     return
   }

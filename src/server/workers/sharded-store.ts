@@ -4,7 +4,7 @@ import type { AnnounceEvent, BinaryString, ScrapeEntry } from '../../protocol/co
 import type { RemoteSignal, SignalBus } from '../core/signalling.js'
 import { MemoryStore } from '../store/memory/memory-store.js'
 import type {
-  PeerKind, PeerView, StoreAnnounce, StoreAnnounceResult, StoreCounts, StoreListener, StorePeer, SwarmInfo, SwarmStore
+  CompactAnnounceResult, PeerKind, PeerView, StoreAnnounce, StoreAnnounceResult, StoreCounts, StoreListener, StorePeer, SwarmInfo, SwarmStore
 } from '../store/store.js'
 import { COUNT_SLOTS, MSG_DROPPABLE, MSG_REPLY, Writer } from './mesh.js'
 import { shardOf } from './shard.js'
@@ -123,6 +123,27 @@ export class ShardedStore implements SwarmStore, SignalBus {
     w.u32(now).u8(a.kind).u8(a.event).u8(a.seeder ? 1 : 0).u8(a.want).u32(a.numwant).f64(a.conn)
       .bin8(a.infoHash).bin8(a.key).bin8(a.peerId).bin8(a.addr)
     return this.request(shard, OP_ANNOUNCE)
+  }
+
+  // ---- Compact fast paths, for this node's own swarms only: the kernel steers each UDP announce
+  // and scrape to its owner, so most are answered in place, synchronously, as with one thread.
+
+  compactServes (infoHash: BinaryString): boolean {
+    return shardOf(infoHash, this.nodes) === this.mesh.node
+  }
+
+  /** `announce` of a swarm this node owns (callers ask `compactServes` first). */
+  announceCompact (a: StoreAnnounce, now: number, out: Uint8Array, offset: number): CompactAnnounceResult {
+    if (!this.compactServes(a.infoHash)) throw new Error('announceCompact of a swarm another worker owns')
+    const r = this.local.announceCompact(a, now, out, offset)
+    this.publish()
+    return r
+  }
+
+  /** `scrapeCompact` of a swarm this node owns (callers ask `compactServes` first). */
+  scrapeCompact (infoHash: BinaryString, out: Uint8Array, offset: number): void {
+    if (!this.compactServes(infoHash)) throw new Error('scrapeCompact of a swarm another worker owns')
+    this.local.scrapeCompact(infoHash, out, offset)
   }
 
   scrape (infoHashes: readonly BinaryString[]): ScrapeEntry[] | Promise<ScrapeEntry[]> {

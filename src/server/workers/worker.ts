@@ -19,6 +19,8 @@ const post = (m: FromWorker): void => parentPort!.postMessage(m)
 const reusePort = d.sockets === 'reuseport'
 
 const intervalMs = d.server.interval !== undefined && d.server.interval > 0 ? d.server.interval : DEFAULT_ANNOUNCE_INTERVAL_MS
+// Which worker answered: for operators and for tests that must see several workers at work.
+const tag = String(d.index + 1)
 const store = new ShardedStore({ mesh: new Mesh(d.layout, d.index), peerTtl: PEER_EXPIRY_INTERVALS * Math.max(1, Math.ceil(intervalMs / 1000)) })
 const server = new Server({
   ...d.server,
@@ -26,6 +28,8 @@ const server = new Server({
   // need node:dgram sockets (they can open a descriptor).
   ...(d.server.udp !== false ? (reusePort ? { udp: { reusePort: true } as Partial<DgramOptions>, udpBackend: 'native' as const } : { udpBackend: 'dgram' as const }) : {}),
   udpSecret: d.udpSecret,
+  // A header of the server's own (not a 'request' listener), so the HTTP fast path stays on.
+  httpHeaders: { ...d.server.httpHeaders, 'X-Tracker-Worker': tag },
   store,
   signalBus: store
 })
@@ -34,9 +38,6 @@ store.onSignal = signal => server.receiveSignal(signal)
 server.on('error', (err: NodeJS.ErrnoException) => post({ t: 'error', message: err.message, code: err.code }))
 if (d.warnings) server.on('warning', (err: Error) => post({ t: 'warning', message: err.message }))
 
-// Which worker answered: for operators and for tests that must see several workers at work.
-const tag = String(d.index + 1)
-server.http?.prependListener('request', (_req, res) => res.setHeader('X-Tracker-Worker', tag))
 server.ws?.on('headers', headers => headers.push(`X-Tracker-Worker: ${tag}`))
 
 /** IPv4 listener beside an IPv6 one on '::' (SO_REUSEPORT mode: the addon's tcp6 sockets are IPv6-only). */

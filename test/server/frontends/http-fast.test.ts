@@ -217,6 +217,43 @@ describe('HTTP fast path: the answers node:http gave', () => {
   })
 })
 
+describe('HTTP fast path: the server\'s httpHeaders (how worker threads name themselves)', () => {
+  let fast: Running
+  let ref: Running
+  const headers = { 'X-Tracker-Worker': '2', 'X-Other': 'a b' }
+  before(async () => {
+    fast = await start({ httpHeaders: headers })
+    ref = await start({ httpHeaders: headers }, true)
+  })
+  after(async () => { await fast.close(); await ref.close() })
+
+  it('come first, in order, on fast answers and on node:http\'s (the same head as node:http writes)', async () => {
+    for (const [req, noBody] of [[get(announcePath(21)), false], [get(`/scrape?info_hash=${pct(id20(1000))}`), false], [get(announcePath(22), '', 'HEAD'), true]] as const) {
+      const a = await new Raw(fast.port).connected()
+      const b = await new Raw(ref.port).connected()
+      a.write(req); b.write(req)
+      const ra = await a.response(noBody)
+      const rb = await b.response(noBody)
+      assert.equal(comparable(ra), comparable(rb), req)
+      assert.match(ra.head, /^HTTP\/1\.1 200 OK\r\nX-Tracker-Worker: 2\r\nX-Other: a b\r\nContent-Type: text\/plain; charset=ISO-8859-1\r\nAccess-Control-Allow-Origin: \*\r\nCache-Control: no-store\r\nDate: /)
+      a.destroy(); b.destroy()
+    }
+    // A route the fast path hands to node:http, on the fast server.
+    const c = await new Raw(fast.port).connected()
+    c.write(get('/stats.json'))
+    const r = await c.response()
+    assert.equal(r.status, 200)
+    assert.equal(r.headers.get('x-tracker-worker'), '2')
+    assert.equal(r.headers.get('x-other'), 'a b')
+    c.destroy()
+  })
+
+  it('a name or value node:http refuses throws at construction', () => {
+    assert.throws(() => new Server({ udp: false, httpHeaders: { 'Bad Name': 'x' } }), { code: 'ERR_INVALID_HTTP_TOKEN' })
+    assert.throws(() => new Server({ udp: false, httpHeaders: { 'X-Ok': 'split\r\nSet-Cookie: a=b' } }), { code: 'ERR_INVALID_CHAR' })
+  })
+})
+
 describe('HTTP fast path: connections', () => {
   let t: Running
   before(async () => { t = await start({ private: { keys: [PASSKEY], adminToken: 'tok-' + 'x'.repeat(20) } }) })
