@@ -10,7 +10,7 @@
 //   seeding   A announced 'started' (left 0) and scraped: the tracker knows one seeder
 //   finished  B downloaded everything and announced 'completed': two seeders, one download
 //   scraped   A and B both scraped the tracker (libtorrent's own scrape request and parser)
-// then both torrents are removed ('stopped' announces), and the script compares the bytes.
+// then both torrents are paused ('stopped' announces, answered) and removed, and the script compares the bytes.
 //
 // The peers' addresses in the server's events are exact: libtorrent announces its listen port,
 // which the script reports.
@@ -26,8 +26,9 @@
 //   it; one that ties it to IP and port drops the packet, and B never hears of A. The same
 //   happens to any libtorrent whose tracker traffic leaves from more than one local port, or
 //   whose NAT changes its source port. This test expects the tracker to answer.
-// - On the way out, libtorrent's session waits up to stop_tracker_timeout (5 s) after the UDP
-//   'stopped' announces even though the tracker answered them, so a UDP run takes ~7 s.
+// - On the way out the script pauses both torrents (libtorrent sends 'stopped') and waits for the
+//   tracker's replies before removing them: removed first, the torrents' 'stopped' was, once in
+//   a while, queued but never sent before the process ended.
 import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'

@@ -37,7 +37,6 @@ import libtorrent as lt
 FILE_SIZE = 256 * 1024
 PIECE_SIZE = 16 * 1024
 # How long after torrent_removed_alert the 'stopped' tracker_announce_alert may take to show up.
-STOPPED_ALERT_S = 5.0
 
 
 
@@ -147,6 +146,8 @@ class Run:
             raise Failure("%s: listen failed: %s" % (name, a.message()))
         elif kind == "tracker_reply_alert":
             self.replies[name].append(a.num_peers)
+            if self.stopped_queued.get(name, 0) > 0:
+                self.stop_answered[name] = True
         elif kind == "scrape_reply_alert":
             self.scrapes[name].append({"complete": a.complete, "incomplete": a.incomplete})
         elif kind == "scrape_failed_alert":
@@ -213,6 +214,7 @@ class Run:
         self.replies_at_finish = {}
         self.removed = {}
         self.stopped_queued = {}
+        self.stop_answered = {}  # name -> a tracker_reply_alert came after its 'stopped' was queued
 
         sa = self.session()
         sb = self.session()
@@ -259,10 +261,9 @@ class Run:
               "b_status": {"num_complete": stb.num_complete, "num_incomplete": stb.num_incomplete}})
         self.wait_command(both)
 
-        # Removing a torrent sends its 'stopped' announce; deleting the session waits for those
-        # (at most stop_tracker_timeout) and closes the files.
-        # Why the wait below: libtorrent 2.0 (torrent::announce_with_tracker, called by
-        # stop_announcing when a torrent is removed) skips 'stopped' SILENTLY, with no alert and
+        # Pausing a torrent sends its 'stopped' announce (see below).
+        # Why the wait first: libtorrent 2.0 (torrent::announce_with_tracker, called by
+        # stop_announcing when a torrent is paused or removed) skips 'stopped' SILENTLY, with no alert and
         # no packet, for a tracker endpoint that is still 'updating' (an announce in flight whose
         # reply it has not processed) or has no 'started' recorded as answered (start_sent). Both
         # live on libtorrent's network thread; an announce libtorrent starts by itself (not one
@@ -277,18 +278,19 @@ class Run:
                                                              for t in h.trackers() for ep in t["endpoints"] for e in ep["info_hashes"][:1]]))
         self.pump(both, lambda: all(self.ready_to_stop(h) for _, h in handles),
                   "both tracker endpoints idle with 'started' answered (libtorrent's condition for sending 'stopped')")
-        sa.remove_torrent(ha)
-        sb.remove_torrent(hb)
-        # tracker_announce_alert (event stopped) is posted when the request is queued, in the
-        # same network-thread call that removes the torrent, so it follows torrent_removed_alert
-        # at once; if it has not come a few seconds later, libtorrent chose not to send it.
-        self.pump(both, lambda: self.removed.get("a", False) and self.removed.get("b", False), "torrent_removed_alert")
-        until = time.monotonic() + STOPPED_ALERT_S
-        self.pump(both, lambda: time.monotonic() >= until or all(self.stopped_queued.get(n, 0) >= 1 for n, _ in handles),
-                  "the 'stopped' tracker_announce_alerts")
+        # Pausing sends the 'stopped' announces while the torrents still exist, so the tracker's
+        # replies are seen (tracker_reply_alert). Removing the torrents first and then closing the
+        # sessions let the process exit, once in a while, with a 'stopped' queued but never sent.
+        ha.pause()
+        hb.pause()
+        self.pump(both, lambda: all(self.stop_answered.get(n, False) for n, _ in handles),
+                  "the tracker's replies to both 'stopped' announces")
         for name, _ in handles:
             if self.stopped_queued.get(name, 0) != 1:
                 raise Failure("%s: libtorrent queued %d 'stopped' announces, expected 1" % (name, self.stopped_queued.get(name, 0)))
+        sa.remove_torrent(ha)
+        sb.remove_torrent(hb)
+        self.pump(both, lambda: self.removed.get("a", False) and self.removed.get("b", False), "torrent_removed_alert")
         del ha, hb, both
         del sa
         del sb
