@@ -372,19 +372,23 @@ describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
     it(`${flag} prints nothing on start nor for warnings; SIGINT exits 0 promptly`, async () => {
       const port = await freePort()
       const cli = new Cli([flag, '-p', String(port), ...LOOPBACK])
-      // No output to wait on: poll until the tracker answers (bounded).
-      let up = false
-      for (let i = 0; i < CLI_START_MS / 50 && !up; i++) {
-        up = await httpGet(`http://127.0.0.1:${port}`, '/stats.json').then(r => r.status === 200, () => false)
-        if (!up) await new Promise(resolve => setTimeout(resolve, 30))
-      }
-      assert.ok(up, `tracker never answered; stderr ${JSON.stringify(cli.stderr)}`)
-      await httpGet(`http://127.0.0.1:${port}`, '/announce?port=0')
-      const e = await cli.timedStop('SIGINT')
-      assert.equal(e.code, 0)
-      assert.ok(e.ms < PROMPT_EXIT_MS, `SIGINT took ${e.ms} ms`)
-      assert.equal(cli.stdout, '')
-      assert.equal(cli.stderr, '')
+      try {
+        // No output to wait on: poll until the tracker answers (bounded, and not after it exited:
+        // another process may have taken the port between freePort() and the tracker's bind).
+        let up = false
+        const started = Date.now()
+        while (!up && Date.now() - started < CLI_START_MS && cli.child.exitCode === null) {
+          up = await httpGet(`http://127.0.0.1:${port}`, '/stats.json').then(r => r.status === 200, () => false)
+          if (!up) await new Promise(resolve => setTimeout(resolve, 30))
+        }
+        assert.ok(up, `tracker never answered on ${port}; exit code ${String(cli.child.exitCode)}, stderr ${JSON.stringify(cli.stderr)}`)
+        await httpGet(`http://127.0.0.1:${port}`, '/announce?port=0')
+        const e = await cli.timedStop('SIGINT')
+        assert.equal(e.code, 0)
+        assert.ok(e.ms < PROMPT_EXIT_MS, `SIGINT took ${e.ms} ms`)
+        assert.equal(cli.stdout, '')
+        assert.equal(cli.stderr, '')
+      } finally { cli.kill() }
     })
   }
 
@@ -396,7 +400,8 @@ describe('CLI: running tracker', { concurrency: CONCURRENCY }, () => {
   })
 
   it('exits 1 with a fatal JSON log line on stderr when the port is taken', async () => {
-    const blocker = net.createServer()
+    // It only holds the port: a connection it gets (from anywhere) is dropped, so close() cannot wait on one.
+    const blocker = net.createServer(socket => socket.destroy())
     await new Promise<void>(resolve => blocker.listen(0, '127.0.0.1', resolve))
     const port = (blocker.address() as net.AddressInfo).port
     try {
