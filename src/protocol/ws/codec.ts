@@ -293,12 +293,7 @@ function eventFromName (name: string): AnnounceEvent | undefined {
 
 /** Decode one client → tracker text frame. Never throws. */
 export function decodeWsRequest (text: string): WsDecodeResult {
-  const data = parseObject(text)
-  if (data === undefined) return failure('INVALID_JSON', undefined)
-  const action = own(data, 'action')
-  if (action === 'announce') return decodeAnnounce(data, undefined) as unknown as WsDecodeResult
-  if (action === 'scrape') return decodeScrape(data)
-  return failure('INVALID_ACTION', undefined)
+  return decodeRequest(text, false) as unknown as WsDecodeResult
 }
 
 /**
@@ -307,10 +302,14 @@ export function decodeWsRequest (text: string): WsDecodeResult {
  * gives), taken from the frame's text when it is already in that form. Never throws.
  */
 export function decodeWsRequestJson (text: string): WsDecodeJsonResult {
+  return decodeRequest(text, true) as unknown as WsDecodeJsonResult
+}
+
+function decodeRequest (text: string, sdpAsJson: boolean): { ok: true, value: AnyAnnounceMessage | WsScrapeMessage } | WsDecodeFailure {
   const data = parseObject(text)
   if (data === undefined) return failure('INVALID_JSON', undefined)
   const action = own(data, 'action')
-  if (action === 'announce') return decodeAnnounce(data, text) as unknown as WsDecodeJsonResult
+  if (action === 'announce') return decodeAnnounce(data, sdpAsJson ? text : undefined)
   if (action === 'scrape') return decodeScrape(data)
   return failure('INVALID_ACTION', undefined)
 }
