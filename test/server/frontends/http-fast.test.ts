@@ -117,6 +117,20 @@ function comparable (r: Resp): string {
   return r.head.split('\r\n').filter(l => !/^(date|content-length|transfer-encoding):/i.test(l)).join('\n')
 }
 
+/** `req` sent on a new connection to each server: both responses (the same status, head and body checked). */
+async function askBoth (fast: Running, ref: Running, req: string, noBody: boolean): Promise<[Resp, Resp]> {
+  const a = await new Raw(fast.port).connected()
+  const b = await new Raw(ref.port).connected()
+  try {
+    a.write(req); b.write(req)
+    const ra = await a.response(noBody)
+    const rb = await b.response(noBody)
+    assert.equal(comparable(ra), comparable(rb), req)
+    assert.deepEqual(ra.body, rb.body, req)
+    return [ra, rb]
+  } finally { a.destroy(); b.destroy() }
+}
+
 describe('HTTP fast path: the answers node:http gave', () => {
   let fast: Running
   let ref: Running
@@ -140,16 +154,9 @@ describe('HTTP fast path: the answers node:http gave', () => {
       [get(announcePath(5), 'X-Forwarded-For: 9.9.9.9\r\n'), false]
     ]
     for (const [req, noBody] of requests) {
-      const a = await new Raw(fast.port).connected()
-      const b = await new Raw(ref.port).connected()
-      a.write(req); b.write(req)
-      const ra = await a.response(noBody)
-      const rb = await b.response(noBody)
-      assert.equal(comparable(ra), comparable(rb), req)
-      assert.deepEqual(ra.body, rb.body, req)
+      const [ra] = await askBoth(fast, ref, req, noBody)
       if (!noBody) assert.equal(ra.headers.get('content-length'), String(ra.body.length))
       assert.match(ra.head, /^HTTP\/1\.1 200 OK\r\nContent-Type: text\/plain; charset=ISO-8859-1\r\nAccess-Control-Allow-Origin: \*\r\nCache-Control: no-store\r\nDate: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5/)
-      a.destroy(); b.destroy()
     }
     // The same requests counted the same way on both.
     assert.deepEqual(fast.server.getStatsDocument().requests, ref.server.getStatsDocument().requests)
@@ -229,14 +236,8 @@ describe('HTTP fast path: the server\'s httpHeaders (how worker threads name the
 
   it('come first, in order, on fast answers and on node:http\'s (the same head as node:http writes)', async () => {
     for (const [req, noBody] of [[get(announcePath(21)), false], [get(`/scrape?info_hash=${pct(id20(1000))}`), false], [get(announcePath(22), '', 'HEAD'), true]] as const) {
-      const a = await new Raw(fast.port).connected()
-      const b = await new Raw(ref.port).connected()
-      a.write(req); b.write(req)
-      const ra = await a.response(noBody)
-      const rb = await b.response(noBody)
-      assert.equal(comparable(ra), comparable(rb), req)
+      const [ra] = await askBoth(fast, ref, req, noBody)
       assert.match(ra.head, /^HTTP\/1\.1 200 OK\r\nX-Tracker-Worker: 2\r\nX-Other: a b\r\nContent-Type: text\/plain; charset=ISO-8859-1\r\nAccess-Control-Allow-Origin: \*\r\nCache-Control: no-store\r\nDate: /)
-      a.destroy(); b.destroy()
     }
     // A route the fast path hands to node:http, on the fast server.
     const c = await new Raw(fast.port).connected()
