@@ -177,9 +177,16 @@ function writeCompact (r: StoreAnnounceResult, out: Uint8Array, offset: number):
   return { complete: r.complete, incomplete: r.incomplete, downloaded: r.downloaded, peers: r.peers.length }
 }
 
+/** Whether the store's compact methods may take every one of these hashes (see `compactServes`). */
+function servesCompact (store: SwarmStore, infoHashes: readonly BinaryString[]): boolean {
+  if (store.compactServes === undefined) return true
+  for (let i = 0; i < infoHashes.length; i++) if (!store.compactServes(infoHashes[i])) return false
+  return true
+}
+
 /** `store.scrapeCompact` of each hash, or the same through `store.scrape`: 12 bytes per hash from `offset`. */
 export function scrapeCompact (store: SwarmStore, infoHashes: readonly BinaryString[], out: Uint8Array, offset: number): void | Promise<void> {
-  if (store.scrapeCompact !== undefined && (store.compactServes === undefined || infoHashes.every(h => store.compactServes!(h)))) {
+  if (store.scrapeCompact !== undefined && servesCompact(store, infoHashes)) {
     for (let i = 0; i < infoHashes.length; i++) store.scrapeCompact(infoHashes[i], out, offset + 12 * i)
     return
   }
