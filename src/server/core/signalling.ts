@@ -179,6 +179,8 @@ export class Signalling {
         const to = r.peers[i]
         const offer = offers![i]
         const target = this.sessions.get(to.conn)
+        const message = encodeOfferJson({ infoHash: req.infoHash, fromPeerId: req.peerId, offerId: offer.offerId, sdpJson: offer.sdpJson },
+          tail ??= encodeSignalTail(req.peerId, req.infoHash))
         // The store never returns the sender; another peer id on the sender's own (pooled) socket
         // is a peer like any other.
         if (target === undefined) {
@@ -194,16 +196,14 @@ export class Signalling {
             infoHash: req.infoHash,
             offerId: offer.offerId,
             expires,
-            message: encodeOfferJson({ infoHash: req.infoHash, fromPeerId: req.peerId, offerId: offer.offerId, sdpJson: offer.sdpJson },
-              tail ??= encodeSignalTail(req.peerId, req.infoHash))
+            message
           })
           continue
         }
         this.remember(target, req.peerId + offer.offerId, {
           fromConn: conn, fromPeerId: req.peerId, toPeerId: to.peerId, infoHash: req.infoHash, expires
         })
-        deliveries.push([to.conn, encodeOfferJson({ infoHash: req.infoHash, fromPeerId: req.peerId, offerId: offer.offerId, sdpJson: offer.sdpJson },
-          tail ??= encodeSignalTail(req.peerId, req.infoHash))])
+        deliveries.push([to.conn, message])
       }
       return { ok: true, deliveries } as const
     })
