@@ -601,7 +601,6 @@ export class Server extends EventEmitter {
     this.wsFrontend.onConnection(socket, r, isIncoming(req) ? opts : (req ?? opts))
   }
 
-  /** The `/stats.json` document. */
   /** A signal another node sent over the `signalBus` for one of this server's WebSocket peers. */
   receiveSignal (signal: RemoteSignal): void {
     this.wsFrontend.deliver(this.signalling.receive(signal))
