@@ -950,6 +950,14 @@ export class Server extends EventEmitter {
     if (!this.binding) this.emit('error', err)
   }
 
+  /**
+   * @internal A WorkerPool worker bound or adopted this server's sockets itself (not through
+   * `listen`): from now on it is listening (`listening`, `/health`, the 'listening' event).
+   */
+  socketsBound (): void {
+    if (!this.destroyed && !this.listening) this.onBound()
+  }
+
   private onBound (): void {
     this.binding = false
     this.listening = true

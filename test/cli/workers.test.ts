@@ -119,6 +119,16 @@ for (const [workers, native] of CONFIGS) {
           : `${workers} worker threads (one shared socket each for TCP, UDP4, UDP6: ${reason})`)
       }
       assert.deepEqual(t.lines, expected)
+      // /health is 200 from every worker (a load balancer probing it must not see 503 from one).
+      const healthOf = new Map<string | undefined, unknown>()
+      for (let i = 0; i < 200 && healthOf.size < workers; i++) {
+        const r = await httpGet(`http://127.0.0.1:${port}`, '/health')
+        assert.equal(r.status, 200, r.body.toString())
+        const h = JSON.parse(r.body.toString()) as Record<string, unknown>
+        healthOf.set(r.headers['x-tracker-worker'] as string | undefined, { status: h.status, listening: h.listening, storeReady: h.storeReady })
+      }
+      assert.deepEqual([...healthOf.keys()].sort(), workers === 1 ? [undefined] : Array.from({ length: workers }, (_, i) => String(i + 1)))
+      for (const h of healthOf.values()) assert.deepEqual(h, { status: 'ok', listening: true, storeReady: true })
       assert.deepEqual(await stop(t, 'SIGTERM'), { code: 0, signal: null })
     })
 
