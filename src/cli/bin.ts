@@ -124,8 +124,8 @@ function logListening (http: AddressInfo | null, udp: AddressInfo | null, backen
 
 /** Stops accepting, answers what is in flight (and saves the state file); err when the save failed. */
 let drain: (cb: (err?: Error | null) => void) => void
-/** SIGHUP's TLS reload (throws, keeping the old certificate, on bad files). */
-let reloadTls: () => void
+/** SIGHUP's TLS reload (rejects, keeping the old certificate, on bad files). */
+let reloadTls: () => Promise<void>
 const { count: workers, reason: oneWorker } = resolveWorkers(o)
 if (oneWorker !== undefined) log.info({ workers: 1, reason: oneWorker }, `--workers auto: 1 worker thread (${oneWorker})`)
 if (workers > 1) {
@@ -149,7 +149,7 @@ if (workers > 1) {
   })
   pool.listen(o.port, hostname)
   drain = cb => pool.close(() => cb(null))
-  reloadTls = () => { throw new Error('TLS reload is not available with --workers > 1; restart instead') }
+  reloadTls = () => pool.reloadTls()
 } else {
   // One thread: the Server of the seed README.
   let server: Server
@@ -173,7 +173,7 @@ if (workers > 1) {
   })
   server.listen(o.port, hostname)
   drain = cb => server.drain(cb)
-  reloadTls = () => server.reloadTls()
+  reloadTls = async () => server.reloadTls()
 }
 
 let stopping = false
@@ -203,12 +203,9 @@ process.on('SIGTERM', shutdown)
 process.on('SIGHUP', () => {
   if (accessList?.file !== undefined) accessList.reload('SIGHUP').catch(() => undefined)
   if (tls) {
-    try {
-      reloadTls()
-      log.info({ signal: 'SIGHUP' }, 'TLS certificate reloaded')
-    } catch (err) {
-      log.error({ signal: 'SIGHUP' }, `TLS reload failed, still serving the previous certificate: ${(err as Error).message}`)
-    }
+    reloadTls().then(
+      () => log.info({ signal: 'SIGHUP' }, 'TLS certificate reloaded'),
+      (err: Error) => log.error({ signal: 'SIGHUP' }, `TLS reload failed, still serving the previous certificate: ${err.message}`))
   }
   if (accessList?.file === undefined && !tls) log.info({ signal: 'SIGHUP' }, 'no access list file to reload')
 })

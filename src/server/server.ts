@@ -1,13 +1,11 @@
 import dgram from 'node:dgram'
 import { lookup as dnsLookup } from 'node:dns'
 import { EventEmitter } from 'node:events'
-import { X509Certificate, createPrivateKey } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isIP } from 'node:net'
-import { createSecureContext } from 'node:tls'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer } from 'ws'
@@ -17,7 +15,7 @@ import {
   MAX_INTERVAL_JITTER, MIN_INTERVAL_DIVISOR, PEER_EXPIRY_INTERVALS, RATE_LIMIT_MAX_ADDRESSES, REDIS_VIEW_REFRESH_MS, STATE_SAVE_INTERVAL_MS, SWEEP_BUDGET, SWEEP_INTERVAL_MS, WS_HEARTBEAT_MS,
   WS_INTERVAL_DIVISOR, WS_MAX_OFFERS, WS_MAX_PAYLOAD, WS_MAX_SWARMS_PER_SOCKET
 } from '../constants.js'
-import { OptionError, TrackerError, trackerError } from '../errors.js'
+import { TrackerError, trackerError } from '../errors.js'
 import { canonicalIp, parseCompactAddr } from '../protocol/common/address.js'
 import { binaryToHex, hexToBinary } from '../protocol/common/binary.js'
 import type { AnnounceEvent, BinaryString } from '../protocol/common/types.js'
@@ -40,6 +38,8 @@ import { BatchUdpSocket } from './frontends/udp-batch.js'
 import { nativeAddon, nativeStatus } from './native/loader.js'
 import type { NativeAddon, NativeUdpOptions } from './native/loader.js'
 import { WsFrontend } from './frontends/ws.js'
+import { loadTls } from './tls.js'
+import type { TlsOptions } from './tls.js'
 import { RawWs } from './frontends/ws-socket.js'
 import type { WsConnectionOptions } from './frontends/ws.js'
 import { applyState, dumpStateSliced, loadStateFile } from './persist/state-file.js'
@@ -167,13 +167,7 @@ export interface ServerOptions {
   udpBackend?: UdpBackendOption
 }
 
-/** TLS material: PEM text or bytes, or file paths (read at start and by `reloadTls()`). */
-export interface TlsOptions {
-  cert?: string | Uint8Array
-  key?: string | Uint8Array
-  certFile?: string
-  keyFile?: string
-}
+export type { TlsOptions } from './tls.js'
 
 export interface PrivateOptions {
   /** Valid passkeys (16–64 characters of A-Z, a-z, 0-9). */
@@ -1090,33 +1084,4 @@ function limitsFor (opts: ServerOptions): FrontendLimits {
     ws: table(r?.ws),
     udpBadIds: isObject(bad) ? new StrikeTable(bad, bad.maxAddresses ?? RATE_LIMIT_MAX_ADDRESSES) : undefined
   }
-}
-
-/**
- * Reads and checks TLS material, naming what is wrong: an unreadable file, a certificate or key
- * that does not parse, or a key that does not belong to the certificate.
- */
-function loadTls (t: TlsOptions): { cert: string | Buffer, key: string | Buffer } {
-  const read = (data: string | Uint8Array | undefined, file: string | undefined, what: string): string | Buffer => {
-    if (data !== undefined) return typeof data === 'string' ? data : Buffer.from(data)
-    if (file === undefined) throw new OptionError(`TLS: no ${what} given`)
-    try {
-      return readFileSync(file)
-    } catch (err) {
-      throw new OptionError(`TLS: cannot read ${what} file ${file}: ${(err as Error).message}`)
-    }
-  }
-  const cert = read(t.cert, t.certFile, 'certificate')
-  const key = read(t.key, t.keyFile, 'private key')
-  const where = (file: string | undefined): string => file === undefined ? '' : ` (${file})`
-  try { new X509Certificate(cert) } catch (err) {
-    throw new OptionError(`TLS: the certificate${where(t.certFile)} is not a valid PEM certificate: ${(err as Error).message}`)
-  }
-  try { createPrivateKey(key) } catch (err) {
-    throw new OptionError(`TLS: the private key${where(t.keyFile)} is not a valid PEM key: ${(err as Error).message}`)
-  }
-  try { createSecureContext({ cert, key }) } catch (err) {
-    throw new OptionError(`TLS: the private key does not match the certificate: ${(err as Error).message}`)
-  }
-  return { cert, key }
 }

@@ -77,6 +77,42 @@ describe('CLI: TLS', () => {
     assert.deepEqual(e, { code: 0, signal: null })
   })
 
+  it('with --workers 2, SIGHUP reloads the certificate in every worker; a bad file keeps the old one in all', async () => {
+    const certFile = join(dir, 'pool.crt')
+    const keyFile = join(dir, 'pool.key')
+    writeFileSync(certFile, a.cert)
+    writeFileSync(keyFile, a.key)
+    const cli = new CliProcess([...LOOPBACK, '--workers', '2', '--cert', certFile, '--key', keyFile])
+    const port = await cli.port('https')
+    await cli.waitFor('stdout', /"msg":"2 worker threads/)
+    // Fresh connections until both workers have answered: each request verifies the certificate
+    // served against exactly `ca`, so one worker left on the old certificate fails it.
+    const workersServing = async (ca: string): Promise<string[]> => {
+      const seen = new Set<string>()
+      for (let i = 0; i < 200 && seen.size < 2; i++) {
+        const r = await httpGet(`https://127.0.0.1:${port}`, '/health', undefined, { ca })
+        assert.equal(r.status, 200)
+        seen.add(String(r.headers['x-tracker-worker']))
+      }
+      return [...seen].sort()
+    }
+    assert.deepEqual(await workersServing(a.cert), ['1', '2'])
+
+    writeFileSync(certFile, b.cert)
+    writeFileSync(keyFile, b.key)
+    cli.signal('SIGHUP')
+    await cli.waitFor('stdout', /"msg":"TLS certificate reloaded"/)
+    assert.deepEqual(await workersServing(b.cert), ['1', '2'])
+
+    writeFileSync(keyFile, a.key)
+    cli.signal('SIGHUP')
+    const err = await cli.waitFor('stderr', /"msg":"TLS reload failed, still serving the previous certificate: ([^"]*)/)
+    assert.equal(err[1].startsWith('TLS: the private key does not match the certificate'), true, err[1])
+    assert.deepEqual(await workersServing(b.cert), ['1', '2'])
+    assert.equal(cli.child.exitCode, null)
+    assert.deepEqual(await cli.stop('SIGTERM'), { code: 0, signal: null })
+  })
+
   const badStarts: Array<[string, () => string[], RegExp]> = [
     ['a missing certificate file', () => ['--cert', join(dir, 'nope.crt'), '--key', a.keyFile], /^bittorrent-tracker: TLS: cannot read certificate file .*nope\.crt: ENOENT/],
     ['a certificate file that is not PEM', () => ['--cert', a.keyFile, '--key', a.keyFile], /^bittorrent-tracker: TLS: the certificate \(.*a\.key\) is not a valid PEM certificate/],

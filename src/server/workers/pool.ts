@@ -8,6 +8,8 @@ import { Worker } from 'node:worker_threads'
 import { WORKER_CLOSE_TIMEOUT_MS } from '../../constants.js'
 import { nativeStatus } from '../native/loader.js'
 import type { ServerOptions } from '../server.js'
+import { loadTls } from '../tls.js'
+import type { TlsOptions } from '../tls.js'
 import { createMeshLayout } from './mesh.js'
 import type { MeshLayout } from './mesh.js'
 
@@ -42,10 +44,14 @@ export interface WorkerData {
   hostname: { http?: string, udp?: string, udp6?: string }
 }
 
-/** @internal Messages between the main thread and a worker (start-up and shutdown only). */
-export type ToWorker = { t: 'listen', fds?: SharedFds, port?: number } | { t: 'close' }
+/** @internal Messages between the main thread and a worker (start-up, TLS reload and shutdown only). */
+export type ToWorker =
+  | { t: 'listen', fds?: SharedFds, port?: number }
+  | { t: 'close' }
+  | { t: 'reloadTls', id: number, cert: string | Uint8Array, key: string | Uint8Array }
 export type FromWorker =
   | { t: 'ready' }
+  | { t: 'tlsReloaded', id: number, error?: string }
   | { t: 'listening', fds?: SharedFds, ports?: { http?: number, udp4?: number, udp6?: number }, steered?: boolean }
   | { t: 'error', message: string, code?: string }
   | { t: 'warning', message: string }
@@ -92,11 +98,17 @@ export class WorkerPool extends EventEmitter {
   private readonly opts: WorkerServerOptions
   private closing = false
   private closed = false
+  /** What `reloadTls()` reads again: `server.tls`, or the PEM last given to it. */
+  private tls: TlsOptions | undefined
+  /** TLS reloads waiting for every worker's reply, by id. */
+  private readonly reloads = new Map<number, { left: number, error: string | undefined, done: (error: string | undefined) => void }>()
+  private nextReload = 0
 
   constructor (opts: WorkerPoolOptions = {}) {
     super()
     this.size = workerCount(opts.workers)
     this.opts = opts.server ?? {}
+    this.tls = this.opts.tls
   }
 
   /** Starts the workers on `port` (0: a free one), as `Server.listen` does. */
@@ -134,6 +146,11 @@ export class WorkerPool extends EventEmitter {
           this.fail(err)
         } else if (m.t === 'warning') {
           this.emit('warning', new Error(m.message))
+        } else if (m.t === 'tlsReloaded') {
+          const r = this.reloads.get(m.id)
+          if (r === undefined) return
+          r.error ??= m.error
+          if (--r.left === 0) { this.reloads.delete(m.id); r.done(r.error) }
         } else if (m.t === 'listening') {
           if (index === 0) {
             const p = m.ports ?? {}
@@ -155,6 +172,33 @@ export class WorkerPool extends EventEmitter {
   }
 
   /**
+   * Loads the TLS certificate and key again (the `server.tls` files, or the PEM given here) for
+   * connections made from now on, in every worker. The material is read and checked once, here,
+   * so a bad file rejects (with the message `server.reloadTls()` throws) and changes nothing;
+   * every worker then gets the same PEM. Resolves when all of them use it.
+   */
+  reloadTls (tls?: TlsOptions): Promise<void> {
+    if (this.tls === undefined) return Promise.reject(new Error('TLS is not enabled on this server'))
+    if (this.workers.length === 0 || this.closing) return Promise.reject(new Error('the pool is not running'))
+    const next = tls ?? this.tls
+    let material: { cert: string | Uint8Array, key: string | Uint8Array }
+    try { material = loadTls(next) } catch (err) { return Promise.reject(err) }
+    const id = this.nextReload++
+    return new Promise((resolve, reject) => {
+      this.reloads.set(id, {
+        left: this.workers.length,
+        error: undefined,
+        done: error => {
+          if (error !== undefined) return reject(new Error(error))
+          this.tls = next
+          resolve()
+        }
+      })
+      for (const w of this.workers) w.postMessage({ t: 'reloadTls', id, ...material } satisfies ToWorker)
+    })
+  }
+
+  /**
    * Closes every worker's sockets, then ends the threads. Bounded: workers that have not closed
    * within WORKER_CLOSE_TIMEOUT_MS are terminated.
    */
@@ -165,6 +209,8 @@ export class WorkerPool extends EventEmitter {
     }
     this.closing = true
     if (cb !== undefined) this.once('close', cb)
+    for (const r of this.reloads.values()) r.done('the pool closed before every worker reloaded TLS')
+    this.reloads.clear()
     const workers = this.workers
     let left = workers.length
     const finish = (): void => {

@@ -47,6 +47,14 @@ parentPort!.on('message', (m: ToWorker) => {
   if (m.t === 'listen') {
     if (m.port !== undefined) bindOwn(m.port)
     else listenOn(m.fds ?? {})
+  } else if (m.t === 'reloadTls') {
+    // Checked by the pool already; a failure here would be this worker's own (then reported).
+    try {
+      server.reloadTls({ cert: m.cert, key: m.key })
+      post({ t: 'tlsReloaded', id: m.id })
+    } catch (err) {
+      post({ t: 'tlsReloaded', id: m.id, error: (err as Error).message })
+    }
   } else if (m.t === 'close') {
     extraTcp?.close()
     server.close(() => { store.close(); post({ t: 'closed' }) })
