@@ -219,6 +219,8 @@ export const WORKER_OVERFLOW_MAX = 8192
 export const WORKER_SNAPSHOT_MAX_PEERS = 5000
 /** Longest a synchronous cross-worker read (the `torrents` view) waits for the owning worker, ms. */
 export const WORKER_SYNC_TIMEOUT_MS = 5000
+/** How long a worker reuses the other workers' per-client peer counts for `/stats`, ms. */
+export const WORKER_CLIENTS_CACHE_MS = 2000
 /** Listen backlog of each worker's own TCP socket (SO_REUSEPORT mode); Node's default. */
 export const WORKER_LISTEN_BACKLOG = 511
 /** Longest the main thread waits for workers to close their sockets before ending them, ms. */

@@ -603,6 +603,8 @@ export class Server extends EventEmitter {
   getStats (): TrackerStats {
     const c = this.store.counts
     if (this.peerStats !== undefined) return this.peerStats.snapshot(c.torrents + c.retired, c.torrents)
+    const kept = this.store.trackerStats?.(c.torrents + c.retired, c.torrents)
+    if (kept !== undefined) return kept
     return {
       torrents: c.torrents + c.retired, activeTorrents: c.torrents, peersAll: c.peers,
       peersSeederOnly: c.seeders, peersLeecherOnly: c.leechers, peersSeederAndLeecher: 0,

@@ -63,11 +63,7 @@ export class PeerStats implements StoreListener {
 
   snapshot (torrents: number, activeTorrents: number): TrackerStats {
     const clients: Record<string, Record<string, number>> = Object.create(null)
-    for (const [name, versions] of this.clients) {
-      const v: Record<string, number> = Object.create(null)
-      for (const [version, n] of versions) v[version] = n
-      clients[name] = v
-    }
+    this.eachClient((name, version, n) => { (clients[name] ??= Object.create(null))[version] = n })
     return {
       torrents,
       activeTorrents,
@@ -79,6 +75,24 @@ export class PeerStats implements StoreListener {
       peersIPv6: this.ipv6,
       clients
     }
+  }
+
+  /**
+   * The unique-peer counters at `out[at…at+5]`, in TrackerStats order: all, seeder only, leecher
+   * only, both, IPv4, IPv6 (worker threads publish them in shared memory).
+   */
+  writeCounters (out: Int32Array, at: number): void {
+    out[at] = this.entries.size
+    out[at + 1] = this.seederOnly
+    out[at + 2] = this.leecherOnly
+    out[at + 3] = this.both
+    out[at + 4] = this.ipv4
+    out[at + 5] = this.ipv6
+  }
+
+  /** Peers by client name and version. */
+  eachClient (fn: (name: string, version: string, peers: number) => void): void {
+    for (const [name, versions] of this.clients) for (const [version, n] of versions) fn(name, version, n)
   }
 
   private account (e: Entry, d: 1 | -1): void {

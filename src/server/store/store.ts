@@ -1,4 +1,5 @@
 import type { AnnounceEvent, BinaryString, ScrapeEntry } from '../../protocol/common/types.js'
+import type { TrackerStats } from '../stats/peer-stats.js'
 
 /**
  * The one interface between the tracker core and swarm state. The in-memory store is the
@@ -93,6 +94,13 @@ export interface SwarmStore {
    * Absent: every hash.
    */
   compactServes? (infoHash: BinaryString): boolean
+
+  /**
+   * Optional: the reference's `/stats` numbers over unique peer ids (`clients` included), for a
+   * store whose server cannot keep them itself from a StoreListener (the sharded store of
+   * `--workers`). undefined: not kept.
+   */
+  trackerStats? (torrents: number, activeTorrents: number): TrackerStats | undefined
 
   /** Reloads the snapshot behind the synchronous members (stores that keep one). */
   refresh? (): Promise<void>

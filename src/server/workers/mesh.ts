@@ -19,8 +19,12 @@ export interface MeshLayout {
   rings: Array<SharedArrayBuffer | null>
 }
 
-/** Counters each node publishes for its shard (torrents, retired, peers, seeders, leechers). */
-export const COUNT_SLOTS = 5
+/**
+ * Counters each node publishes: its shard's (torrents, retired, peers, seeders, leechers), then
+ * its part of the unique-peer statistics (PEER_STAT_SLOTS, from PEER_STAT_AT).
+ */
+export const COUNT_SLOTS = 11
+export const PEER_STAT_AT = 5
 
 // Ring buffer: header (head and tail on separate cache lines), then the data.
 const HEAD = 0

@@ -1,12 +1,13 @@
-import { WORKER_SNAPSHOT_MAX_PEERS, WORKER_SYNC_TIMEOUT_MS } from '../../constants.js'
+import { WORKER_CLIENTS_CACHE_MS, WORKER_SNAPSHOT_MAX_PEERS, WORKER_SYNC_TIMEOUT_MS } from '../../constants.js'
 import { trackerError } from '../../errors.js'
 import type { AnnounceEvent, BinaryString, ScrapeEntry } from '../../protocol/common/types.js'
 import type { RemoteSignal, SignalBus } from '../core/signalling.js'
+import type { PeerStats, TrackerStats } from '../stats/peer-stats.js'
 import { MemoryStore } from '../store/memory/memory-store.js'
 import type {
   CompactAnnounceResult, PeerKind, PeerView, StoreAnnounce, StoreAnnounceResult, StoreCounts, StoreListener, StorePeer, SwarmInfo, SwarmStore
 } from '../store/store.js'
-import { COUNT_SLOTS, MSG_DROPPABLE, MSG_REPLY, Writer } from './mesh.js'
+import { COUNT_SLOTS, MSG_DROPPABLE, MSG_REPLY, PEER_STAT_AT, Writer } from './mesh.js'
 import { shardOf } from './shard.js'
 import type { Mesh, Reader } from './mesh.js'
 
@@ -20,6 +21,9 @@ const OP_SWARM_INFO = 6
 const OP_INFO_HASHES = 7
 const SIG_OFFER = 8
 const SIG_ANSWER = 9
+/** A peer change for the node that keeps the statistics of that peer id (no reply). */
+const PEER_CHANGED = 10
+const OP_CLIENTS = 11
 const REPLY = 0x80
 const ERROR_REPLY = 0xff
 /** Room kept for the fixed part of a reply when a variable part is cut to fit a ring. */
@@ -39,10 +43,18 @@ export interface ShardedStoreOptions {
   /** Told of changes in this node's own shard only. */
   listener?: StoreListener
   /**
+   * This node's part of the unique-peer statistics (`trackerStats`): the peer ids whose
+   * `shardOf` is this node. A change in any shard is routed to its peer id's node, so a peer in
+   * swarms of several workers is still one entry in one place, as with one thread.
+   */
+  peerStats?: PeerStats
+  /**
    * 'local' (default): `sweep` expires this node's own shard, as every worker does with its own
    * timer. 'all': one caller sweeps every shard (one pass ends when every shard finished one).
    */
   sweep?: 'local' | 'all'
+  /** How long `trackerStats` reuses the other nodes' client counts, ms. Default WORKER_CLIENTS_CACHE_MS. */
+  clientsCacheMs?: number
   /** Longest wait of a synchronous read of another shard, ms. Default WORKER_SYNC_TIMEOUT_MS. */
   syncTimeoutMs?: number
 }
@@ -79,13 +91,31 @@ export class ShardedStore implements SwarmStore, SignalBus {
   private readonly sweepAll: boolean
   private readonly swept: boolean[]
   private readonly syncTimeoutMs: number
+  private readonly peerStats: PeerStats | undefined
+  /** Other nodes' per-client peer counts, as last fetched for `trackerStats`. */
+  private clientsCache: { at: number, rows: Array<[string, string, number]> } | undefined
+  private readonly clientsCacheMs: number
 
   constructor (opts: ShardedStoreOptions) {
     this.mesh = opts.mesh
     this.nodes = opts.mesh.nodes
     // SignalBus node numbers start at 1 (0 means "no bus"); shard numbers at 0.
     this.node = opts.mesh.node + 1
-    this.local = new MemoryStore({ peerTtl: opts.peerTtl, listener: opts.listener, maxRetired: opts.maxRetired })
+    this.peerStats = opts.peerStats
+    this.clientsCacheMs = opts.clientsCacheMs ?? WORKER_CLIENTS_CACHE_MS
+    const listener = opts.listener
+    this.local = new MemoryStore({
+      peerTtl: opts.peerTtl,
+      listener: this.peerStats === undefined
+        ? listener
+        : {
+            peerChanged: (peerId, kind, addr, before, after) => {
+              listener?.peerChanged(peerId, kind, addr, before, after)
+              this.routePeerChange(peerId, kind, addr, before, after)
+            }
+          },
+      maxRetired: opts.maxRetired
+    })
     this.slots = opts.mesh.control.subarray(2 * this.nodes)
     this.sweepAll = opts.sweep === 'all'
     this.swept = new Array<boolean>(this.nodes).fill(false)
@@ -241,6 +271,41 @@ export class ShardedStore implements SwarmStore, SignalBus {
     return all[Symbol.iterator]()
   }
 
+  /**
+   * The reference's `/stats` numbers over every worker: each node's unique-peer counters (in
+   * shared memory, always current) summed, and `clients` merged from this node's own and the
+   * others' (fetched at most once per WORKER_CLIENTS_CACHE_MS; the last ones kept when a node
+   * does not answer in time). undefined without `peerStats`.
+   */
+  trackerStats (torrents: number, activeTorrents: number): TrackerStats | undefined {
+    const own = this.peerStats
+    if (own === undefined) return undefined
+    const s = this.slots
+    const sum = [0, 0, 0, 0, 0, 0]
+    for (let n = 0; n < this.nodes; n++) {
+      const b = n * COUNT_SLOTS + PEER_STAT_AT
+      for (let k = 0; k < 6; k++) sum[k] += Atomics.load(s, b + k)
+    }
+    const clients: Record<string, Record<string, number>> = Object.create(null)
+    const add = (name: string, version: string, n: number): void => {
+      const v = clients[name] ??= Object.create(null)
+      v[version] = (v[version] ?? 0) + n
+    }
+    own.eachClient(add)
+    for (const [name, version, n] of this.otherClients()) add(name, version, n)
+    return {
+      torrents,
+      activeTorrents,
+      peersAll: sum[0],
+      peersSeederOnly: sum[1],
+      peersLeecherOnly: sum[2],
+      peersSeederAndLeecher: sum[3],
+      peersIPv4: sum[4],
+      peersIPv6: sum[5],
+      clients
+    }
+  }
+
   /** Empties this node's shard (other nodes keep theirs: each worker closes its own). */
   close (): void {
     this.local.close()
@@ -305,8 +370,52 @@ export class ShardedStore implements SwarmStore, SignalBus {
     s[b] = c.torrents; s[b + 1] = c.retired; s[b + 2] = c.peers; s[b + 3] = c.seeders; s[b + 4] = c.leechers
   }
 
+  /** Hands a peer change to the statistics of its peer id's node (here, or through the mesh). */
+  private routePeerChange (peerId: BinaryString, kind: PeerKind, addr: BinaryString, before: -1 | 0 | 1, after: -1 | 0 | 1): void {
+    const owner = shardOf(peerId, this.nodes)
+    if (owner === this.mesh.node) return this.countPeerChange(peerId, kind, addr, before, after)
+    const w = this.w.reset().u8(PEER_CHANGED).u8(kind).u8(before + 1).u8(after + 1).bin8(peerId).bin8(addr)
+    // Never dropped (queued while the ring is full): a lost change would skew the counts for good.
+    this.mesh.send(owner, w, MSG_REPLY)
+  }
+
+  private countPeerChange (peerId: BinaryString, kind: PeerKind, addr: BinaryString, before: -1 | 0 | 1, after: -1 | 0 | 1): void {
+    const stats = this.peerStats!
+    stats.peerChanged(peerId, kind, addr, before, after)
+    stats.writeCounters(this.slots, this.mesh.node * COUNT_SLOTS + PEER_STAT_AT)
+  }
+
+  /** The other nodes' [client, version, peers] rows, cached for WORKER_CLIENTS_CACHE_MS. */
+  private otherClients (): Array<[string, string, number]> {
+    const now = Date.now()
+    const cached = this.clientsCache
+    if (this.nodes === 1) return []
+    if (cached !== undefined && now - cached.at < this.clientsCacheMs) return cached.rows
+    const rows: Array<[string, string, number]> = []
+    try {
+      for (let n = 0; n < this.nodes; n++) {
+        if (n === this.mesh.node) continue
+        this.begin(OP_CLIENTS)
+        for (const row of this.syncRequest<Array<[string, string, number]>>(n)) rows.push(row)
+      }
+    } catch {
+      // A busy or stuck worker: the last rows fetched (or none) rather than no statistics.
+      return cached?.rows ?? []
+    }
+    this.clientsCache = { at: now, rows }
+    return rows
+  }
+
   private onMessage (from: number, r: Reader): void {
     const type = r.u8()
+    if (type === PEER_CHANGED) {
+      const kind = r.u8() as PeerKind
+      const before = (r.u8() - 1) as -1 | 0 | 1
+      const after = (r.u8() - 1) as -1 | 0 | 1
+      const peerId = r.bin8()
+      if (this.peerStats !== undefined) this.countPeerChange(peerId, kind, r.bin8(), before, after)
+      return
+    }
     if (type === SIG_OFFER) {
       const conn = r.f64()
       const fromConn = r.f64()
@@ -427,6 +536,20 @@ export class ShardedStore implements SwarmStore, SignalBus {
         w.buf.writeUInt32LE(n, at)
         return w
       }
+      case OP_CLIENTS: {
+        const w = this.w.reset().u8(type | REPLY).u32(id)
+        const at = w.len
+        w.u32(0)
+        let n = 0
+        // Cut to fit the ring (peer ids with made-up versions can make many rows): a partial table.
+        this.peerStats?.eachClient((name, version, peers) => {
+          if (w.len >= room) return
+          w.utf8(name).utf8(version).u32(peers)
+          n++
+        })
+        w.buf.writeUInt32LE(n, at)
+        return w
+      }
       default:
         throw new Error(`unknown worker request type ${type}`)
     }
@@ -435,8 +558,8 @@ export class ShardedStore implements SwarmStore, SignalBus {
   private onReply (type: number, id: number, r: Reader): void {
     const op = type === ERROR_REPLY ? 0 : type & ~REPLY
     if (this.abandoned.delete(id)) return
-    if (op === OP_SWARM_INFO || op === OP_INFO_HASHES) {
-      this.syncReplies.set(id, op === OP_SWARM_INFO ? readSwarmInfo(r) : readHashes(r))
+    if (op === OP_SWARM_INFO || op === OP_INFO_HASHES || op === OP_CLIENTS) {
+      this.syncReplies.set(id, op === OP_SWARM_INFO ? readSwarmInfo(r) : op === OP_INFO_HASHES ? readHashes(r) : readClients(r))
       return
     }
     const p = this.pending.get(id)
@@ -509,5 +632,16 @@ function readHashes (r: Reader): BinaryString[] {
   const n = r.u32()
   const out: BinaryString[] = new Array(n)
   for (let i = 0; i < n; i++) out[i] = r.bin8()
+  return out
+}
+
+function readClients (r: Reader): Array<[string, string, number]> {
+  const n = r.u32()
+  const out: Array<[string, string, number]> = new Array(n)
+  for (let i = 0; i < n; i++) {
+    const name = r.utf8()
+    const version = r.utf8()
+    out[i] = [name, version, r.u32()]
+  }
   return out
 }

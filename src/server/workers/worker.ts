@@ -10,6 +10,7 @@ import { listenFd, nativeAddon } from '../native/loader.js'
 import { BatchUdpSocket } from '../frontends/udp-batch.js'
 import { Server } from '../server.js'
 import type { UdpSocket } from '../server.js'
+import { PeerStats } from '../stats/peer-stats.js'
 import { Mesh } from './mesh.js'
 import { ShardedStore } from './sharded-store.js'
 import type { FromWorker, SharedFds, ToWorker, WorkerData } from './pool.js'
@@ -21,7 +22,13 @@ const reusePort = d.sockets === 'reuseport'
 const intervalMs = d.server.interval !== undefined && d.server.interval > 0 ? d.server.interval : DEFAULT_ANNOUNCE_INTERVAL_MS
 // Which worker answered: for operators and for tests that must see several workers at work.
 const tag = String(d.index + 1)
-const store = new ShardedStore({ mesh: new Mesh(d.layout, d.index), peerTtl: PEER_EXPIRY_INTERVALS * Math.max(1, Math.ceil(intervalMs / 1000)) })
+// /stats over unique peer ids, as one thread keeps them: each worker counts the peer ids that
+// map to it, whichever worker's swarm they are in.
+const store = new ShardedStore({
+  mesh: new Mesh(d.layout, d.index),
+  peerTtl: PEER_EXPIRY_INTERVALS * Math.max(1, Math.ceil(intervalMs / 1000)),
+  peerStats: d.server.stats !== false ? new PeerStats() : undefined
+})
 const server = new Server({
   ...d.server,
   // reuseport: each worker its own native UDP socket with SO_REUSEPORT. Shared descriptors

@@ -8,9 +8,10 @@ import { Mesh } from '../../../src/server/workers/mesh.js'
 import type { MeshLayout } from '../../../src/server/workers/mesh.js'
 import { ShardedStore } from '../../../src/server/workers/sharded-store.js'
 import type { RemoteSignal } from '../../../src/server/core/signalling.js'
+import { PeerStats } from '../../../src/server/stats/peer-stats.js'
 
-const { layout, node, peerTtl } = workerData as { layout: MeshLayout, node: number, peerTtl: number }
-const store = new ShardedStore({ mesh: new Mesh(layout, node), peerTtl })
+const { layout, node, peerTtl, peerStats } = workerData as { layout: MeshLayout, node: number, peerTtl: number, peerStats: boolean }
+const store = new ShardedStore({ mesh: new Mesh(layout, node), peerTtl, peerStats: peerStats ? new PeerStats() : undefined })
 const received: RemoteSignal[] = []
 store.onSignal = s => { received.push(s) }
 
