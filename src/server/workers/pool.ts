@@ -8,13 +8,14 @@ import { Worker } from 'node:worker_threads'
 import { WORKER_CLOSE_TIMEOUT_MS } from '../../constants.js'
 import { nativeStatus } from '../native/loader.js'
 import type { ServerOptions } from '../server.js'
+import { RequestMetrics } from '../stats/metrics.js'
 import { loadTls } from '../tls.js'
 import type { TlsOptions } from '../tls.js'
 import { createMeshLayout } from './mesh.js'
 import type { MeshLayout } from './mesh.js'
 
 /** Server options a worker thread can take (plain data: no functions, no store, no bus). */
-export type WorkerServerOptions = Omit<ServerOptions, 'filter' | 'store' | 'signalBus' | 'http' | 'udp' | 'ws'> & {
+export type WorkerServerOptions = Omit<ServerOptions, 'filter' | 'store' | 'signalBus' | 'requestMetrics' | 'http' | 'udp' | 'ws'> & {
   http?: boolean
   udp?: boolean
   ws?: boolean
@@ -32,6 +33,8 @@ export interface SharedFds { http?: number, udp4?: number, udp6?: number }
 export interface WorkerData {
   index: number
   layout: MeshLayout
+  /** Every worker's request counters (RequestMetrics regions), so each reports all requests. */
+  metrics: SharedArrayBuffer
   server: WorkerServerOptions
   udpSecret: Uint8Array
   warnings: boolean
@@ -128,13 +131,14 @@ export class WorkerPool extends EventEmitter {
     this.socketsReason = !native.available ? native.reason : backend === 'dgram' ? "udpBackend 'dgram' chosen" : literals ? undefined : 'hostnames that are not IP addresses'
     if (cb !== undefined) this.once('listening', cb)
     const layout = createMeshLayout(this.size)
+    const metrics = new SharedArrayBuffer(RequestMetrics.sharedBytes(this.size))
     const udpSecret = this.opts.udpSecret ?? randomBytes(32)
     const server = { ...this.opts, udpSecret: undefined }
     let listening = 0
     let steered = true
     let next: ToWorker | undefined
     for (let index = 0; index < this.size; index++) {
-      const data: WorkerData = { index, layout, server, udpSecret, warnings: this.listenerCount('warning') > 0, sockets, port, hostname }
+      const data: WorkerData = { index, layout, metrics, server, udpSecret, warnings: this.listenerCount('warning') > 0, sockets, port, hostname }
       const w = new Worker(workerEntry(), { workerData: data })
       this.workers.push(w)
       w.on('error', err => this.fail(err))

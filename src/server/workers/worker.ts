@@ -10,6 +10,7 @@ import { listenFd, nativeAddon } from '../native/loader.js'
 import { BatchUdpSocket } from '../frontends/udp-batch.js'
 import { Server } from '../server.js'
 import type { UdpSocket } from '../server.js'
+import { RequestMetrics } from '../stats/metrics.js'
 import { PeerStats } from '../stats/peer-stats.js'
 import { Mesh } from './mesh.js'
 import { ShardedStore } from './sharded-store.js'
@@ -38,7 +39,8 @@ const server = new Server({
   // A header of the server's own (not a 'request' listener), so the HTTP fast path stays on.
   httpHeaders: { ...d.server.httpHeaders, 'X-Tracker-Worker': tag },
   store,
-  signalBus: store
+  signalBus: store,
+  requestMetrics: new RequestMetrics({ buffer: d.metrics, node: d.index, nodes: d.layout.nodes })
 })
 store.onSignal = signal => server.receiveSignal(signal)
 
