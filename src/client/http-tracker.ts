@@ -236,6 +236,9 @@ export class HttpTracker extends RequestTracker {
         const error = timedOut
           ? trackerWarning(this.announceUrl, `tracker did not answer within ${timeoutMs} ms`)
           : trackerWarning(this.announceUrl, `tracker request failed: ${describe(err)}`, err)
+        // A body refused unread (too large) would otherwise keep its connection open for as
+        // long as the tracker likes: aborting closes it.
+        controller.abort()
         settle({ ok: false, error })
       })
   }
