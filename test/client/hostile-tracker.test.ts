@@ -128,3 +128,37 @@ describe('hostile HTTP tracker', () => {
     assert.equal(t.requests, 1)
   })
 })
+
+/** Start a client on `t`; its first warning, after checking nothing else came with it. */
+async function firstWarning (t: RawHttpTracker): Promise<TrackerWarning> {
+  const c = client({ announce: t.url })
+  const updates = record<UpdateData>(c, 'update')
+  const peers = record<string>(c, 'peer')
+  c.start()
+  const [w] = await once(c, 'warning', { signal: signal() })
+  assert.deepEqual([updates, peers], [[], []])
+  assert.equal(w.announce, t.url)
+  return w
+}
+
+describe('hostile HTTP tracker: bad answers are one warning each, never an update', () => {
+  const deep = 'l'.repeat(10_000) + 'e'.repeat(10_000)
+  const cases: Array<[string, RawHandler, string]> = [
+    ['HTML instead of bencode', answer('<html>hi</html>'), 'invalid announce response: malformed packet: bencode: expected a value at byte 0'],
+    ['truncated bencode', answer('d8:intervali1800e5:peers'), 'invalid announce response: malformed packet: bencode: unexpected end of input at byte 24'],
+    ['lists nested 10,000 deep', answer(deep), 'invalid announce response: malformed packet: bencode: nesting too deep at byte 32'],
+    ['a `failure reason` that is an integer', answer('d14:failure reasoni5ee'), 'invalid announce response: malformed packet: failure reason is not a string'],
+    ['a `failure reason` that is a list', answer('d14:failure reasonl4:nopee8:intervali60ee'), 'invalid announce response: malformed packet: failure reason is not a string'],
+    ['compact peers of 7 bytes', answer('d8:intervali1800e5:peers7:abcdefge'), 'invalid announce response: malformed packet: compact peers length is not a multiple of 6'],
+    ['compact peers6 of 5 bytes', answer('d8:intervali1800e6:peers65:abcdee'), 'invalid announce response: malformed packet: compact peers6 length is not a multiple of 18'],
+    ['HTTP 500 with a text body', answer('Internal Server Error', 500), 'tracker answered HTTP 500']
+  ]
+  for (const [name, handler, message] of cases) {
+    it(name, async () => {
+      const t = await rawHttp(handler)
+      const w = await firstWarning(t)
+      assert.equal(w.message, `${message} (${t.url})`)
+      assert.equal(t.requests, 1)
+    })
+  }
+})
