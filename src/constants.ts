@@ -275,6 +275,12 @@ export const CLIENT_DEFAULT_INTERVAL_MS = 30 * 60_000
 export const CLIENT_MIN_REANNOUNCE_MS = 1_000
 /** Largest tracker response body a client reads, in bytes (a full 200-peer answer is ~20 KB). */
 export const CLIENT_MAX_RESPONSE_BYTES = 1024 * 1024
+/**
+ * Most peers one tracker answer gives the app as 'peer' events (distinct addresses). Trackers
+ * send up to ~200 (our MAX_NUMWANT, opentracker's cap); a 1 MiB body could hold 174,000, all
+ * emitted in one synchronous burst.
+ */
+export const CLIENT_MAX_PEERS_PER_ANSWER = 1000
 /** Largest WebSocket tracker message a client accepts, in bytes. */
 export const CLIENT_WS_MAX_PAYLOAD = 1024 * 1024
 /** Longest wait for a WebSocket opening handshake, in ms. */

@@ -5,7 +5,8 @@
  *
  * The names exported here are used by ws-tracker.ts too; keep them stable.
  */
-import { CLIENT_DEFAULT_INTERVAL_MS, CLIENT_MAX_RESPONSE_BYTES, CLIENT_MIN_REANNOUNCE_MS } from '../constants.js'
+import { CLIENT_DEFAULT_INTERVAL_MS, CLIENT_MAX_PEERS_PER_ANSWER, CLIENT_MAX_RESPONSE_BYTES, CLIENT_MIN_REANNOUNCE_MS } from '../constants.js'
+import { formatAddr, parseCompactAddr } from '../protocol/common/address.js'
 import { binaryToHex } from '../protocol/common/binary.js'
 import { EVENT_COMPLETED, EVENT_NONE, EVENT_STARTED, EVENT_STOPPED, type AnnounceEvent, type BinaryString } from '../protocol/common/types.js'
 import type { AnnounceOpts, ScrapeOpts, TrackerConnection, TrackerOwner } from './tracker.js'
@@ -224,6 +225,34 @@ export function trackerMessage (announce: string, text: string): TrackerWarning 
   const err: TrackerWarning = new Error(text)
   err.announce = announce
   return err
+}
+
+// ---------------------------------------------------------------------------------------------
+// Peers of an announce answer
+
+/**
+ * The `"ip:port"` texts an answer's peers (compact addresses) give as 'peer' events: connectable
+ * ones (port ≠ 0), each once, at most CLIENT_MAX_PEERS_PER_ANSWER. `total`: the distinct
+ * connectable addresses the answer held, so a caller can tell the app that some were left out.
+ */
+export function answerPeers (peers: ReadonlyArray<{ addr: string }>): { addrs: string[], total: number } {
+  const seen = new Set<string>()
+  const addrs: string[] = []
+  for (const p of peers) {
+    const a = parseCompactAddr(p.addr)
+    if (a === undefined || a.port === 0) continue
+    const text = formatAddr(a.ip, a.port)
+    if (seen.has(text)) continue
+    seen.add(text)
+    if (addrs.length < CLIENT_MAX_PEERS_PER_ANSWER) addrs.push(text)
+  }
+  return { addrs, total: seen.size }
+}
+
+/** The warning for an answer whose peers `answerPeers` cut short, else undefined. */
+export function tooManyPeers (announce: string, got: { addrs: string[], total: number }): TrackerWarning | undefined {
+  if (got.total <= got.addrs.length) return undefined
+  return trackerWarning(announce, `tracker sent ${got.total} peers; only the first ${got.addrs.length} are used`)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,14 +4,13 @@
  * timeouts and events. Browser-safe: no Node-only imports, no Buffer.
  */
 import { MAX_SCRAPE_HASHES } from '../constants.js'
-import { formatAddr, parseCompactAddr } from '../protocol/common/address.js'
 import { binaryToHex } from '../protocol/common/binary.js'
 import { EVENT_STOPPED, type BinaryString } from '../protocol/common/types.js'
 import {
   announceToScrapeUrl, decodeAnnounceResponse, decodeScrapeResponse, encodeAnnounceQuery, encodeScrapeQuery
 } from '../protocol/http/index.js'
 import {
-  IS_NODE, MAX_RESPONSE_BYTES, RequestTracker, resolveTimeouts, scrapeResult, trackerMessage, trackerWarning, unrefTimeout,
+  IS_NODE, MAX_RESPONSE_BYTES, RequestTracker, answerPeers, resolveTimeouts, scrapeResult, tooManyPeers, trackerMessage, trackerWarning, unrefTimeout,
   type AnnounceOutcome, type ClientTimeouts, type ScrapeDone, type ScrapeResult, type TimerHandle
 } from './common.js'
 import type { AnnounceOpts, TrackerOwner } from './tracker.js'
@@ -126,10 +125,12 @@ export class HttpTracker extends RequestTracker {
       if (r.trackerId !== undefined) this.trackerId = r.trackerId
       if (r.warning !== undefined) this.warnError(trackerMessage(this.announceUrl, r.warning))
       this.owner.emit('update', { announce: this.announceUrl, infoHash: this.owner.infoHash, complete: r.complete ?? 0, incomplete: r.incomplete ?? 0 })
-      for (const p of r.peers) {
+      const peers = answerPeers(r.peers)
+      const capped = tooManyPeers(this.announceUrl, peers)
+      if (capped !== undefined) this.warnError(capped)
+      for (const addr of peers.addrs) {
         if (this.destroyed) break
-        const a = parseCompactAddr(p.addr)
-        if (a !== undefined) this.owner.emit('peer', formatAddr(a.ip, a.port))
+        this.owner.emit('peer', addr)
       }
       done({ ok: true, interval: r.interval, minInterval: r.minInterval })
     })

@@ -6,6 +6,7 @@
 import { describe, it, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
+import zlib from 'node:zlib'
 import { once } from 'node:events'
 import Client from '../../src/index.js'
 import type { ClientOptions, TrackerWarning, UpdateData } from '../../src/index.js'
@@ -161,4 +162,94 @@ describe('hostile HTTP tracker: bad answers are one warning each, never an updat
       assert.equal(t.requests, 1)
     })
   }
+})
+
+describe('hostile HTTP tracker: broken transfers are one warning each, and the connection is closed', () => {
+  const cases: Array<[string, RawHandler, RegExp]> = [
+    ['a redirect loop (302 to itself)', sock => sock.end(head(302, { location: '/announce', 'content-length': 0 })), /^tracker request failed: redirect count exceeded/],
+    ['a redirect to a non-HTTP scheme', sock => sock.end(head(301, { location: 'ftp://127.0.0.1/x', 'content-length': 0 })), /^tracker request failed: URL scheme must be a HTTP\(S\) scheme/],
+    ['a redirect to a port nothing listens on', sock => sock.end(head(307, { location: 'http://127.0.0.1:1/announce', 'content-length': 0 })), /^tracker request failed: (ECONNREFUSED|bad port)/],
+    ['closed in the middle of the body', sock => { sock.write(head(200, { 'content-length': 100 })); sock.end('d8:inter') }, /^tracker request failed: UND_ERR_SOCKET other side closed/],
+    ['a malformed chunk size', sock => { sock.write(head(200, { 'transfer-encoding': 'chunked' })); sock.end('5\r\nd8:in\r\nZZ\r\n') }, /^tracker request failed: HPE_INVALID_CHUNK_SIZE /],
+    ['gzip Content-Encoding over bytes that are not gzip', answer('not gzip at all', 200, { 'content-encoding': 'gzip' }), /^tracker request failed: Z_DATA_ERROR /],
+    ['a gzip body that inflates to 100 MB: capped at 1 MiB', (() => {
+      const bomb = zlib.gzipSync(Buffer.alloc(100 * 1024 * 1024))
+      // Sent, then the connection is left open: only the client's cap ends the transfer.
+      return (sock: net.Socket) => sock.write(Buffer.concat([head(200, { 'content-encoding': 'gzip', 'content-length': bomb.length }), bomb]))
+    })(), /^tracker request failed: tracker response over 1048576 bytes \(/],
+    ['1.5 MiB chunked, never ending: capped at 1 MiB', sock => {
+      sock.write(head(200, { 'transfer-encoding': 'chunked' }))
+      for (let i = 0; i < 24; i++) sock.write(`10000\r\n${'A'.repeat(65536)}\r\n`)
+    }, /^tracker request failed: tracker response over 1048576 bytes \(/]
+  ]
+  for (const [name, handler, pattern] of cases) {
+    it(name, async () => {
+      const t = await rawHttp(handler)
+      const w = await firstWarning(t)
+      assert.match(w.message, pattern)
+      assert.ok(w.message.endsWith(` (${t.url})`), w.message)
+      await within(Promise.all(t.sockets.map(closed)), 'every request connection closed')
+    })
+  }
+
+  it('a tracker that accepts and never answers: the request times out, its connection is closed', async () => {
+    const t = await rawHttp(() => { /* silence */ })
+    const c = client({ announce: t.url, timeouts: { ...SLOW_RETRY, request: 200 } })
+    c.start()
+    const [w] = await once(c, 'warning', { signal: signal() })
+    assert.equal(w.message, `tracker did not answer within 200 ms (${t.url})`)
+    await within(closed(t.sockets[0]), 'the client closes the timed-out connection')
+    assert.equal(t.requests, 1)
+  })
+
+  it('a body dripped a byte at a time is cut off by the same request timeout', async () => {
+    const t = await rawHttp(sock => {
+      sock.write(head(200, { 'content-length': 1000 }))
+      const drip = setInterval(() => { if (sock.destroyed) clearInterval(drip); else sock.write('d') }, 20)
+    })
+    const c = client({ announce: t.url, timeouts: { ...SLOW_RETRY, request: 300 } })
+    c.start()
+    const [w] = await once(c, 'warning', { signal: signal() })
+    assert.equal(w.message, `tracker did not answer within 300 ms (${t.url})`)
+    await within(closed(t.sockets[0]), 'the client closes the dripping connection')
+  })
+})
+
+/** `count` compact IPv4 peers cycling through `distinct` addresses 10.0.x.y:1000+. */
+function compactPeers (count: number, distinct: number): Buffer {
+  const b = Buffer.alloc(count * 6)
+  for (let i = 0; i < count; i++) {
+    b.writeUInt32BE(0x0a000000 + (i % distinct), i * 6)
+    b.writeUInt16BE(1000, i * 6 + 4)
+  }
+  return b
+}
+
+describe('hostile HTTP tracker: peer floods', () => {
+  it('a 1 MiB answer of 174,000 peers (7,000 distinct) gives 1,000 distinct peer events and one warning', async () => {
+    const n = Math.floor((1024 * 1024 - 64) / 6)
+    const t = await rawHttp(answer(Buffer.concat([Buffer.from(`d8:intervali1800e5:peers${n * 6}:`), compactPeers(n, 7000), Buffer.from('e')])))
+    const c = client({ announce: t.url })
+    const peers = record<string>(c, 'peer')
+    const warnings = record<TrackerWarning>(c, 'warning')
+    c.start()
+    const [u] = await once(c, 'update', { signal: signal() })
+    assert.deepEqual(u, { announce: t.url, infoHash: HASH_HEX, complete: 0, incomplete: 0 })
+    assert.equal(peers.length, 1000)
+    assert.equal(new Set(peers).size, 1000)
+    assert.deepEqual(peers.slice(0, 2), ['10.0.0.0:1000', '10.0.0.1:1000'])
+    assert.equal(peers[999], '10.0.3.231:1000')
+    assert.deepEqual(warnings.map(w => w.message), [`tracker sent 7000 peers; only the first 1000 are used (${t.url})`])
+  })
+
+  it('the same peer 500 times is one peer event, without a warning', async () => {
+    const t = await rawHttp(answer(Buffer.concat([Buffer.from('d8:intervali1800e5:peers3000:'), compactPeers(500, 1), Buffer.from('e')])))
+    const c = client({ announce: t.url })
+    const peers = record<string>(c, 'peer')
+    const warnings = record<TrackerWarning>(c, 'warning')
+    c.start()
+    await once(c, 'update', { signal: signal() })
+    assert.deepEqual(peers, ['10.0.0.0:1000'])
+    assert.deepEqual(warnings, [])
+  })
 })
