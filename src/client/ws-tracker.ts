@@ -84,8 +84,8 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
   private sending = false
   /** Scrapes asked for while the socket was down: sent once it is open. */
   private readonly queuedScrapes: Array<{ hashes: BinaryString[], done: ScrapeDone | undefined }> = []
-  /** Callbacks of the scrapes sent, oldest first (the tracker answers them in order). */
-  private readonly scrapesSent: Array<ScrapeDone | undefined> = []
+  /** The scrapes sent, oldest first (the tracker answers them in order): what each asked for. */
+  private readonly scrapesSent: Array<{ hashes: ReadonlySet<BinaryString>, done: ScrapeDone | undefined }> = []
   private trackerId: string | undefined
   /** The user's interval (setInterval) and the tracker's, in ms; the user's wins. */
   private userIntervalMs: number | undefined
@@ -187,7 +187,7 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
     this.dropOffers()
     this.owner.emit('warning', err)
     const sent = this.scrapesSent.splice(0)
-    for (const done of sent) if (done !== undefined) done(err, [])
+    for (const { done } of sent) if (done !== undefined) done(err, [])
   }
 
   onWarning (err: Error): void {
@@ -201,17 +201,20 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
       case 'offer': return this.onOffer(m)
       case 'answer': return this.onAnswer(m)
       case 'scrape': {
-        const results = m.files.map(f => scrapeResult(this.announceUrl, f.infoHash, f))
+        const sent = this.scrapesSent.shift()
+        // Only the torrents asked for, each once: a tracker answering with its whole database
+        // (or the same hash twice) must not flood the listener.
+        const wanted = new Set(sent?.hashes)
+        const results = m.files.filter(f => wanted.delete(f.infoHash)).map(f => scrapeResult(this.announceUrl, f.infoHash, f))
         for (const r of results) this.owner.emit('scrape', r)
-        const done = this.scrapesSent.shift()
-        if (done !== undefined) done(null, results)
+        if (sent?.done !== undefined) sent.done(null, results)
         return
       }
       case 'failure': {
         const err = trackerWarning(this.announceUrl, m.reason)
         this.owner.emit('warning', err)
         if (m.action === 'scrape') {
-          const done = this.scrapesSent.shift()
+          const done = this.scrapesSent.shift()?.done
           if (done !== undefined) done(err, [])
         }
       }
@@ -445,12 +448,12 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
   private sendScrape (hashes: BinaryString[], done: ScrapeDone | undefined): boolean {
     if (!this.socket.send(encodeScrapeRequest(hashes))) return false
     this.awaitingScrape++
-    this.scrapesSent.push(done)
+    this.scrapesSent.push({ hashes: new Set(hashes), done })
     return true
   }
 
   private failScrapes (err: Error): void {
-    const waiting = [...this.scrapesSent.splice(0), ...this.queuedScrapes.splice(0).map(q => q.done)]
+    const waiting = [...this.scrapesSent.splice(0), ...this.queuedScrapes.splice(0)].map(q => q.done)
     for (const done of waiting) if (done !== undefined) done(err, [])
   }
 }

@@ -7,9 +7,10 @@ import { describe, it, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
 import zlib from 'node:zlib'
+import { WebSocketServer, type WebSocket as WsSocket } from 'ws'
 import { once } from 'node:events'
 import Client from '../../src/index.js'
-import type { ClientOptions, TrackerWarning, UpdateData } from '../../src/index.js'
+import type { ClientOptions, ScrapeData, TrackerWarning, UpdateData } from '../../src/index.js'
 
 const HASH_HEX = 'aa'.repeat(20)
 const PEER_HEX = 'bb'.repeat(20)
@@ -251,5 +252,113 @@ describe('hostile HTTP tracker: peer floods', () => {
     await once(c, 'update', { signal: signal() })
     assert.deepEqual(peers, ['10.0.0.0:1000'])
     assert.deepEqual(warnings, [])
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// WebSocket: a raw `ws` server that sends whatever the test says (no WebRTC here: the clients
+// announce without offers, which is all these cases need)
+
+const HASH_BIN = Buffer.from(HASH_HEX, 'hex').toString('latin1')
+const NO_WEBRTC = /^No WebRTC implementation/
+
+class RawWsTracker {
+  readonly wss: WebSocketServer
+  readonly conns: WsSocket[] = []
+  /** Frames received, parsed, in order. */
+  readonly frames: Array<Record<string, unknown>> = []
+  constructor (onConn: (ws: WsSocket, n: number, t: RawWsTracker) => void) {
+    this.wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+    this.wss.on('connection', ws => {
+      this.conns.push(ws)
+      ws.on('error', () => {})
+      ws.on('message', d => { try { this.frames.push(JSON.parse(String(d))) } catch {} })
+      onConn(ws, this.conns.length, this)
+    })
+  }
+
+  async listen (): Promise<this> {
+    if (this.wss.address() === null) await once(this.wss, 'listening')
+    return this
+  }
+
+  get url (): string {
+    return `ws://127.0.0.1:${(this.wss.address() as net.AddressInfo).port}`
+  }
+
+  async close (): Promise<void> {
+    for (const ws of this.wss.clients) ws.terminate()
+    await new Promise(resolve => this.wss.close(resolve))
+  }
+}
+
+async function rawWs (onConn: (ws: WsSocket, n: number, t: RawWsTracker) => void): Promise<RawWsTracker> {
+  const t = await new RawWsTracker(onConn).listen()
+  cleanups.push(() => t.close())
+  return t
+}
+
+/** Warnings other than the one about announcing without WebRTC. */
+function trackerWarnings (c: Client): string[] {
+  const out: string[] = []
+  c.on('warning', (w: Error) => { if (!NO_WEBRTC.test(w.message)) out.push(w.message) })
+  return out
+}
+
+describe('hostile WebSocket tracker', () => {
+  it('junk frames are one warning each; a good reply after them still counts', async () => {
+    const t = await rawWs(ws => {
+      ws.send('not json')
+      ws.send(Buffer.from([1, 2, 3]))
+      ws.send('[]')
+      ws.send('null')
+      ws.send(JSON.stringify({ action: 'announce', info_hash: 5 }))
+      ws.send(JSON.stringify({ action: 'announce', info_hash: HASH_BIN, interval: 'soon' }))
+      ws.send(JSON.stringify({ action: 'announce', info_hash: HASH_BIN, offer: { type: 'offer' }, offer_id: 'o'.repeat(20), peer_id: 'p'.repeat(20) }))
+      ws.send(JSON.stringify({ action: 'announce', info_hash: HASH_BIN, offer: { type: 'offer', sdp: 'v=0' }, offer_id: 'o'.repeat(20), peer_id: 'short' }))
+      ws.send(JSON.stringify({ action: 'announce', 'failure reason': 5 }))
+      ws.send(JSON.stringify({ action: 'dance' }))
+      // Another torrent's reply: not ours, silently ignored.
+      ws.send(JSON.stringify({ action: 'announce', info_hash: 'z'.repeat(20), complete: 99, incomplete: 99 }))
+      ws.send(JSON.stringify({ action: 'announce', info_hash: HASH_BIN, complete: 4, incomplete: 5 }))
+    })
+    const c = client({ announce: t.url })
+    const warnings = trackerWarnings(c)
+    c.start()
+    const [u] = await once(c, 'update', { signal: signal() })
+    assert.deepEqual(u, { announce: t.url, infoHash: HASH_HEX, complete: 4, incomplete: 5 })
+    assert.deepEqual(warnings, [
+      'Invalid WebSocket tracker message: invalid JSON',
+      'WebSocket tracker sent a binary message',
+      'Invalid WebSocket tracker message: invalid JSON',
+      'Invalid WebSocket tracker message: invalid JSON',
+      'Invalid WebSocket tracker message: invalid info_hash',
+      'Invalid WebSocket tracker message: invalid numeric parameter: interval',
+      'Invalid WebSocket tracker message: invalid offer: offer sdp is not a string',
+      'Invalid WebSocket tracker message: invalid peer_id',
+      'Invalid WebSocket tracker message: invalid JSON: failure reason is not a string',
+      'Invalid WebSocket tracker message: invalid action'
+    ].map(m => `${m} (${t.url})`))
+    assert.equal(t.conns.length, 1)
+  })
+
+  it('a scrape answered with the whole database gives only the torrent asked for, once', async () => {
+    const t = await rawWs(ws => ws.on('message', d => {
+      const m = JSON.parse(String(d)) as { action: string }
+      if (m.action !== 'scrape') return
+      const files: Record<string, unknown> = {}
+      for (let i = 0; i < 5000; i++) files[String(i).padStart(20, 'x')] = { complete: 1, incomplete: 1, downloaded: 1 }
+      files[HASH_BIN] = { complete: 7, incomplete: 8, downloaded: 9 }
+      ws.send(JSON.stringify({ action: 'scrape', files }))
+    }))
+    const c = client({ announce: t.url })
+    const scrapes = record<ScrapeData>(c, 'scrape')
+    c.scrape()
+    await once(c, 'scrape', { signal: signal() })
+    // A second scrape round-trips after the first answer: no more events came from the first.
+    c.scrape()
+    await once(c, 'scrape', { signal: signal() })
+    const mine = { announce: t.url, infoHash: HASH_HEX, complete: 7, incomplete: 8, downloaded: 9 }
+    assert.deepEqual(scrapes, [mine, mine])
   })
 })
