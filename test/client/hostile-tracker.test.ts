@@ -361,4 +361,25 @@ describe('hostile WebSocket tracker', () => {
     const mine = { announce: t.url, infoHash: HASH_HEX, complete: 7, incomplete: 8, downloaded: 9 }
     assert.deepEqual(scrapes, [mine, mine])
   })
+
+  it('a tracker that accepts and drops every connection is retried with a growing back-off, and not after destroy', async () => {
+    const at: number[] = []
+    const t = await rawWs(ws => { at.push(Date.now()); ws.terminate() })
+    const c = client({ announce: t.url, timeouts: { ...SLOW_RETRY, retryMin: 100, retryMax: 800 } })
+    const warnings = trackerWarnings(c)
+    c.start()
+    await within(new Promise<void>(resolve => {
+      const poll = setInterval(() => { if (at.length >= 5) { clearInterval(poll); resolve() } }, 10)
+    }), '5 connections')
+    await new Promise<void>(resolve => c.destroy(() => resolve()))
+    const gaps = at.slice(1).map((v, i) => v - at[i])
+    // Equal jitter: attempt k waits at least half of min(100 · 2^k, 800), so the 4th gap is ≥ 400 ms
+    // (with a back-off restarted on every open it stayed under 100 ms).
+    assert.ok(gaps[3] >= 400, `gaps ${gaps.join(', ')} ms`)
+    assert.ok(gaps[2] >= 200, `gaps ${gaps.join(', ')} ms`)
+    assert.equal(warnings[0], `WebSocket tracker: connection closed (code 1006) (${t.url})`)
+    const n = t.conns.length
+    await new Promise(resolve => setTimeout(resolve, 500))
+    assert.equal(t.conns.length, n, 'no reconnect after destroy')
+  })
 })
