@@ -5,7 +5,9 @@
  *
  * The names exported here are used by ws-tracker.ts too; keep them stable.
  */
-import { CLIENT_DEFAULT_INTERVAL_MS, CLIENT_MAX_PEERS_PER_ANSWER, CLIENT_MAX_RESPONSE_BYTES, CLIENT_MIN_REANNOUNCE_MS } from '../constants.js'
+import {
+  CLIENT_DEFAULT_INTERVAL_MS, CLIENT_MAX_PEERS_PER_ANSWER, CLIENT_MAX_RESPONSE_BYTES, CLIENT_MIN_REANNOUNCE_MS, CLIENT_MIN_TRACKER_INTERVAL_MS
+} from '../constants.js'
 import { formatAddr, parseCompactAddr } from '../protocol/common/address.js'
 import { binaryToHex } from '../protocol/common/binary.js'
 import { EVENT_COMPLETED, EVENT_NONE, EVENT_STARTED, EVENT_STOPPED, type AnnounceEvent, type BinaryString } from '../protocol/common/types.js'
@@ -35,6 +37,8 @@ export interface ClientTimeouts {
   retryMax: number
   /** How long `destroy()` lets an in-flight `stopped` announce finish before cutting it off. */
   destroyGrace: number
+  /** Shortest re-announce interval a tracker's answer may set (a smaller `interval` is raised to it). */
+  intervalFloor: number
 }
 
 export const DEFAULT_TIMEOUTS: Readonly<ClientTimeouts> = Object.freeze({
@@ -47,7 +51,8 @@ export const DEFAULT_TIMEOUTS: Readonly<ClientTimeouts> = Object.freeze({
   retryMin: 15_000,
   retryMax: 30 * 60_000,
   // The reference waits as long for pending requests on destroy.
-  destroyGrace: 1_000
+  destroyGrace: 1_000,
+  intervalFloor: CLIENT_MIN_TRACKER_INTERVAL_MS
 })
 
 /** `DEFAULT_TIMEOUTS` with the valid (finite, ≥ 0) entries of `opts` laid over it. */
@@ -305,8 +310,9 @@ function mergeEvent (older: AnnounceEvent | undefined, newer: AnnounceEvent | un
  *   keeping the stronger event), so `start(); complete()` reach the tracker in that order.
  * - A `started` or `completed` that the tracker has not acknowledged is carried on the next
  *   plain (timer or `update()`) announce, so a failure never loses it.
- * - After an answer the next announce is scheduled after the tracker's `interval` (or the one
- *   set with `setInterval`), never sooner than its `min interval` or MIN_REANNOUNCE_MS.
+ * - After an answer the next announce is scheduled after the tracker's `interval` (raised to
+ *   `timeouts.intervalFloor`) or the one set with `setInterval`, never sooner than the tracker's
+ *   `min interval` or MIN_REANNOUNCE_MS.
  * - After a failure: one 'warning', then a retry after an exponential back-off with jitter
  *   (`retryMin` doubling up to `retryMax`), reset by the next answer. A failed `stopped` is not
  *   retried; after `stopped` no more timer announces happen until the next announce.
@@ -456,7 +462,7 @@ export abstract class RequestTracker implements TrackerConnection {
   private nextIntervalMs (): number {
     const base = this.userIntervalMs > 0
       ? this.userIntervalMs
-      : (this.trackerIntervalMs > 0 ? this.trackerIntervalMs : DEFAULT_CLIENT_INTERVAL_MS)
+      : (this.trackerIntervalMs > 0 ? Math.max(this.trackerIntervalMs, this.timeouts.intervalFloor) : DEFAULT_CLIENT_INTERVAL_MS)
     return Math.max(base, this.minIntervalMs, MIN_REANNOUNCE_MS)
   }
 

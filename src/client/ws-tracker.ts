@@ -94,6 +94,8 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
   private intervalTimer: ReturnType<typeof setInterval> | undefined
   /** Announced and not stopped: a reconnect announces again. */
   private active = false
+  /** Shortest interval a tracker may set (ClientTimeouts.intervalFloor). */
+  private readonly intervalFloor: number
   private warnedNoWebRtc = false
 
   /**
@@ -109,6 +111,7 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
     this.webrtc = resolveWebRtc(owner.wrtc)
     this.rtcConfig = (owner.rtcConfig ?? DEFAULT_RTC_CONFIG) as RTCConfiguration
     const t = resolveTimeouts(timeouts)
+    this.intervalFloor = t.intervalFloor
     this.socket = acquireSocket(announceUrl, this, { retryMin: t.retryMin, retryMax: t.retryMax, destroyGrace: t.destroyGrace })
   }
 
@@ -338,9 +341,10 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
   // ---- timed announces ----
 
   private schedule (): void {
-    // Every timed announce makes new WebRTC offers: a tracker sending `interval: 0` must not make
-    // us spin, so MIN_REANNOUNCE_MS is the floor.
-    const ms = Math.min(MAX_TIMER_MS, Math.max(MIN_REANNOUNCE_MS, this.userIntervalMs ?? this.trackerIntervalMs ?? DEFAULT_CLIENT_INTERVAL_MS))
+    // Every timed announce makes new WebRTC offers: a tracker's tiny `interval` is raised to
+    // intervalFloor, and nothing (not even setInterval(0)) goes below MIN_REANNOUNCE_MS.
+    const tracker = this.trackerIntervalMs === undefined ? undefined : Math.max(this.trackerIntervalMs, this.intervalFloor)
+    const ms = Math.min(MAX_TIMER_MS, Math.max(MIN_REANNOUNCE_MS, this.userIntervalMs ?? tracker ?? DEFAULT_CLIENT_INTERVAL_MS))
     if (this.destroyed || !this.active) return this.stopTimer()
     if (ms === this.intervalMs && this.intervalTimer !== undefined) return
     this.stopTimer()

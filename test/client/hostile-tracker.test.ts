@@ -35,6 +35,13 @@ async function within<T> (p: Promise<T>, what: string, ms = 5000): Promise<T> {
   }
 }
 
+/** Resolves once `cond()` holds (polled), or fails after 5 s naming `what`. */
+async function until (cond: () => boolean, what: string): Promise<void> {
+  await within(new Promise<void>(resolve => {
+    const poll = setInterval(() => { if (cond()) { clearInterval(poll); resolve() } }, 10)
+  }), what)
+}
+
 function client (opts: Partial<ClientOptions> & { announce: ClientOptions['announce'] }): Client {
   const c = new Client({ infoHash: HASH_HEX, peerId: PEER_HEX, port: 6881, timeouts: SLOW_RETRY, ...opts })
   c.on('error', (err: Error) => assert.fail(`'error' event: ${err.message}`))
@@ -216,6 +223,32 @@ describe('hostile HTTP tracker: broken transfers are one warning each, and the c
   })
 })
 
+describe('hostile HTTP tracker: intervals', () => {
+  it('`interval: 1` is raised to the floor (60 s by default; 1.5 s here): no re-announce sooner', async () => {
+    const at: number[] = []
+    const t = await rawHttp(sock => { at.push(Date.now()); answer('d8:intervali1e12:min intervali0ee')(sock, 0) })
+    const c = client({ announce: t.url, timeouts: { ...SLOW_RETRY, intervalFloor: 1500 } })
+    c.start()
+    await until(() => at.length >= 2, 'a re-announce')
+    assert.ok(at[1] - at[0] >= 1500, `re-announced after ${at[1] - at[0]} ms`)
+  })
+
+  it('interval 0, negative, a string, or 10^15 s: one announce, then the default 30 min (no spin, no timer overflow)', async () => {
+    const bodies = ['d8:intervali0ee', 'd8:intervali-5e12:min intervali-1ee', 'd8:interval2:10e', 'd8:intervali1000000000000000e12:min intervali1000000000000000ee']
+    const trackers = await Promise.all(bodies.map(async b => await rawHttp(answer(b))))
+    const clients = trackers.map(t => client({ announce: t.url }))
+    const updates = clients.map(c => record<UpdateData>(c, 'update'))
+    const warnings = clients.map(c => record<TrackerWarning>(c, 'warning'))
+    for (const c of clients) c.start()
+    await Promise.all(clients.map(async c => await once(c, 'update', { signal: signal() })))
+    // Absence over a while: a spinning client would have sent dozens by now.
+    await new Promise(resolve => setTimeout(resolve, 1200))
+    assert.deepEqual(trackers.map(t => t.requests), [1, 1, 1, 1])
+    assert.deepEqual(updates.map(u => u.length), [1, 1, 1, 1])
+    assert.deepEqual(warnings.map(w => w.length), [0, 0, 0, 0])
+  })
+})
+
 /** `count` compact IPv4 peers cycling through `distinct` addresses 10.0.x.y:1000+. */
 function compactPeers (count: number, distinct: number): Buffer {
   const b = Buffer.alloc(count * 6)
@@ -368,9 +401,7 @@ describe('hostile WebSocket tracker', () => {
     const c = client({ announce: t.url, timeouts: { ...SLOW_RETRY, retryMin: 100, retryMax: 800 } })
     const warnings = trackerWarnings(c)
     c.start()
-    await within(new Promise<void>(resolve => {
-      const poll = setInterval(() => { if (at.length >= 5) { clearInterval(poll); resolve() } }, 10)
-    }), '5 connections')
+    await until(() => at.length >= 5, '5 connections')
     await new Promise<void>(resolve => c.destroy(() => resolve()))
     const gaps = at.slice(1).map((v, i) => v - at[i])
     // Equal jitter: attempt k waits at least half of min(100 · 2^k, 800), so the 4th gap is ≥ 400 ms
@@ -381,5 +412,17 @@ describe('hostile WebSocket tracker', () => {
     const n = t.conns.length
     await new Promise(resolve => setTimeout(resolve, 500))
     assert.equal(t.conns.length, n, 'no reconnect after destroy')
+  })
+
+  it('`interval: 1` over WebSocket is raised to the floor too (1.2 s here): no re-announce sooner', async () => {
+    const at: number[] = []
+    const t = await rawWs(ws => ws.on('message', () => {
+      at.push(Date.now())
+      ws.send(JSON.stringify({ action: 'announce', info_hash: HASH_BIN, interval: 1, complete: 1, incomplete: 0 }))
+    }))
+    const c = client({ announce: t.url, timeouts: { ...SLOW_RETRY, intervalFloor: 1200 } })
+    c.start()
+    await until(() => at.length >= 2, 'a re-announce')
+    assert.ok(at[1] - at[0] >= 1200, `re-announced after ${at[1] - at[0]} ms`)
   })
 })

@@ -410,7 +410,8 @@ function defineTests (): void {
 
     const b = new Owner(H1, PEER_B)
     b.defaults = { numwant: 0, left: 3 }
-    const tb = new WebSocketTracker(b, s.url, TEST_TIMEOUTS)
+    // intervalFloor 0: the tracker's 1-s interval is used as it is.
+    const tb = new WebSocketTracker(b, s.url, { ...TEST_TIMEOUTS, intervalFloor: 0 })
     const t0 = Date.now()
     tb.announce({ event: EVENT_STARTED, numwant: 0, left: 3 })
     await next(b, 'update', 'first update')
