@@ -6,6 +6,7 @@
 import { describe, it, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
+import dgram from 'node:dgram'
 import zlib from 'node:zlib'
 import { WebSocketServer, type WebSocket as WsSocket } from 'ws'
 import { once } from 'node:events'
@@ -424,5 +425,96 @@ describe('hostile WebSocket tracker', () => {
     c.start()
     await until(() => at.length >= 2, 'a re-announce')
     assert.ok(at[1] - at[0] >= 1200, `re-announced after ${at[1] - at[0]} ms`)
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// UDP: a socket that answers each packet with whatever the test builds (BEP 15 framing by hand)
+
+function u32s (...v: number[]): Buffer {
+  const b = Buffer.alloc(v.length * 4)
+  v.forEach((x, i) => b.writeUInt32BE(x >>> 0, i * 4))
+  return b
+}
+const CONNECTION_ID = Buffer.from('0102030405060708', 'hex')
+/** The transaction id of a request (connect, announce, scrape all carry it at byte 12). */
+const tidOf = (m: Buffer): number => m.readUInt32BE(12)
+const isConnect = (m: Buffer): boolean => m.length === 16 && m.readUInt32BE(8) === 0
+const connectReply = (m: Buffer): Buffer => Buffer.concat([u32s(0, tidOf(m)), CONNECTION_ID])
+
+type UdpScript = (m: Buffer, reply: (b: Buffer) => void, fromOther: (b: Buffer) => void) => void
+
+async function rawUdp (script: UdpScript): Promise<{ url: string, packets: Buffer[] }> {
+  const s = dgram.createSocket('udp4')
+  const other = dgram.createSocket('udp4')
+  const packets: Buffer[] = []
+  s.on('message', (m, r) => {
+    packets.push(m)
+    script(m, b => s.send(b, r.port, r.address), b => other.send(b, r.port, r.address))
+  })
+  await Promise.all([new Promise<void>(resolve => s.bind(0, '127.0.0.1', resolve)), new Promise<void>(resolve => other.bind(0, '127.0.0.1', resolve))])
+  cleanups.push(() => { s.close(); other.close() })
+  return { url: `udp://127.0.0.1:${s.address().port}`, packets }
+}
+
+describe('hostile UDP tracker: bad replies are one warning each', () => {
+  const cases: Array<[string, UdpScript, string]> = [
+    ['an unknown action', (m, reply) => reply(u32s(7, tidOf(m))), 'invalid UDP reply: invalid action: 7'],
+    ['a connect reply of 10 bytes', (m, reply) => reply(Buffer.concat([u32s(0, tidOf(m)), Buffer.from([1, 2])])), 'invalid UDP reply: malformed packet: connect response of 10 bytes, need 16'],
+    ['an announce reply of 12 bytes', (m, reply) => reply(isConnect(m) ? connectReply(m) : u32s(1, tidOf(m), 1800)), 'invalid UDP reply: malformed packet: announce response of 12 bytes, need 20'],
+    ['7 bytes of peers', (m, reply) => reply(isConnect(m) ? connectReply(m) : Buffer.concat([u32s(1, tidOf(m), 1800, 1, 2), Buffer.alloc(7)])), 'invalid UDP reply: malformed packet: 7 peer bytes is not a multiple of 6'],
+    ['a connect reply to an announce', (m, reply) => reply(connectReply(m)), 'UDP reply connect to a announce'],
+    ['a scrape reply to an announce', (m, reply) => reply(isConnect(m) ? connectReply(m) : u32s(2, tidOf(m), 1, 2, 3)), 'UDP reply scrape to a announce']
+  ]
+  for (const [name, script, message] of cases) {
+    it(name, async () => {
+      const t = await rawUdp(script)
+      const c = client({ announce: t.url })
+      const updates = record<UpdateData>(c, 'update')
+      c.start()
+      const [w] = await once(c, 'warning', { signal: signal() })
+      assert.equal(w.message, `${message} (${t.url})`)
+      assert.deepEqual(updates, [])
+    })
+  }
+
+  it('an error packet with invalid UTF-8 is the tracker\'s text with U+FFFD for the bad bytes', async () => {
+    const t = await rawUdp((m, reply) => reply(Buffer.concat([u32s(3, tidOf(m)), Buffer.from([0xff, 0x41, 0xc3])])))
+    const c = client({ announce: t.url })
+    c.start()
+    const [w] = await once(c, 'warning', { signal: signal() })
+    assert.equal(w.message, '\ufffdA\ufffd')
+    assert.equal(w.announce, t.url)
+  })
+
+  it('replies from another port of the tracker\'s host are ignored (the socket is connected)', async () => {
+    const t = await rawUdp((m, _reply, fromOther) => fromOther(isConnect(m) ? connectReply(m) : u32s(1, tidOf(m), 1800, 1, 2)))
+    const c = client({ announce: t.url, timeouts: { ...SLOW_RETRY, udp: 100, udpRetransmits: 1 } })
+    const updates = record<UpdateData>(c, 'update')
+    c.start()
+    const [w] = await once(c, 'warning', { signal: signal() })
+    assert.equal(w.message, `tracker did not answer within 100 ms; retransmitting with BEP 15 back-off (${t.url})`)
+    const [w2] = await once(c, 'warning', { signal: signal() })
+    assert.equal(w2.message, `tracker did not answer after 2 tries (BEP 15 back-off) (${t.url})`)
+    assert.deepEqual(updates, [])
+    // Two connects, both answered from the wrong port, nothing else sent.
+    assert.equal(t.packets.length, 2)
+    assert.ok(t.packets.every(isConnect))
+  })
+
+  it('10,000 peers in one reply: 1,000 peer events and a warning; interval 0 means the default, not a spin', async () => {
+    const peers = compactPeers(10_000, 10_000)
+    const t = await rawUdp((m, reply) => reply(isConnect(m) ? connectReply(m) : Buffer.concat([u32s(1, tidOf(m), 0, 5, 6), peers])))
+    const c = client({ announce: t.url })
+    const got = record<string>(c, 'peer')
+    const warnings = record<TrackerWarning>(c, 'warning')
+    c.start()
+    const [u] = await once(c, 'update', { signal: signal() })
+    assert.deepEqual(u, { announce: t.url, infoHash: HASH_HEX, complete: 6, incomplete: 5 })
+    assert.equal(got.length, 1000)
+    assert.equal(got[999], '10.0.3.231:1000')
+    assert.deepEqual(warnings.map(w => w.message), [`tracker sent 10000 peers; only the first 1000 are used (${t.url})`])
+    await new Promise(resolve => setTimeout(resolve, 1000))
+    assert.equal(t.packets.length, 2, 'connect + one announce')
   })
 })
