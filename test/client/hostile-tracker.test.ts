@@ -518,3 +518,47 @@ describe('hostile UDP tracker: bad replies are one warning each', () => {
     assert.equal(t.packets.length, 2, 'connect + one announce')
   })
 })
+
+// ---------------------------------------------------------------------------------------------
+// Lifecycle: destroy() in the middle of everything at once, in a child process that must then
+// exit by itself (any socket or ref'd timer left would keep it alive)
+
+describe('destroy() mid-everything', () => {
+  it('mid WS handshake, during a WS reconnect wait, mid HTTP body, with an unanswered HTTP request and during a UDP retransmit wait: nothing left, no event after, the process exits', async () => {
+    // A TCP server that never completes the WebSocket handshake.
+    const noHandshake = net.createServer(s => { s.on('error', () => {}); s.resume() })
+    noHandshake.listen(0, '127.0.0.1')
+    await once(noHandshake, 'listening')
+    cleanups.push(() => new Promise<void>(resolve => { noHandshake.close(() => resolve()) }))
+    const hsSockets: net.Socket[] = []
+    noHandshake.on('connection', s => hsSockets.push(s))
+    const dropping = await rawWs(ws => ws.terminate())
+    const dripping = await rawHttp(sock => {
+      sock.write(head(200, { 'content-length': 1000 }))
+      const drip = setInterval(() => { if (sock.destroyed) clearInterval(drip); else sock.write('d') }, 20)
+    })
+    const silentHttp = await rawHttp(() => {})
+    const silentUdp = await rawUdp(() => {})
+    const announce = [
+      `ws://127.0.0.1:${(noHandshake.address() as net.AddressInfo).port}`,
+      dropping.url,
+      dripping.url,
+      silentHttp.url.replace('/announce', '/silent/announce'),
+      silentUdp.url
+    ]
+    const { spawn } = await import('node:child_process')
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/client-destroy-child.ts',
+      JSON.stringify({ announce, waitFor: ['^WebSocket tracker: connection closed', '^tracker did not answer within 50 ms; retransmitting'] })],
+    { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, CHILD_DEBUG: '1' } })
+    let out = ''
+    child.stdout.on('data', d => { out += String(d) })
+    // Every tracker is mid-request before the child may destroy.
+    await until(() => hsSockets.length >= 1 && dropping.conns.length >= 1 && dripping.requests >= 1 && silentHttp.requests >= 1 && silentUdp.packets.length >= 2, 'the child reaches every tracker')
+    child.stdin.end('go\n')
+    const [code] = await within(once(child, 'exit'), 'the child exits by itself', 15_000).catch(err => { child.kill(); throw err })
+    assert.equal(code, 0)
+    assert.deepEqual(JSON.parse(out), { after: [], live: [] })
+    // Every connection the client opened to these trackers is closed.
+    await within(Promise.all([...hsSockets, ...dripping.sockets, ...silentHttp.sockets].map(closed)), 'client connections closed')
+  })
+})
