@@ -169,7 +169,10 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
     return this.active && !this.destroyed
   }
 
-  /** Peers being set up and not connected yet, our unanswered offers included (diagnostics, tests). */
+  /**
+   * Peers being set up and not connected yet, our unanswered offers included, and those that
+   * failed before their deadline (they hold their slot until then) (diagnostics, tests).
+   */
   get pendingPeers (): number {
     return this.pending.size
   }
@@ -379,7 +382,12 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
     const onClose = (): void => {
       peer.removeListener('error', onError)
       peer.removeListener('connect', onConnect)
-      this.forget(p)
+      if (p.timer === undefined) return this.forget(p)
+      // A peer that failed keeps its slot until its deadline: otherwise a tracker relaying a
+      // stream of unusable offers would have us build (and fail) WebRTC connections as fast as
+      // it can send them. An answer can no longer reach it.
+      if (p.offerId !== undefined) this.offers.delete(p.offerId)
+      p.offerId = undefined
     }
     const onConnect = (): void => {
       peer.removeListener('error', onError)
