@@ -8,6 +8,7 @@ import assert from 'node:assert/strict'
 import net from 'node:net'
 import dgram from 'node:dgram'
 import zlib from 'node:zlib'
+import { createHash } from 'node:crypto'
 import { WebSocketServer, type WebSocket as WsSocket } from 'ws'
 import { once } from 'node:events'
 import Client from '../../src/index.js'
@@ -426,6 +427,62 @@ describe('hostile WebSocket tracker', () => {
     await until(() => at.length >= 2, 'a re-announce')
     assert.ok(at[1] - at[0] >= 1200, `re-announced after ${at[1] - at[0]} ms`)
   })
+})
+
+/** A TCP server that completes the WebSocket handshake by hand (`accept` overrides the key's answer), then calls `after`. */
+async function rawWsFrames (after: (s: net.Socket) => void, accept?: string): Promise<{ url: string, sockets: net.Socket[] }> {
+  const sockets: net.Socket[] = []
+  const srv = net.createServer(s => {
+    sockets.push(s)
+    s.on('error', () => {})
+    let head = ''
+    const onData = (d: Buffer): void => {
+      head += d.toString('latin1')
+      if (!head.includes('\r\n\r\n')) return
+      s.off('data', onData)
+      s.resume()
+      const key = /sec-websocket-key: *(\S+)/i.exec(head)?.[1] ?? ''
+      const answer = accept ?? createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64')
+      s.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${answer}\r\n\r\n`)
+      after(s)
+    }
+    s.on('data', onData)
+  })
+  srv.listen(0, '127.0.0.1')
+  await once(srv, 'listening')
+  cleanups.push(() => new Promise<void>(resolve => { for (const s of sockets) s.destroy(); srv.close(() => resolve()) }))
+  return { url: `ws://127.0.0.1:${(srv.address() as net.AddressInfo).port}`, sockets }
+}
+
+describe('hostile WebSocket tracker: broken frames close the connection with one warning', () => {
+  const frame = (...bytes: number[]) => (s: net.Socket) => { s.write(Buffer.from(bytes)) }
+  const cases: Array<[string, (s: net.Socket) => void, string, string?]> = [
+    ['a close frame with code 999', frame(0x88, 0x02, 0x03, 0xe7), 'Invalid WebSocket frame: invalid status code 999'],
+    ['a close frame with the reserved code 1005', frame(0x88, 0x02, 0x03, 0xed), 'Invalid WebSocket frame: invalid status code 1005'],
+    ['a close frame of 1 byte', frame(0x88, 0x01, 0x03), 'Invalid WebSocket frame: invalid payload length 1'],
+    ['a close reason that is not UTF-8', frame(0x88, 0x04, 0x03, 0xe8, 0xff, 0xfe), 'Invalid WebSocket frame: invalid UTF-8 sequence'],
+    ['a text frame that is not UTF-8', frame(0x81, 0x02, 0xff, 0xfe), 'Invalid WebSocket frame: invalid UTF-8 sequence'],
+    ['reserved bits set', frame(0xc1, 0x01, 0x41), 'Invalid WebSocket frame: RSV1 must be clear'],
+    ['a masked frame from the server', frame(0x81, 0x81, 1, 2, 3, 4, 0x41), 'Invalid WebSocket frame: MASK must be clear'],
+    ['a continuation with nothing to continue', frame(0x80, 0x01, 0x41), 'Invalid WebSocket frame: invalid opcode 0'],
+    ['a frame header announcing 2^53 bytes', frame(0x81, 0x7f, 0x00, 0x20, 0, 0, 0, 0, 0, 0), 'Unsupported WebSocket frame: payload length > 2^53 - 1'],
+    ['a 2 MiB text frame (over the 1 MiB cap)', s => {
+      const h = Buffer.from([0x81, 0x7f, 0, 0, 0, 0, 0, 0x20, 0, 0])
+      s.write(Buffer.concat([h, Buffer.alloc(2 * 1024 * 1024, 0x41)]))
+    }, 'Max payload size exceeded'],
+    ['a handshake answered with the wrong Sec-WebSocket-Accept', () => {}, 'Invalid Sec-WebSocket-Accept header', 'AAAA']
+  ]
+  for (const [name, after, message, accept] of cases) {
+    it(name, async () => {
+      const t = await rawWsFrames(after, accept)
+      const c = client({ announce: t.url })
+      const warnings = trackerWarnings(c)
+      c.start()
+      await until(() => warnings.length >= 1, 'a warning')
+      assert.equal(warnings[0], `WebSocket tracker: ${message} (${t.url})`)
+      await within(closed(t.sockets[0]), 'the connection closed')
+    })
+  }
 })
 
 // ---------------------------------------------------------------------------------------------
