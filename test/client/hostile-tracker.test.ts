@@ -501,7 +501,8 @@ const connectReply = (m: Buffer): Buffer => Buffer.concat([u32s(0, tidOf(m)), CO
 
 type UdpScript = (m: Buffer, reply: (b: Buffer) => void, fromOther: (b: Buffer) => void) => void
 
-async function rawUdp (script: UdpScript): Promise<{ url: string, packets: Buffer[] }> {
+/** `fromOther` sends from another socket, bound to `otherHost`. */
+async function rawUdp (script: UdpScript, otherHost = '127.0.0.1'): Promise<{ url: string, packets: Buffer[] }> {
   const s = dgram.createSocket('udp4')
   const other = dgram.createSocket('udp4')
   const packets: Buffer[] = []
@@ -509,7 +510,7 @@ async function rawUdp (script: UdpScript): Promise<{ url: string, packets: Buffe
     packets.push(m)
     script(m, b => s.send(b, r.port, r.address), b => other.send(b, r.port, r.address))
   })
-  await Promise.all([new Promise<void>(resolve => s.bind(0, '127.0.0.1', resolve)), new Promise<void>(resolve => other.bind(0, '127.0.0.1', resolve))])
+  await Promise.all([new Promise<void>(resolve => s.bind(0, '127.0.0.1', resolve)), new Promise<void>(resolve => other.bind(0, otherHost, resolve))])
   cleanups.push(() => { s.close(); other.close() })
   return { url: `udp://127.0.0.1:${s.address().port}`, packets }
 }
@@ -544,20 +545,22 @@ describe('hostile UDP tracker: bad replies are one warning each', () => {
     assert.equal(w.announce, t.url)
   })
 
-  it('replies from another port of the tracker\'s host are ignored (the socket is connected)', async () => {
-    const t = await rawUdp((m, _reply, fromOther) => fromOther(isConnect(m) ? connectReply(m) : u32s(1, tidOf(m), 1800, 1, 2)))
-    const c = client({ announce: t.url, timeouts: { ...SLOW_RETRY, udp: 100, udpRetransmits: 1 } })
-    const updates = record<UpdateData>(c, 'update')
-    c.start()
-    const [w] = await once(c, 'warning', { signal: signal() })
-    assert.equal(w.message, `tracker did not answer within 100 ms; retransmitting with BEP 15 back-off (${t.url})`)
-    const [w2] = await once(c, 'warning', { signal: signal() })
-    assert.equal(w2.message, `tracker did not answer after 2 tries (BEP 15 back-off) (${t.url})`)
-    assert.deepEqual(updates, [])
-    // Two connects, both answered from the wrong port, nothing else sent.
-    assert.equal(t.packets.length, 2)
-    assert.ok(t.packets.every(isConnect))
-  })
+  for (const [what, host] of [['another port of the tracker\'s address', '127.0.0.1'], ['another address (127.0.0.2)', '127.0.0.2']]) {
+    it(`replies from ${what} are ignored (the socket is connected)`, async () => {
+      const t = await rawUdp((m, _reply, fromOther) => fromOther(isConnect(m) ? connectReply(m) : u32s(1, tidOf(m), 1800, 1, 2)), host)
+      const c = client({ announce: t.url, timeouts: { ...SLOW_RETRY, udp: 100, udpRetransmits: 1 } })
+      const updates = record<UpdateData>(c, 'update')
+      c.start()
+      const [w] = await once(c, 'warning', { signal: signal() })
+      assert.equal(w.message, `tracker did not answer within 100 ms; retransmitting with BEP 15 back-off (${t.url})`)
+      const [w2] = await once(c, 'warning', { signal: signal() })
+      assert.equal(w2.message, `tracker did not answer after 2 tries (BEP 15 back-off) (${t.url})`)
+      assert.deepEqual(updates, [])
+      // Two connects, both answered from the wrong port, nothing else sent.
+      assert.equal(t.packets.length, 2)
+      assert.ok(t.packets.every(isConnect))
+    })
+  }
 
   it('10,000 peers in one reply: 1,000 peer events and a warning; interval 0 means the default, not a spin', async () => {
     const peers = compactPeers(10_000, 10_000)
