@@ -261,6 +261,33 @@ function compactPeers (count: number, distinct: number): Buffer {
   return b
 }
 
+describe('hostile HTTP tracker: dict peers of every wrong type', () => {
+  it('only well-formed entries become peers; the rest are skipped without a warning', async () => {
+    const entries = [
+      'd2:ipi167772160e4:porti1000ee', // ip as an integer
+      'd2:ip8:10.0.0.14:port5:12345e', // port as a string
+      'd2:ip8:10.0.0.24:porti65536ee',
+      'd2:ip8:10.0.0.34:porti-1ee',
+      'd2:ip8:10.0.0.44:porti0ee',
+      'd2:ip9:localhost4:porti1000ee', // a host name (no compact form)
+      'd2:ip9:10.0.0.5\x004:porti1000ee', // a NUL inside
+      'd2:ip8:10.0.0.6e', // no port
+      'i5e', // not a dict
+      'l8:10.0.0.7i1000ee', // a list
+      'd2:ip14:::ffff:1.2.3.44:porti1ee', // IPv4-mapped: reported as IPv4
+      'd2:ip8:10.0.0.84:porti65535e7:peer idi1ee' // good, with a peer id of the wrong type
+    ]
+    const t = await rawHttp(answer(`d8:intervali1800e5:peersl${entries.join('')}ee`))
+    const c = client({ announce: t.url })
+    const peers = record<string>(c, 'peer')
+    const warnings = record<TrackerWarning>(c, 'warning')
+    c.start()
+    await once(c, 'update', { signal: signal() })
+    assert.deepEqual(peers, ['1.2.3.4:1', '10.0.0.8:65535'])
+    assert.deepEqual(warnings, [])
+  })
+})
+
 describe('hostile HTTP tracker: peer floods', () => {
   it('a 1 MiB answer of 174,000 peers (7,000 distinct) gives 1,000 distinct peer events and one warning', async () => {
     const n = Math.floor((1024 * 1024 - 64) / 6)
