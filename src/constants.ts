@@ -288,6 +288,12 @@ export const CLIENT_MAX_RESPONSE_BYTES = 1024 * 1024
  * emitted in one synchronous burst.
  */
 export const CLIENT_MAX_PEERS_PER_ANSWER = 1000
+/**
+ * Longest `tracker id` a client keeps and echoes back, in characters. Real ones are a few bytes;
+ * a huge one would ride along on every later announce (HTTP: the URL grows past any server's
+ * limit, and every announce to that tracker fails from then on).
+ */
+export const CLIENT_MAX_TRACKER_ID_LENGTH = 1024
 /** Largest WebSocket tracker message a client accepts, in bytes. */
 export const CLIENT_WS_MAX_PAYLOAD = 1024 * 1024
 /** Longest wait for a WebSocket opening handshake, in ms. */

@@ -3,7 +3,7 @@
  * Queries and responses go through the shared codecs in protocol/http; this file only does I/O,
  * timeouts and events. Browser-safe: no Node-only imports, no Buffer.
  */
-import { MAX_SCRAPE_HASHES } from '../constants.js'
+import { CLIENT_MAX_TRACKER_ID_LENGTH, MAX_SCRAPE_HASHES } from '../constants.js'
 import { binaryToHex } from '../protocol/common/binary.js'
 import { EVENT_STOPPED, type BinaryString } from '../protocol/common/types.js'
 import {
@@ -122,7 +122,10 @@ export class HttpTracker extends RequestTracker {
       }
       const r = decoded.value
       if (this.destroyed) return done({ ok: true })
-      if (r.trackerId !== undefined) this.trackerId = r.trackerId
+      if (r.trackerId !== undefined) {
+        if (r.trackerId.length <= CLIENT_MAX_TRACKER_ID_LENGTH) this.trackerId = r.trackerId
+        else this.warn(`tracker id of ${r.trackerId.length} characters ignored (the limit is ${CLIENT_MAX_TRACKER_ID_LENGTH})`)
+      }
       if (r.warning !== undefined) this.warnError(trackerMessage(this.announceUrl, r.warning))
       this.owner.emit('update', { announce: this.announceUrl, infoHash: this.owner.infoHash, complete: r.complete ?? 0, incomplete: r.incomplete ?? 0 })
       const peers = answerPeers(r.peers)

@@ -14,7 +14,7 @@
  * then on it belongs to the user. Peers that fail or time out before that are destroyed here.
  */
 import {
-  CLIENT_ICE_GATHER_TIMEOUT_MS, CLIENT_WS_CONNECT_TIMEOUT_MS, CLIENT_WS_MAX_OFFERS, CLIENT_WS_MAX_PENDING_PEERS,
+  CLIENT_ICE_GATHER_TIMEOUT_MS, CLIENT_MAX_TRACKER_ID_LENGTH, CLIENT_WS_CONNECT_TIMEOUT_MS, CLIENT_WS_MAX_OFFERS, CLIENT_WS_MAX_PENDING_PEERS,
   CLIENT_WS_OFFER_TIMEOUT_MS, DEFAULT_NUMWANT
 } from '../constants.js'
 import { bytesToBinary, binaryToHex } from '../protocol/common/binary.js'
@@ -326,7 +326,10 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
 
   private onAnnounceReply (m: WsAnnounceReply): void {
     if (m.warning !== undefined) this.owner.emit('warning', trackerWarning(this.announceUrl, m.warning))
-    if (m.trackerId !== undefined) this.trackerId = m.trackerId
+    if (m.trackerId !== undefined) {
+      if (m.trackerId.length <= CLIENT_MAX_TRACKER_ID_LENGTH) this.trackerId = m.trackerId
+      else this.owner.emit('warning', trackerWarning(this.announceUrl, `tracker id of ${m.trackerId.length} characters ignored (the limit is ${CLIENT_MAX_TRACKER_ID_LENGTH})`))
+    }
     if (m.interval !== undefined && m.interval > 0) {
       this.trackerIntervalMs = m.interval * 1000
       this.schedule()

@@ -70,6 +70,8 @@ class RawHttpTracker {
   readonly open = new Set<net.Socket>()
   /** The socket of each request, in order. */
   readonly sockets: net.Socket[] = []
+  /** The request line of each request, in order. */
+  readonly lines: string[] = []
   requests = 0
   private readonly server: net.Server
   constructor (handler: RawHandler) {
@@ -83,6 +85,7 @@ class RawHttpTracker {
         if (!head.includes('\r\n\r\n')) return
         sock.off('data', onData)
         this.sockets.push(sock)
+        this.lines.push(head.slice(0, head.indexOf('\r\n')))
         handler(sock, ++this.requests)
       }
       sock.on('data', onData)
@@ -260,6 +263,42 @@ function compactPeers (count: number, distinct: number): Buffer {
   }
   return b
 }
+
+describe('hostile tracker ids', () => {
+  it('HTTP: a 2,000-character tracker id is not echoed (one warning); one of 1,024 is', async () => {
+    const long = 'x'.repeat(2000)
+    const ok = 'y'.repeat(1024)
+    const t = await rawHttp((sock, n) => answer(`d8:intervali1800e10:tracker id${n === 1 ? `${long.length}:${long}` : `${ok.length}:${ok}`}e`)(sock, n))
+    const c = client({ announce: t.url })
+    const warnings = record<TrackerWarning>(c, 'warning')
+    c.start()
+    await once(c, 'update', { signal: signal() })
+    c.update()
+    await once(c, 'update', { signal: signal() })
+    c.update()
+    await once(c, 'update', { signal: signal() })
+    assert.deepEqual(warnings.map(w => w.message), [`tracker id of 2000 characters ignored (the limit is 1024) (${t.url})`])
+    assert.deepEqual(t.lines.map(l => /[?&]trackerid=([^& ]*)/.exec(l)?.[1]), [undefined, undefined, ok])
+  })
+
+  it('WebSocket: the same limit', async () => {
+    const t = await rawWs((ws, _n, self) => ws.on('message', () => {
+      // (the frame being answered is already in self.frames)
+      const id = 'x'.repeat(self.frames.length === 1 ? 2000 : 1024)
+      ws.send(JSON.stringify({ action: 'announce', info_hash: HASH_BIN, interval: 120, 'tracker id': id, complete: 0, incomplete: 0 }))
+    }))
+    const c = client({ announce: t.url })
+    const warnings = trackerWarnings(c)
+    c.start()
+    await once(c, 'update', { signal: signal() })
+    c.update()
+    await once(c, 'update', { signal: signal() })
+    c.update()
+    await once(c, 'update', { signal: signal() })
+    assert.deepEqual(warnings, [`tracker id of 2000 characters ignored (the limit is 1024) (${t.url})`])
+    assert.deepEqual(t.frames.map(f => (f.trackerid as string | undefined)?.length), [undefined, undefined, 1024])
+  })
+})
 
 describe('hostile HTTP tracker: dict peers of every wrong type', () => {
   it('only well-formed entries become peers; the rest are skipped without a warning', async () => {
