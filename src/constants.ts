@@ -273,10 +273,29 @@ export const LATENCY_BUCKETS_S = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.002
 
 /** Announce interval used until a tracker names its own (the reference's 30 minutes), ms. */
 export const CLIENT_DEFAULT_INTERVAL_MS = 30 * 60_000
-/** A tracker may not make a client re-announce more often than this, whatever it sends, ms. */
+/** No re-announce comes sooner than this, whatever the tracker or `setInterval` says, ms. */
 export const CLIENT_MIN_REANNOUNCE_MS = 1_000
+/**
+ * Shortest re-announce interval a tracker may impose, ms: a smaller `interval` it sends is
+ * raised to this (libtorrent's equivalent is 5 min). A broken or hostile tracker saying
+ * `interval: 1` would otherwise have every client announce each second (over WebSocket, with
+ * fresh WebRTC offers each time). `setInterval()` is the app's own choice and is not raised.
+ */
+export const CLIENT_MIN_TRACKER_INTERVAL_MS = 60_000
 /** Largest tracker response body a client reads, in bytes (a full 200-peer answer is ~20 KB). */
 export const CLIENT_MAX_RESPONSE_BYTES = 1024 * 1024
+/**
+ * Most peers one tracker answer gives the app as 'peer' events (distinct addresses). Trackers
+ * send up to ~200 (our MAX_NUMWANT, opentracker's cap); a 1 MiB body could hold 174,000, all
+ * emitted in one synchronous burst.
+ */
+export const CLIENT_MAX_PEERS_PER_ANSWER = 1000
+/**
+ * Longest `tracker id` a client keeps and echoes back, in characters. Real ones are a few bytes;
+ * a huge one would ride along on every later announce (HTTP: the URL grows past any server's
+ * limit, and every announce to that tracker fails from then on).
+ */
+export const CLIENT_MAX_TRACKER_ID_LENGTH = 1024
 /** Largest WebSocket tracker message a client accepts, in bytes. */
 export const CLIENT_WS_MAX_PAYLOAD = 1024 * 1024
 /** Longest wait for a WebSocket opening handshake, in ms. */

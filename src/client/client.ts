@@ -63,7 +63,8 @@ export interface ClientOptions {
   /**
    * Timeouts and back-off, in ms (defaults: HTTP request 15 s; BEP 15 UDP 15 s · 2^n with up
    * to 8 retransmissions; failed announce retried after 15 s doubling up to 30 min; destroy
-   * waits up to 1 s for a final `stopped`). Mostly for tests.
+   * waits up to 1 s for a final `stopped`; a tracker's `interval` below 1 min is raised to it).
+   * Mostly for tests.
    */
   timeouts?: Partial<ClientTimeouts>
 }

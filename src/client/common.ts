@@ -5,7 +5,10 @@
  *
  * The names exported here are used by ws-tracker.ts too; keep them stable.
  */
-import { CLIENT_DEFAULT_INTERVAL_MS, CLIENT_MAX_RESPONSE_BYTES, CLIENT_MIN_REANNOUNCE_MS } from '../constants.js'
+import {
+  CLIENT_DEFAULT_INTERVAL_MS, CLIENT_MAX_PEERS_PER_ANSWER, CLIENT_MAX_RESPONSE_BYTES, CLIENT_MIN_REANNOUNCE_MS, CLIENT_MIN_TRACKER_INTERVAL_MS
+} from '../constants.js'
+import { formatAddr, parseCompactAddr } from '../protocol/common/address.js'
 import { binaryToHex } from '../protocol/common/binary.js'
 import { EVENT_COMPLETED, EVENT_NONE, EVENT_STARTED, EVENT_STOPPED, type AnnounceEvent, type BinaryString } from '../protocol/common/types.js'
 import type { AnnounceOpts, ScrapeOpts, TrackerConnection, TrackerOwner } from './tracker.js'
@@ -34,6 +37,8 @@ export interface ClientTimeouts {
   retryMax: number
   /** How long `destroy()` lets an in-flight `stopped` announce finish before cutting it off. */
   destroyGrace: number
+  /** Shortest re-announce interval a tracker's answer may set (a smaller `interval` is raised to it). */
+  intervalFloor: number
 }
 
 export const DEFAULT_TIMEOUTS: Readonly<ClientTimeouts> = Object.freeze({
@@ -46,7 +51,8 @@ export const DEFAULT_TIMEOUTS: Readonly<ClientTimeouts> = Object.freeze({
   retryMin: 15_000,
   retryMax: 30 * 60_000,
   // The reference waits as long for pending requests on destroy.
-  destroyGrace: 1_000
+  destroyGrace: 1_000,
+  intervalFloor: CLIENT_MIN_TRACKER_INTERVAL_MS
 })
 
 /** `DEFAULT_TIMEOUTS` with the valid (finite, ≥ 0) entries of `opts` laid over it. */
@@ -227,6 +233,34 @@ export function trackerMessage (announce: string, text: string): TrackerWarning 
 }
 
 // ---------------------------------------------------------------------------------------------
+// Peers of an announce answer
+
+/**
+ * The `"ip:port"` texts an answer's peers (compact addresses) give as 'peer' events: connectable
+ * ones (port ≠ 0), each once, at most CLIENT_MAX_PEERS_PER_ANSWER. `total`: the distinct
+ * connectable addresses the answer held, so a caller can tell the app that some were left out.
+ */
+export function answerPeers (peers: ReadonlyArray<{ addr: string }>): { addrs: string[], total: number } {
+  const seen = new Set<string>()
+  const addrs: string[] = []
+  for (const p of peers) {
+    const a = parseCompactAddr(p.addr)
+    if (a === undefined || a.port === 0) continue
+    const text = formatAddr(a.ip, a.port)
+    if (seen.has(text)) continue
+    seen.add(text)
+    if (addrs.length < CLIENT_MAX_PEERS_PER_ANSWER) addrs.push(text)
+  }
+  return { addrs, total: seen.size }
+}
+
+/** The warning for an answer whose peers `answerPeers` cut short, else undefined. */
+export function tooManyPeers (announce: string, got: { addrs: string[], total: number }): TrackerWarning | undefined {
+  if (got.total <= got.addrs.length) return undefined
+  return trackerWarning(announce, `tracker sent ${got.total} peers; only the first ${got.addrs.length} are used`)
+}
+
+// ---------------------------------------------------------------------------------------------
 // Scrape results, as the tracker classes hand them to the owner
 
 export interface ScrapeResult {
@@ -276,8 +310,9 @@ function mergeEvent (older: AnnounceEvent | undefined, newer: AnnounceEvent | un
  *   keeping the stronger event), so `start(); complete()` reach the tracker in that order.
  * - A `started` or `completed` that the tracker has not acknowledged is carried on the next
  *   plain (timer or `update()`) announce, so a failure never loses it.
- * - After an answer the next announce is scheduled after the tracker's `interval` (or the one
- *   set with `setInterval`), never sooner than its `min interval` or MIN_REANNOUNCE_MS.
+ * - After an answer the next announce is scheduled after the tracker's `interval` (raised to
+ *   `timeouts.intervalFloor`) or the one set with `setInterval`, never sooner than the tracker's
+ *   `min interval` or MIN_REANNOUNCE_MS.
  * - After a failure: one 'warning', then a retry after an exponential back-off with jitter
  *   (`retryMin` doubling up to `retryMax`), reset by the next answer. A failed `stopped` is not
  *   retried; after `stopped` no more timer announces happen until the next announce.
@@ -427,7 +462,7 @@ export abstract class RequestTracker implements TrackerConnection {
   private nextIntervalMs (): number {
     const base = this.userIntervalMs > 0
       ? this.userIntervalMs
-      : (this.trackerIntervalMs > 0 ? this.trackerIntervalMs : DEFAULT_CLIENT_INTERVAL_MS)
+      : (this.trackerIntervalMs > 0 ? Math.max(this.trackerIntervalMs, this.timeouts.intervalFloor) : DEFAULT_CLIENT_INTERVAL_MS)
     return Math.max(base, this.minIntervalMs, MIN_REANNOUNCE_MS)
   }
 

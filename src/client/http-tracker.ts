@@ -3,15 +3,14 @@
  * Queries and responses go through the shared codecs in protocol/http; this file only does I/O,
  * timeouts and events. Browser-safe: no Node-only imports, no Buffer.
  */
-import { MAX_SCRAPE_HASHES } from '../constants.js'
-import { formatAddr, parseCompactAddr } from '../protocol/common/address.js'
+import { CLIENT_MAX_TRACKER_ID_LENGTH, MAX_SCRAPE_HASHES } from '../constants.js'
 import { binaryToHex } from '../protocol/common/binary.js'
 import { EVENT_STOPPED, type BinaryString } from '../protocol/common/types.js'
 import {
   announceToScrapeUrl, decodeAnnounceResponse, decodeScrapeResponse, encodeAnnounceQuery, encodeScrapeQuery
 } from '../protocol/http/index.js'
 import {
-  IS_NODE, MAX_RESPONSE_BYTES, RequestTracker, resolveTimeouts, scrapeResult, trackerMessage, trackerWarning, unrefTimeout,
+  IS_NODE, MAX_RESPONSE_BYTES, RequestTracker, answerPeers, resolveTimeouts, scrapeResult, tooManyPeers, trackerMessage, trackerWarning, unrefTimeout,
   type AnnounceOutcome, type ClientTimeouts, type ScrapeDone, type ScrapeResult, type TimerHandle
 } from './common.js'
 import type { AnnounceOpts, TrackerOwner } from './tracker.js'
@@ -123,13 +122,18 @@ export class HttpTracker extends RequestTracker {
       }
       const r = decoded.value
       if (this.destroyed) return done({ ok: true })
-      if (r.trackerId !== undefined) this.trackerId = r.trackerId
+      if (r.trackerId !== undefined) {
+        if (r.trackerId.length <= CLIENT_MAX_TRACKER_ID_LENGTH) this.trackerId = r.trackerId
+        else this.warn(`tracker id of ${r.trackerId.length} characters ignored (the limit is ${CLIENT_MAX_TRACKER_ID_LENGTH})`)
+      }
       if (r.warning !== undefined) this.warnError(trackerMessage(this.announceUrl, r.warning))
       this.owner.emit('update', { announce: this.announceUrl, infoHash: this.owner.infoHash, complete: r.complete ?? 0, incomplete: r.incomplete ?? 0 })
-      for (const p of r.peers) {
+      const peers = answerPeers(r.peers)
+      const capped = tooManyPeers(this.announceUrl, peers)
+      if (capped !== undefined) this.warnError(capped)
+      for (const addr of peers.addrs) {
         if (this.destroyed) break
-        const a = parseCompactAddr(p.addr)
-        if (a !== undefined) this.owner.emit('peer', formatAddr(a.ip, a.port))
+        this.owner.emit('peer', addr)
       }
       done({ ok: true, interval: r.interval, minInterval: r.minInterval })
     })
@@ -236,6 +240,9 @@ export class HttpTracker extends RequestTracker {
         const error = timedOut
           ? trackerWarning(this.announceUrl, `tracker did not answer within ${timeoutMs} ms`)
           : trackerWarning(this.announceUrl, `tracker request failed: ${describe(err)}`, err)
+        // A body refused unread (too large) would otherwise keep its connection open for as
+        // long as the tracker likes: aborting closes it.
+        controller.abort()
         settle({ ok: false, error })
       })
   }

@@ -3,7 +3,8 @@
  * slow to open, and a browser limits how many it keeps). The pool counts its users: the socket
  * is closed when the last one leaves. A socket that drops while still in use is reopened after
  * an exponential back-off with jitter (`retryMin` doubling up to `retryMax`, common.ts), reset
- * once a connection opens. A waiting reconnect does not keep Node's event loop alive.
+ * once the tracker sends a valid message (not merely on open). A waiting reconnect does not keep
+ * Node's event loop alive.
  *
  * Incoming frames are decoded once (protocol/ws/codec.ts) and routed to the users:
  * - announce replies and failures by info hash; when several users share an info hash, to the
@@ -177,7 +178,6 @@ export class SharedSocket {
     socket.onopen = () => {
       if (this.socket !== socket) return
       opened = true
-      this.backoff.reset()
       this.opens++
       for (const u of this.users.slice()) u.onOpen()
     }
@@ -225,6 +225,9 @@ export class SharedSocket {
     if (!decoded.ok) {
       return this.warnAll(trackerWarning(this.url, `Invalid WebSocket tracker message: ${decoded.error.message}`))
     }
+    // The back-off restarts only once the tracker has said something valid: one that accepts
+    // the connection and drops it at once must not be reconnected to at the shortest delay forever.
+    this.backoff.reset()
     const m = decoded.value
     switch (m.type) {
       case 'announce':

@@ -16,13 +16,13 @@
 import dgram from 'node:dgram'
 import { lookup } from 'node:dns'
 import { UDP_CONNECTION_ID_WINDOW_MS, UDP_MAX_SCRAPE_HASHES } from '../constants.js'
-import { formatAddr, ipFamily, parseCompactAddr } from '../protocol/common/address.js'
+import { ipFamily } from '../protocol/common/address.js'
 import { EVENT_NONE, EVENT_STOPPED, type BinaryString } from '../protocol/common/types.js'
 import {
   decodeUdpResponse, encodeAnnounceRequest, encodeConnectRequest, encodeScrapeRequest, type UdpResponse
 } from '../protocol/udp/codec.js'
 import {
-  RequestTracker, parseTrackerUrl, resolveTimeouts, scrapeResult, trackerMessage, trackerWarning, unrefTimeout,
+  RequestTracker, answerPeers, parseTrackerUrl, resolveTimeouts, scrapeResult, tooManyPeers, trackerMessage, trackerWarning, unrefTimeout,
   type AnnounceOutcome, type ClientTimeouts, type ScrapeDone, type ScrapeResult, type TimerHandle, type TrackerUrl
 } from './common.js'
 import type { AnnounceOpts, TrackerOwner } from './tracker.js'
@@ -112,10 +112,12 @@ export class UdpTracker extends RequestTracker {
       if (r.action !== 'announce') return done({ ok: false, error: trackerWarning(this.announceUrl, 'unexpected UDP reply') })
       if (!this.destroyed) {
         this.owner.emit('update', { announce: this.announceUrl, infoHash: this.owner.infoHash, complete: r.seeders, incomplete: r.leechers })
-        for (const p of r.peers) {
+        const peers = answerPeers(r.peers)
+        const capped = tooManyPeers(this.announceUrl, peers)
+        if (capped !== undefined) this.warnError(capped)
+        for (const addr of peers.addrs) {
           if (this.destroyed) break
-          const a = parseCompactAddr(p.addr)
-          if (a !== undefined && a.port !== 0) this.owner.emit('peer', formatAddr(a.ip, a.port))
+          this.owner.emit('peer', addr)
         }
       }
       done({ ok: true, interval: r.interval })

@@ -14,7 +14,7 @@
  * then on it belongs to the user. Peers that fail or time out before that are destroyed here.
  */
 import {
-  CLIENT_ICE_GATHER_TIMEOUT_MS, CLIENT_WS_CONNECT_TIMEOUT_MS, CLIENT_WS_MAX_OFFERS, CLIENT_WS_MAX_PENDING_PEERS,
+  CLIENT_ICE_GATHER_TIMEOUT_MS, CLIENT_MAX_TRACKER_ID_LENGTH, CLIENT_WS_CONNECT_TIMEOUT_MS, CLIENT_WS_MAX_OFFERS, CLIENT_WS_MAX_PENDING_PEERS,
   CLIENT_WS_OFFER_TIMEOUT_MS, DEFAULT_NUMWANT
 } from '../constants.js'
 import { bytesToBinary, binaryToHex } from '../protocol/common/binary.js'
@@ -84,8 +84,8 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
   private sending = false
   /** Scrapes asked for while the socket was down: sent once it is open. */
   private readonly queuedScrapes: Array<{ hashes: BinaryString[], done: ScrapeDone | undefined }> = []
-  /** Callbacks of the scrapes sent, oldest first (the tracker answers them in order). */
-  private readonly scrapesSent: Array<ScrapeDone | undefined> = []
+  /** The scrapes sent, oldest first (the tracker answers them in order): what each asked for. */
+  private readonly scrapesSent: Array<{ hashes: ReadonlySet<BinaryString>, done: ScrapeDone | undefined }> = []
   private trackerId: string | undefined
   /** The user's interval (setInterval) and the tracker's, in ms; the user's wins. */
   private userIntervalMs: number | undefined
@@ -94,6 +94,8 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
   private intervalTimer: ReturnType<typeof setInterval> | undefined
   /** Announced and not stopped: a reconnect announces again. */
   private active = false
+  /** Shortest interval a tracker may set (ClientTimeouts.intervalFloor). */
+  private readonly intervalFloor: number
   private warnedNoWebRtc = false
 
   /**
@@ -109,6 +111,7 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
     this.webrtc = resolveWebRtc(owner.wrtc)
     this.rtcConfig = (owner.rtcConfig ?? DEFAULT_RTC_CONFIG) as RTCConfiguration
     const t = resolveTimeouts(timeouts)
+    this.intervalFloor = t.intervalFloor
     this.socket = acquireSocket(announceUrl, this, { retryMin: t.retryMin, retryMax: t.retryMax, destroyGrace: t.destroyGrace })
   }
 
@@ -166,7 +169,10 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
     return this.active && !this.destroyed
   }
 
-  /** Peers being set up and not connected yet, our unanswered offers included (diagnostics, tests). */
+  /**
+   * Peers being set up and not connected yet, our unanswered offers included, and those that
+   * failed before their deadline (they hold their slot until then) (diagnostics, tests).
+   */
   get pendingPeers (): number {
     return this.pending.size
   }
@@ -187,7 +193,7 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
     this.dropOffers()
     this.owner.emit('warning', err)
     const sent = this.scrapesSent.splice(0)
-    for (const done of sent) if (done !== undefined) done(err, [])
+    for (const { done } of sent) if (done !== undefined) done(err, [])
   }
 
   onWarning (err: Error): void {
@@ -201,17 +207,20 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
       case 'offer': return this.onOffer(m)
       case 'answer': return this.onAnswer(m)
       case 'scrape': {
-        const results = m.files.map(f => scrapeResult(this.announceUrl, f.infoHash, f))
+        const sent = this.scrapesSent.shift()
+        // Only the torrents asked for, each once: a tracker answering with its whole database
+        // (or the same hash twice) must not flood the listener.
+        const wanted = new Set(sent?.hashes)
+        const results = m.files.filter(f => wanted.delete(f.infoHash)).map(f => scrapeResult(this.announceUrl, f.infoHash, f))
         for (const r of results) this.owner.emit('scrape', r)
-        const done = this.scrapesSent.shift()
-        if (done !== undefined) done(null, results)
+        if (sent?.done !== undefined) sent.done(null, results)
         return
       }
       case 'failure': {
         const err = trackerWarning(this.announceUrl, m.reason)
         this.owner.emit('warning', err)
         if (m.action === 'scrape') {
-          const done = this.scrapesSent.shift()
+          const done = this.scrapesSent.shift()?.done
           if (done !== undefined) done(err, [])
         }
       }
@@ -317,7 +326,10 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
 
   private onAnnounceReply (m: WsAnnounceReply): void {
     if (m.warning !== undefined) this.owner.emit('warning', trackerWarning(this.announceUrl, m.warning))
-    if (m.trackerId !== undefined) this.trackerId = m.trackerId
+    if (m.trackerId !== undefined) {
+      if (m.trackerId.length <= CLIENT_MAX_TRACKER_ID_LENGTH) this.trackerId = m.trackerId
+      else this.owner.emit('warning', trackerWarning(this.announceUrl, `tracker id of ${m.trackerId.length} characters ignored (the limit is ${CLIENT_MAX_TRACKER_ID_LENGTH})`))
+    }
     if (m.interval !== undefined && m.interval > 0) {
       this.trackerIntervalMs = m.interval * 1000
       this.schedule()
@@ -335,9 +347,10 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
   // ---- timed announces ----
 
   private schedule (): void {
-    // Every timed announce makes new WebRTC offers: a tracker sending `interval: 0` must not make
-    // us spin, so MIN_REANNOUNCE_MS is the floor.
-    const ms = Math.min(MAX_TIMER_MS, Math.max(MIN_REANNOUNCE_MS, this.userIntervalMs ?? this.trackerIntervalMs ?? DEFAULT_CLIENT_INTERVAL_MS))
+    // Every timed announce makes new WebRTC offers: a tracker's tiny `interval` is raised to
+    // intervalFloor, and nothing (not even setInterval(0)) goes below MIN_REANNOUNCE_MS.
+    const tracker = this.trackerIntervalMs === undefined ? undefined : Math.max(this.trackerIntervalMs, this.intervalFloor)
+    const ms = Math.min(MAX_TIMER_MS, Math.max(MIN_REANNOUNCE_MS, this.userIntervalMs ?? tracker ?? DEFAULT_CLIENT_INTERVAL_MS))
     if (this.destroyed || !this.active) return this.stopTimer()
     if (ms === this.intervalMs && this.intervalTimer !== undefined) return
     this.stopTimer()
@@ -372,7 +385,12 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
     const onClose = (): void => {
       peer.removeListener('error', onError)
       peer.removeListener('connect', onConnect)
-      this.forget(p)
+      if (p.timer === undefined) return this.forget(p)
+      // A peer that failed keeps its slot until its deadline: otherwise a tracker relaying a
+      // stream of unusable offers would have us build (and fail) WebRTC connections as fast as
+      // it can send them. An answer can no longer reach it.
+      if (p.offerId !== undefined) this.offers.delete(p.offerId)
+      p.offerId = undefined
     }
     const onConnect = (): void => {
       peer.removeListener('error', onError)
@@ -445,12 +463,12 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
   private sendScrape (hashes: BinaryString[], done: ScrapeDone | undefined): boolean {
     if (!this.socket.send(encodeScrapeRequest(hashes))) return false
     this.awaitingScrape++
-    this.scrapesSent.push(done)
+    this.scrapesSent.push({ hashes: new Set(hashes), done })
     return true
   }
 
   private failScrapes (err: Error): void {
-    const waiting = [...this.scrapesSent.splice(0), ...this.queuedScrapes.splice(0).map(q => q.done)]
+    const waiting = [...this.scrapesSent.splice(0), ...this.queuedScrapes.splice(0)].map(q => q.done)
     for (const done of waiting) if (done !== undefined) done(err, [])
   }
 }

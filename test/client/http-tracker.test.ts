@@ -284,8 +284,9 @@ describe('HTTP tracker: answers', () => {
   it('re-announces after `interval`; setInterval overrides it but never goes below `min interval`', async () => {
     const a = await tracker((_q, res) => reply(res, ok({ interval: 1 })))
     const b = await tracker((_q, res) => reply(res, ok({ interval: 3600, minInterval: 2 })))
-    const ca = client({ announce: a.url() })
-    const cb = client({ announce: b.url() })
+    // intervalFloor 0: the tracker's own 1-s interval is used as it is.
+    const ca = client({ announce: a.url(), timeouts: { ...SHORT, intervalFloor: 0 } })
+    const cb = client({ announce: b.url(), timeouts: { ...SHORT, intervalFloor: 0 } })
     ca.start()
     cb.start()
     cb.setInterval(300)

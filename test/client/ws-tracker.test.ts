@@ -410,7 +410,8 @@ function defineTests (): void {
 
     const b = new Owner(H1, PEER_B)
     b.defaults = { numwant: 0, left: 3 }
-    const tb = new WebSocketTracker(b, s.url, TEST_TIMEOUTS)
+    // intervalFloor 0: the tracker's 1-s interval is used as it is.
+    const tb = new WebSocketTracker(b, s.url, { ...TEST_TIMEOUTS, intervalFloor: 0 })
     const t0 = Date.now()
     tb.announce({ event: EVENT_STARTED, numwant: 0, left: 3 })
     await next(b, 'update', 'first update')
@@ -521,6 +522,57 @@ function defineTests (): void {
       await closePeers(local, remote)
       await destroyTracker(ta)
       assert.deepEqual(a.warnings, [`go away (${url})`])
+    } finally {
+      Object.assign(wsTimeouts, saved)
+      for (const c of wss.clients) c.terminate()
+      await withTimeout(new Promise(resolve => wss.close(resolve)), STEP_MS, 'wss close')
+    }
+  })
+
+  test('a tracker flooding unusable offers: at most CLIENT_WS_MAX_PENDING_PEERS WebRTC peers per connect deadline', { timeout: TEST_MS }, async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+    await withTimeout(new Promise(resolve => wss.once('listening', resolve)), STEP_MS, 'wss listening')
+    const url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`
+    let sent = 0
+    let conn: WsSocket | undefined
+    wss.on('connection', ws => { conn = ws })
+    /** `n` relayed offers whose SDP no WebRTC stack accepts, in bursts of 100 per event-loop turn. */
+    const flood = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i += 100) {
+        for (let k = i; k < Math.min(n, i + 100); k++) {
+          conn!.send(JSON.stringify({ action: 'announce', info_hash: H1, offer: { type: 'offer', sdp: `v=0 not sdp ${k}` }, offer_id: String(sent++).padStart(20, 'o'), peer_id: PEER_C }))
+        }
+        await new Promise(resolve => setImmediate(resolve))
+      }
+    }
+    const saved = { ...wsTimeouts }
+    wsTimeouts.connectMs = 2_500
+    try {
+      const a = new Owner(H1, PEER_A)
+      const ta = new WebSocketTracker(a, url, TEST_TIMEOUTS)
+      let most = 0
+      const poll = setInterval(() => { most = Math.max(most, ta.pendingPeers) }, 2)
+      ta.announce({ event: EVENT_STARTED, numwant: 0 })
+      assert.ok(await waitFor(() => conn !== undefined, STEP_MS))
+      await flood(2000)
+      // Each accepted offer fails (one warning) and keeps its slot until its connect deadline.
+      assert.ok(await waitFor(() => a.warnings.length >= 50, STEP_MS), `${a.warnings.length} warnings`)
+      await new Promise(resolve => setTimeout(resolve, 200))
+      assert.equal(a.warnings.length, 50)
+      assert.equal(new Set(a.warnings.map(w => w.replace(/: cannot apply the remote offer: .*/, ''))).size, 1)
+      assert.match(a.warnings[0], /^WebRTC connection error: cannot apply the remote offer: /)
+      assert.equal(ta.pendingPeers, 50)
+      // After the deadline the slots are free again: the next burst gets 50 more, no more.
+      assert.ok(await waitFor(() => ta.pendingPeers === 0, STEP_MS), `pending: ${ta.pendingPeers}`)
+      await flood(2000)
+      assert.ok(await waitFor(() => a.warnings.length >= 100, STEP_MS), `${a.warnings.length} warnings`)
+      await new Promise(resolve => setTimeout(resolve, 200))
+      clearInterval(poll)
+      assert.equal(a.warnings.length, 100)
+      assert.ok(most <= 50, `pending peers peaked at ${most}`)
+      assert.deepEqual(a.peers, [])
+      await destroyTracker(ta)
+      assert.equal(ta.pendingPeers, 0)
     } finally {
       Object.assign(wsTimeouts, saved)
       for (const c of wss.clients) c.terminate()

@@ -394,6 +394,8 @@ export function decodeAnnounceResponse (bytes: Uint8Array): Result<AnnounceRespo
     out.failure = failure
     return ok(out)
   }
+  // A refusal of the wrong type is still a refusal, not an answer with every field missing.
+  if (d['failure reason'] !== undefined) return fail(trackerError('INVALID_PACKET', 'failure reason is not a string'))
   const warning = bstr(d['warning message'])
   if (warning !== undefined) out.warning = warning
   const interval = buint(d.interval)

@@ -103,6 +103,8 @@ export function decodeScrapeResponse (bytes: Uint8Array): Result<ScrapeResponse>
     out.failure = failure
     return ok(out)
   }
+  // A refusal of the wrong type is still a refusal, not an answer with every field missing.
+  if (d['failure reason'] !== undefined) return fail(trackerError('INVALID_PACKET', 'failure reason is not a string'))
   const files = bdict(d.files)
   if (files !== undefined) {
     for (const infoHash of Object.keys(files)) {

@@ -375,6 +375,8 @@ describe('decodeAnnounceResponse', () => {
     responseError('d5:peers', /bencode/)
     responseError('', /bencode/)
     responseError('<html>502 Bad Gateway</html>', /bencode/)
+    responseError('d14:failure reasoni5ee', /^malformed packet: failure reason is not a string$/)
+    responseError('d14:failure reasonl4:nopee8:intervali60ee', /^malformed packet: failure reason is not a string$/)
   })
   it('peers6 may also be a list', () => {
     assert.deepEqual(decodedResponse('d6:peers6ld2:ip3:::14:porti1eeee').peers,

@@ -153,7 +153,7 @@ describe('decodeScrapeResponse', () => {
     assert.deepEqual(decoded(`d14:failure reason6:denied5:filesd20:${H1}deee`), { failure: 'denied', files: [] })
   })
   it('INVALID_PACKET for non-dicts and bad bencode', () => {
-    for (const s of ['le', 'i1e', '', 'd5:files', '<html>']) {
+    for (const s of ['le', 'i1e', '', 'd5:files', '<html>', 'd14:failure reasoni1e5:filesdee']) {
       const r = decodeScrapeResponse(bytes(s))
       assert.equal(r.ok, false, s)
       if (!r.ok) assert.equal(r.error.code, 'INVALID_PACKET')
