@@ -133,7 +133,7 @@ if (workers > 1) {
   // front by the config loader (see src/config/load.ts).
   let pool: WorkerPool
   try {
-    pool = new WorkerPool({ workers, server: common })
+    pool = new WorkerPool({ workers, server: common, accessList })
   } catch (err) { constructionFailed(err) }
   pool.on('error', onFatal)
   pool.on('warning', onWarning)

@@ -163,8 +163,7 @@ export function loadConfig (argv: readonly string[], env: Readonly<Record<string
 /** Options set in `c` that hold process-wide state sharded worker threads would each hold a diverging copy of. */
 function singleProcessOptions (c: Config): string[] {
   const single: Array<[boolean, string]> = [
-    [c.redis !== undefined, 'redis'], [c.private, 'private'], [c.stateFile !== undefined, 'stateFile'],
-    [c.allowlist !== undefined || c.denylist !== undefined || c.clientAllow.length > 0 || c.clientDeny.length > 0, 'access lists']
+    [c.redis !== undefined, 'redis'], [c.private, 'private'], [c.stateFile !== undefined, 'stateFile']
   ]
   return single.filter(([used]) => used).map(([, name]) => name)
 }

@@ -308,7 +308,7 @@ export const OPTIONS = [
   threadCount('workers', {
     flags: ['--workers'], arg: '[n|auto]', max: 1024, default: 1, label: 'workers (1 to 1024, or auto)',
     help: 'worker threads sharing the port, swarms sharded across them; auto: one per core [default: 1]',
-    doc: 'Worker threads, each serving every transport on the same port, swarms sharded by info hash across them (SharedArrayBuffer rings; the kernel steers UDP by info hash). `auto` (or 0): one per core, but 1 when `redis`, `private`, `stateFile` or access lists are set (they need one process; the log says so); 1: the single-threaded server. An explicit number above 1 with those options is refused. Default 1: on 2 cores two workers still cost more CPU per HTTP/WebSocket response than one (see README).'
+    doc: 'Worker threads, each serving every transport on the same port, swarms sharded by info hash across them (SharedArrayBuffer rings; the kernel steers UDP by info hash). `auto` (or 0): one per core, but 1 when `redis`, `private` or `stateFile` is set (they need one process; the log says so); 1: the single-threaded server. An explicit number above 1 with those options is refused. Default 1: on 2 cores two workers still cost more CPU per HTTP/WebSocket response than one (see README).'
   }),
   oneOf('udpBackend', ['auto', 'native', 'dgram'] as const, {
     flags: ['--udp-backend'], arg: '[name]', default: 'auto',

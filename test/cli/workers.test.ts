@@ -5,8 +5,11 @@
  */
 import { after, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { availableParallelism } from 'node:os'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { availableParallelism, tmpdir } from 'node:os'
+import { join } from 'node:path'
 import WebSocket from 'ws'
+import { ERRORS } from '../../src/errors.js'
 import type { BinaryString } from '../../src/protocol/common/types.js'
 import { nativeStatus } from '../../src/server/native/loader.js'
 import { httpAnnounce, httpGet, httpScrape, id20, udpClient, withTimeout, REPLY_TIMEOUT_MS } from '../helpers/tracker-clients.js'
@@ -267,6 +270,48 @@ for (const [workers, native] of CONFIGS) {
   })
 }
 
+describe('--workers 2 with an access list', () => {
+  it('every worker serves the list the main thread loaded, and the one SIGHUP reloads', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tracker-workers-list-'))
+    const A = id20(1, 'listed')
+    const B = id20(2, 'listed')
+    const hex = (h: BinaryString): string => Buffer.from(h, 'latin1').toString('hex')
+    const file = join(dir, 'allow.txt')
+    writeFileSync(file, `${hex(A)}\n`)
+    const t = await startWith(['--workers', '2', '--allowlist', file], 6)
+    const base = `http://127.0.0.1:${t.port}`
+    /** Announces `ih` on fresh connections until both workers have answered; their failure reasons by worker. */
+    const answers = async (ih: BinaryString, want: string | undefined): Promise<Map<string, string | undefined>> => {
+      const byWorker = new Map<string, string | undefined>()
+      for (let i = 0; i < 200 && (byWorker.size < 2 || [...byWorker.values()].some(f => f !== want)); i++) {
+        const r = await httpAnnounce(base, { infoHash: ih, peerId: id20(i, 'lp'), port: 7000 + i, event: 2, numwant: 0 })
+        byWorker.set(r.headers['x-tracker-worker'] as string, r.failure)
+      }
+      return byWorker
+    }
+    try {
+      assert.deepEqual(t.lines[0], 'access list loaded')
+      assert.deepEqual([...(await answers(A, undefined))].sort(), [['1', undefined], ['2', undefined]])
+      assert.deepEqual([...(await answers(B, ERRORS.TORRENT_NOT_ALLOWED))].sort(), [['1', ERRORS.TORRENT_NOT_ALLOWED], ['2', ERRORS.TORRENT_NOT_ALLOWED]])
+
+      writeFileSync(file, `${hex(B)}\n`)
+      t.cli.signal('SIGHUP')
+      await t.cli.waitFor('stdout', /"msg":"access list reloaded"/)
+      assert.deepEqual([...(await answers(B, undefined))].sort(), [['1', undefined], ['2', undefined]])
+      assert.deepEqual([...(await answers(A, ERRORS.TORRENT_NOT_ALLOWED))].sort(), [['1', ERRORS.TORRENT_NOT_ALLOWED], ['2', ERRORS.TORRENT_NOT_ALLOWED]])
+      // Settled: from now on every answer follows the new list, on both workers.
+      for (let i = 0; i < 10; i++) {
+        assert.equal((await httpAnnounce(base, { infoHash: A, peerId: id20(i, 'lq'), port: 7500 + i, numwant: 0 })).failure, ERRORS.TORRENT_NOT_ALLOWED)
+        assert.equal((await httpAnnounce(base, { infoHash: B, peerId: id20(i, 'lq'), port: 7600 + i, numwant: 0 })).failure, undefined)
+      }
+      assert.deepEqual(await stop(t, 'SIGTERM'), { code: 0, signal: null })
+    } finally {
+      t.cli.kill()
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
 describe('--workers flag', () => {
   for (const bad of ['-1', 'two', '1.5', '', '1025', 'Auto']) {
     it(`--workers ${JSON.stringify(bad)} exits 2`, async () => {
@@ -284,7 +329,7 @@ describe('--workers flag', () => {
     assert.deepEqual(await stop(t, 'SIGTERM'), { code: 0, signal: null })
   })
 
-  for (const [flags, why] of [[['--client-deny', '-XX'], 'access lists needs one process'], [['--workers=0', '--private', '--client-allow', '-qB'], 'private, access lists need one process']] as const) {
+  for (const [flags, why] of [[['--private'], 'private needs one process'], [['--workers=0', '--private', '--client-allow', '-qB'], 'private needs one process']] as const) {
     it(`--workers auto with ${flags.join(' ')}: one thread, and a log line says why`, async () => {
       const t = await startWith(['--workers', 'auto', ...flags], 1)
       assert.deepEqual(t.lines, [`--workers auto: 1 worker thread (${why})`])
@@ -295,7 +340,7 @@ describe('--workers flag', () => {
     })
   }
 
-  for (const [flags, name] of [[['--private'], 'private'], [['--redis', 'redis://127.0.0.1:1'], 'redis'], [['--state-file', '/nonexistent/s'], 'stateFile'], [['--client-deny', '-XX'], 'access lists']] as const) {
+  for (const [flags, name] of [[['--private'], 'private'], [['--redis', 'redis://127.0.0.1:1'], 'redis'], [['--state-file', '/nonexistent/s'], 'stateFile']] as const) {
     it(`--workers 2 with ${flags[0]} exits 2: ${name} keeps process-wide state`, async () => {
       const r = await runCli(['--workers', '2', ...flags], undefined, START_MS)
       assert.equal(r.code, 2)

@@ -289,13 +289,16 @@ describe('workers', () => {
     assert.deepEqual(resolveWorkers(loadConfig([]).config), { count: 1 })
     assert.deepEqual(resolveWorkers(loadConfig(['--workers', '3']).config), { count: 3 })
     assert.deepEqual(resolveWorkers(loadConfig(['--workers', 'auto', '--state-file', '/s']).config), { count: 1, reason: 'stateFile needs one process' })
-    assert.deepEqual(resolveWorkers(loadConfig(['--workers', 'auto', '--redis', 'redis://127.0.0.1:1', '--denylist', '/d']).config),
-      { count: 1, reason: 'redis, access lists need one process' })
+    assert.deepEqual(resolveWorkers(loadConfig(['--workers', 'auto', '--redis', 'redis://127.0.0.1:1', '--private']).config),
+      { count: 1, reason: 'redis, private need one process' })
+    // Access lists do not: the main thread hands every worker the same list.
+    assert.deepEqual(resolveWorkers(loadConfig(['--workers', 'auto', '--denylist', '/d', '--client-deny', '-XX']).config), { count: availableParallelism() })
   })
 
   it('an explicit count above 1 with an option that needs one process is refused; 1 is fine', () => {
     assert.equal(configError(() => loadConfig(['--workers', '2', '--state-file', '/s'])).message, 'stateFile needs a single worker (--workers 1)')
     assert.equal(configError(() => loadConfig(['--workers', '2', '--redis', 'redis://127.0.0.1:1'])).message, 'redis needs a single worker (--workers 1)')
     assert.equal(loadConfig(['--workers', '1', '--private']).config.workers, 1)
+    assert.equal(loadConfig(['--workers', '2', '--allowlist', '/a', '--client-allow', '-qB']).config.workers, 2)
   })
 })

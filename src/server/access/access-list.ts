@@ -21,6 +21,17 @@ export interface AccessListOptions {
   watch?: boolean
 }
 
+/**
+ * @internal What a worker thread needs to check requests as a list does (plain data for
+ * postMessage): the mode, the binary client prefixes and the info hashes, 20 bytes each.
+ */
+export interface AccessListData {
+  mode: 'allow' | 'deny' | 'none'
+  clientAllow: BinaryString[]
+  clientDeny: BinaryString[]
+  hashes: Uint8Array
+}
+
 /** A list file that cannot be read or parsed; `line` when the parser names one. */
 export class AccessListError extends Error {
   /** For a failed reload: what triggered it. */
@@ -57,9 +68,20 @@ export class AccessList extends EventEmitter {
   private debounce: NodeJS.Timeout | undefined
   private generation = 0
 
-  /** Reads the list file synchronously (start-up); throws AccessListError or a TypeError for bad options. */
-  constructor (opts: AccessListOptions = {}) {
+  /**
+   * Reads the list file synchronously (start-up); throws AccessListError or a TypeError for bad
+   * options. (`data`: internal, see `fromData`.)
+   */
+  constructor (opts: AccessListOptions = {}, data?: AccessListData) {
     super()
+    if (data !== undefined) {
+      this.mode = data.mode
+      this.file = undefined
+      this.clientAllow = [...data.clientAllow]
+      this.clientDeny = [...data.clientDeny]
+      this.hashes = hashSet(data.hashes)
+      return
+    }
     if (opts.allowlist !== undefined && opts.denylist !== undefined) throw new TypeError('allowlist and denylist are mutually exclusive')
     const file = opts.allowlist ?? opts.denylist
     this.mode = opts.allowlist !== undefined ? 'allow' : opts.denylist !== undefined ? 'deny' : 'none'
@@ -72,6 +94,27 @@ export class AccessList extends EventEmitter {
 
   /** Info hashes in the list. */
   get size (): number { return this.hashes.size }
+
+  /** @internal The list as plain data, for worker threads (`fromData`, `replaceHashes`). */
+  toData (): AccessListData {
+    const hashes = new Uint8Array(this.hashes.size * ID_LENGTH)
+    let at = 0
+    for (const h of this.hashes) { hashes.set(Buffer.from(h, 'latin1'), at); at += ID_LENGTH }
+    return { mode: this.mode, clientAllow: this.clientAllow, clientDeny: this.clientDeny, hashes }
+  }
+
+  /**
+   * @internal A copy of a list made by `toData` in another thread: no file and no watcher; the
+   * owner of the original sends each reloaded list (`replaceHashes`).
+   */
+  static fromData (data: AccessListData): AccessList {
+    return new AccessList({ watch: false }, data)
+  }
+
+  /** @internal Swaps in the info hashes of a reloaded list (20 bytes each), in one assignment. */
+  replaceHashes (hashes: Uint8Array): void {
+    this.hashes = hashSet(hashes)
+  }
 
   /** null when `infoHash` (and the client, when `peerId` is given) may be served. */
   check (infoHash: BinaryString, peerId?: BinaryString): TrackerError | null {
@@ -138,6 +181,13 @@ export class AccessList extends EventEmitter {
       if (this.listenerCount('warning') > 0) this.emit('warning', new AccessListError(file, `watch failed: ${err.message}`))
     })
   }
+}
+
+function hashSet (hashes: Uint8Array): Set<BinaryString> {
+  const out = new Set<BinaryString>()
+  const b = Buffer.from(hashes.buffer, hashes.byteOffset, hashes.byteLength)
+  for (let at = 0; at + ID_LENGTH <= b.length; at += ID_LENGTH) out.add(b.toString('latin1', at, at + ID_LENGTH))
+  return out
 }
 
 function readSync (file: string): string {

@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads'
 import { WORKER_CLOSE_TIMEOUT_MS } from '../../constants.js'
 import { nativeStatus } from '../native/loader.js'
 import type { ServerOptions } from '../server.js'
+import type { AccessList, AccessListData } from '../access/access-list.js'
 import { RequestMetrics } from '../stats/metrics.js'
 import { loadTls } from '../tls.js'
 import type { TlsOptions } from '../tls.js'
@@ -15,7 +16,7 @@ import { createMeshLayout } from './mesh.js'
 import type { MeshLayout } from './mesh.js'
 
 /** Server options a worker thread can take (plain data: no functions, no store, no bus). */
-export type WorkerServerOptions = Omit<ServerOptions, 'filter' | 'store' | 'signalBus' | 'requestMetrics' | 'http' | 'udp' | 'ws'> & {
+export type WorkerServerOptions = Omit<ServerOptions, 'filter' | 'store' | 'signalBus' | 'requestMetrics' | 'accessList' | 'http' | 'udp' | 'ws'> & {
   http?: boolean
   udp?: boolean
   ws?: boolean
@@ -25,6 +26,12 @@ export interface WorkerPoolOptions {
   /** Worker threads; 0 or absent: one per core (`os.availableParallelism()`). */
   workers?: number
   server?: WorkerServerOptions
+  /**
+   * Torrents and clients served, as `ServerOptions.accessList`. The list stays in this thread
+   * (its file, watcher and events are yours); every worker gets a copy at start and each
+   * reloaded list after its 'reload' event, so all workers serve the same list.
+   */
+  accessList?: AccessList
 }
 
 export interface SharedFds { http?: number, udp4?: number, udp6?: number }
@@ -35,6 +42,7 @@ export interface WorkerData {
   layout: MeshLayout
   /** Every worker's request counters (RequestMetrics regions), so each reports all requests. */
   metrics: SharedArrayBuffer
+  accessList?: AccessListData
   server: WorkerServerOptions
   udpSecret: Uint8Array
   warnings: boolean
@@ -52,6 +60,7 @@ export type ToWorker =
   | { t: 'listen', fds?: SharedFds, port?: number }
   | { t: 'close' }
   | { t: 'reloadTls', id: number, cert: string | Uint8Array, key: string | Uint8Array }
+  | { t: 'accessList', hashes: Uint8Array }
 export type FromWorker =
   | { t: 'ready' }
   | { t: 'tlsReloaded', id: number, error?: string }
@@ -99,6 +108,11 @@ export class WorkerPool extends EventEmitter {
   udpSteered = false
   private readonly workers: Worker[] = []
   private readonly opts: WorkerServerOptions
+  private readonly accessList: AccessList | undefined
+  private readonly onAccessListReload = (): void => {
+    const hashes = this.accessList!.toData().hashes
+    for (const w of this.workers) w.postMessage({ t: 'accessList', hashes } satisfies ToWorker)
+  }
   private closing = false
   private closed = false
   /** What `reloadTls()` reads again: `server.tls`, or the PEM last given to it. */
@@ -111,6 +125,7 @@ export class WorkerPool extends EventEmitter {
     super()
     this.size = workerCount(opts.workers)
     this.opts = opts.server ?? {}
+    this.accessList = opts.accessList
     this.tls = this.opts.tls
   }
 
@@ -132,13 +147,15 @@ export class WorkerPool extends EventEmitter {
     if (cb !== undefined) this.once('listening', cb)
     const layout = createMeshLayout(this.size)
     const metrics = new SharedArrayBuffer(RequestMetrics.sharedBytes(this.size))
+    const accessList = this.accessList?.toData()
+    this.accessList?.on('reload', this.onAccessListReload)
     const udpSecret = this.opts.udpSecret ?? randomBytes(32)
     const server = { ...this.opts, udpSecret: undefined }
     let listening = 0
     let steered = true
     let next: ToWorker | undefined
     for (let index = 0; index < this.size; index++) {
-      const data: WorkerData = { index, layout, metrics, server, udpSecret, warnings: this.listenerCount('warning') > 0, sockets, port, hostname }
+      const data: WorkerData = { index, layout, metrics, accessList, server, udpSecret, warnings: this.listenerCount('warning') > 0, sockets, port, hostname }
       const w = new Worker(workerEntry(), { workerData: data })
       this.workers.push(w)
       w.on('error', err => this.fail(err))
@@ -213,6 +230,7 @@ export class WorkerPool extends EventEmitter {
     }
     this.closing = true
     if (cb !== undefined) this.once('close', cb)
+    this.accessList?.off('reload', this.onAccessListReload)
     for (const r of this.reloads.values()) r.done('the pool closed before every worker reloaded TLS')
     this.reloads.clear()
     const workers = this.workers

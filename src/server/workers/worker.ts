@@ -10,6 +10,7 @@ import { listenFd, nativeAddon } from '../native/loader.js'
 import { BatchUdpSocket } from '../frontends/udp-batch.js'
 import { Server } from '../server.js'
 import type { UdpSocket } from '../server.js'
+import { AccessList } from '../access/access-list.js'
 import { RequestMetrics } from '../stats/metrics.js'
 import { PeerStats } from '../stats/peer-stats.js'
 import { Mesh } from './mesh.js'
@@ -30,8 +31,11 @@ const store = new ShardedStore({
   peerTtl: PEER_EXPIRY_INTERVALS * Math.max(1, Math.ceil(intervalMs / 1000)),
   peerStats: d.server.stats !== false ? new PeerStats() : undefined
 })
+// A copy of the main thread's list; it sends each reloaded one.
+const accessList = d.accessList !== undefined ? AccessList.fromData(d.accessList) : undefined
 const server = new Server({
   ...d.server,
+  accessList,
   // reuseport: each worker its own native UDP socket with SO_REUSEPORT. Shared descriptors
   // need node:dgram sockets (they can open a descriptor).
   ...(d.server.udp !== false ? (reusePort ? { udp: { reusePort: true } as Partial<DgramOptions>, udpBackend: 'native' as const } : { udpBackend: 'dgram' as const }) : {}),
@@ -56,6 +60,8 @@ parentPort!.on('message', (m: ToWorker) => {
   if (m.t === 'listen') {
     if (m.port !== undefined) bindOwn(m.port)
     else listenOn(m.fds ?? {})
+  } else if (m.t === 'accessList') {
+    accessList?.replaceHashes(m.hashes)
   } else if (m.t === 'reloadTls') {
     // Checked by the pool already; a failure here would be this worker's own (then reported).
     try {
