@@ -528,6 +528,51 @@ function defineTests (): void {
     }
   })
 
+  test('custom announce params (method opts and getAnnounceOpts) are sent as fields and reach the server’s events', { timeout: TEST_MS }, async () => {
+    // A scripted tracker first: the exact frame.
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+    await withTimeout(new Promise(resolve => wss.once('listening', resolve)), STEP_MS, 'wss listening')
+    const url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`
+    const frames = new EventEmitter()
+    wss.on('connection', (ws) => { ws.on('message', (data) => { frames.emit('frame', JSON.parse(data.toString())) }) })
+    const scripted = new Client({
+      infoHash: hex(H1),
+      peerId: hex(PEER_A),
+      announce: url,
+      port: 6881,
+      getAnnounceOpts: () => ({ fromGetter: 'g', numwant: 0 })
+    })
+    const warnings: string[] = []
+    scripted.on('warning', (err: Error) => { warnings.push(err.message) })
+    try {
+      const f = next<Record<string, unknown>>(frames, 'frame', 'announce frame')
+      scripted.start({ passkey: 'k1', n: 3, on: true, skipped: { a: 1 } })
+      assert.deepEqual(await f, {
+        action: 'announce', info_hash: H1, peer_id: PEER_A, uploaded: 0, downloaded: 0, event: 'started', numwant: 0,
+        passkey: 'k1', n: 3, on: true, fromGetter: 'g'
+      })
+    } finally {
+      await new Promise<void>(resolve => scripted.destroy(() => resolve()))
+      for (const c of wss.clients) c.terminate()
+      await withTimeout(new Promise(resolve => wss.close(resolve)), STEP_MS, 'wss close')
+    }
+    assert.deepEqual(warnings, [])
+
+    // Our server hands them to its announce events, as it does HTTP custom query params.
+    const s = await startOurs()
+    const params = new Promise<Record<string, unknown>>(resolve => s.server.once('start', (_addr: string, p: Record<string, unknown>) => resolve(p)))
+    const c = new Client({ infoHash: hex(H2), peerId: hex(PEER_B), announce: s.url, port: 6881 })
+    try {
+      c.start({ passkey: 'k2', numwant: 0 })
+      const p = await withTimeout(params, STEP_MS, 'server start event')
+      assert.deepEqual([p.type, p.passkey, p.info_hash, p.numwant], ['ws', 'k2', hex(H2), 0])
+    } finally {
+      await new Promise<void>(resolve => c.destroy(() => resolve()))
+      await closeServer(s.server)
+    }
+    assert.deepEqual(s.warnings, [])
+  })
+
   test('without WebRTC the client still announces (no offers) and warns once', { timeout: TEST_MS }, async () => {
     const s = await startOurs()
     const a = new Owner(H1, PEER_A, { wrtc: undefined })

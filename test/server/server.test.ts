@@ -322,7 +322,11 @@ for (const t of TRANSPORTS) {
             assert.equal(p.numwant, 9)
             assert.equal(p.port, 20000)
           } else {
+            // Custom fields of a WS announce are kept like HTTP custom params.
+            assert.equal(p.passkey, 'abc')
+            assert.equal(p['x y'], 'é')
             assert.equal(p.numwant, 9)
+            assert.equal(p.offers, undefined)
           }
           void s
         })
@@ -763,6 +767,36 @@ describe('WS specifics', () => {
         assert.equal(peer?.port, c.localPort)
         assert.equal(s.server.getStats().peersIPv6, 1)
         assert.equal(s.server.getStats().peersIPv4, 0)
+      } finally { await c.close() }
+    })
+  })
+
+  it('custom announce fields reach filter and events as sent, never over the tracker’s own params', async () => {
+    const filtered: RequestParams[] = []
+    await withServer({ filter: (_ih, p, cb) => { filtered.push(p); cb(true) } }, async (s) => {
+      const started: Array<[string, RequestParams]> = []
+      s.server.on('start', (addr: string, p: RequestParams) => { started.push([addr, p]) })
+      const c = await wsClient(s.ws)
+      try {
+        // Raw text: JSON.stringify would drop the "__proto__" key of an object literal.
+        c.send(`{"action":"announce","info_hash":${JSON.stringify(IH)},"peer_id":${JSON.stringify(id20(1))},` +
+          '"numwant":1,"uploaded":0,"downloaded":0,"left":3,"event":"started",' +
+          '"offers":[{"offer_id":"aaaaaaaaaaaaaaaaaaaa","offer":{"type":"offer","sdp":"s"}}],' +
+          '"passkey":"k1","n":7,"flag":false,"list":[1,"x"],"ip":"6.6.6.6","type":"http","port":1,"headers":"h",' +
+          '"__proto__":{"polluted":true}}')
+        assert.equal((await c.next()).incomplete, 1)
+        assert.equal(started.length, 1)
+        const [addr, p] = started[0]
+        assert.equal(filtered.length, 1)
+        assert.equal(filtered[0], p)
+        assert.equal(addr, `127.0.0.1:${c.localPort}`)
+        assert.deepEqual([p.passkey, p.n, p.flag, p.list], ['k1', 7, false, [1, 'x']])
+        // The tracker's own params win over same-named fields; signalling fields stay out.
+        assert.deepEqual([p.ip, p.type, p.port, typeof p.headers], ['127.0.0.1', 'ws', c.localPort, 'object'])
+        assert.equal(p.offers, undefined)
+        assert.equal(Object.getPrototypeOf(p), Object.prototype)
+        assert.equal((p as { polluted?: unknown }).polluted, undefined)
+        assert.equal(({} as { polluted?: unknown }).polluted, undefined)
       } finally { await c.close() }
     })
   })
