@@ -104,6 +104,26 @@ for (const t of TRANSPORTS) {
       })
     })
 
+    it('`completed` makes a seeder whatever `left` says, and counts one download', async () => {
+      await withServer({}, async (s, pool) => {
+        // The reference client's complete() sends its default `left` (HTTP 16384, UDP 2^64-1, WS none).
+        const [a, b] = await agents(pool, t, 2)
+        assert.equal((await a.announce(IH, { event: 'started', left: 16384 })).incomplete, 1)
+        const r1 = await a.announce(IH, { event: 'completed', left: 16384 })
+        assert.deepEqual([r1.failure, r1.complete, r1.incomplete], [undefined, 1, 0])
+        assert.equal(s.server.torrents[hex(IH)]?.peers.get(a.key)?.complete, true)
+        // Completed again: still one seeder, still one download.
+        const r2 = await a.announce(IH, { event: 'completed', left: 16384 })
+        assert.deepEqual([r2.complete, r2.incomplete], [1, 0])
+        // A peer whose first announce is `completed` comes in as a seeder, and is a download.
+        const r3 = await b.announce(IH, { event: 'completed', left: 7 })
+        assert.deepEqual([r3.complete, r3.incomplete], [2, 0])
+        const sc = await a.scrape([IH])
+        assert.deepEqual(sc.files.get(IH), { complete: 2, incomplete: 0, downloaded: 2 })
+        assert.deepEqual([s.server.torrents[hex(IH)]?.complete, s.server.torrents[hex(IH)]?.incomplete, s.server.torrents[hex(IH)]?.downloaded], [2, 0, 2])
+      })
+    })
+
     it('never answers the asker with itself, and gives seeders only leechers', async () => {
       await withServer({}, async (s, pool) => {
         const [l1, l2, s1, s2] = await agents(pool, t, 4)
