@@ -13,10 +13,9 @@ import {
   IS_NODE, MAX_RESPONSE_BYTES, RequestTracker, answerPeers, resolveTimeouts, scrapeResult, tooManyPeers, trackerMessage, trackerWarning, unrefTimeout,
   type AnnounceOutcome, type ClientTimeouts, type ScrapeDone, type ScrapeResult, type TimerHandle
 } from './common.js'
+import { ANNOUNCE_OPT_NAMES } from './tracker.js'
 import type { AnnounceOpts, TrackerOwner } from './tracker.js'
 
-/** Announce options the query encoder writes itself; every other key is a custom param. */
-const KNOWN_OPTS = new Set(['uploaded', 'downloaded', 'left', 'numwant', 'event', 'compact'])
 
 interface Pending {
   controller: AbortController
@@ -65,7 +64,7 @@ async function readBody (res: Response, max: number): Promise<Uint8Array> {
 function customParams (opts: AnnounceOpts): Record<string, string | number> | undefined {
   let extra: Record<string, string | number> | undefined
   for (const name of Object.keys(opts)) {
-    if (KNOWN_OPTS.has(name)) continue
+    if (ANNOUNCE_OPT_NAMES.has(name)) continue
     const v = opts[name]
     let value: string | number
     if (typeof v === 'string' || typeof v === 'number') value = v

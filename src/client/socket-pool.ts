@@ -121,7 +121,12 @@ export class SharedSocket {
     }
   }
 
-  /** Remove `user`; the last one out closes the socket. `cb` runs once that is done. */
+  /**
+   * Remove `user`; the last one out closes the socket. `cb` runs once that is done. If that user
+   * still waits for an announce reply (a `stopped` sent just before destroy), the socket stays
+   * open until the next frame arrives, within `destroyGrace`: a tracker answering into a closing
+   * socket may report an error (the reference server does).
+   */
   release (user: PoolUser, cb: () => void): void {
     const i = this.users.indexOf(user)
     if (i >= 0) this.users.splice(i, 1)
@@ -154,7 +159,12 @@ export class SharedSocket {
     }
     if (s.readyState === OPEN || s.readyState === 2 /* closing */) {
       s.onclose = finish
-      try { s.close(1000) } catch {}
+      const close = (): void => {
+        s.onmessage = null
+        try { s.close(1000) } catch {}
+      }
+      if (s.readyState === OPEN && user.awaitingAnnounce > 0) s.onmessage = close
+      else close()
       timer = setTimeout(() => { abortSocket(s); finish() }, this.policy.destroyGrace)
       return
     }

@@ -24,7 +24,10 @@ export interface TrackerOwner {
   emit (event: string, ...args: unknown[]): boolean
 }
 
-/** Options of `start/stop/complete/update(opts)`; unknown keys become HTTP query params. */
+/**
+ * Options of `start/stop/complete/update(opts)`; unknown keys are custom params: HTTP query
+ * params, fields of their own in WebSocket announces.
+ */
 export interface AnnounceOpts {
   uploaded?: number
   downloaded?: number
@@ -33,6 +36,9 @@ export interface AnnounceOpts {
   event?: AnnounceEvent
   [custom: string]: unknown
 }
+
+/** The AnnounceOpts keys the trackers write as their protocol's own fields (not custom params). */
+export const ANNOUNCE_OPT_NAMES: ReadonlySet<string> = new Set(['uploaded', 'downloaded', 'left', 'numwant', 'event', 'compact'])
 
 export interface ScrapeOpts {
   /** Extra info hashes (binary strings) for a multi-scrape; default: the owner's. */

@@ -30,6 +30,7 @@ import { Peer, resolveWebRtc } from './peer.js'
 import type { SignalData, WebRtcImpl } from './peer.js'
 import { acquireSocket } from './socket-pool.js'
 import type { PoolUser, SharedSocket } from './socket-pool.js'
+import { ANNOUNCE_OPT_NAMES } from './tracker.js'
 import type { AnnounceOpts, ScrapeOpts, TrackerConnection, TrackerOwner } from './tracker.js'
 
 /**
@@ -278,7 +279,8 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
       event: opts.event,
       numwant: offers.length,
       offers: offers.length > 0 ? offers : undefined,
-      trackerId: this.trackerId
+      trackerId: this.trackerId,
+      extra: customFields(opts)
     })
     if (!this.socket.send(text)) return false
     this.awaitingAnnounce++
@@ -471,4 +473,20 @@ export class WebSocketTracker implements TrackerConnection, PoolUser {
     const waiting = [...this.scrapesSent.splice(0), ...this.queuedScrapes.splice(0)].map(q => q.done)
     for (const done of waiting) if (done !== undefined) done(err, [])
   }
+}
+
+/**
+ * Custom announce params (README `customParam`) as JSON fields: strings, finite numbers and
+ * booleans keep their type (the reference client sends them so); other values are left out.
+ */
+function customFields (opts: AnnounceOpts): Record<string, string | number | boolean> | undefined {
+  let extra: Record<string, string | number | boolean> | undefined
+  for (const name of Object.keys(opts)) {
+    if (ANNOUNCE_OPT_NAMES.has(name)) continue
+    const v = opts[name]
+    if (typeof v !== 'string' && typeof v !== 'boolean' && !(typeof v === 'number' && Number.isFinite(v))) continue
+    extra ??= {}
+    extra[name] = v
+  }
+  return extra
 }

@@ -580,6 +580,122 @@ function defineTests (): void {
     }
   })
 
+  test('custom announce params (method opts and getAnnounceOpts) are sent as fields and reach the server’s events', { timeout: TEST_MS }, async () => {
+    // A scripted tracker first: the exact frame.
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+    await withTimeout(new Promise(resolve => wss.once('listening', resolve)), STEP_MS, 'wss listening')
+    const url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`
+    const frames = new EventEmitter()
+    wss.on('connection', (ws) => { ws.on('message', (data) => { frames.emit('frame', JSON.parse(data.toString())) }) })
+    const scripted = new Client({
+      infoHash: hex(H1),
+      peerId: hex(PEER_A),
+      announce: url,
+      port: 6881,
+      getAnnounceOpts: () => ({ fromGetter: 'g', numwant: 0 })
+    })
+    const warnings: string[] = []
+    scripted.on('warning', (err: Error) => { warnings.push(err.message) })
+    try {
+      const f = next<Record<string, unknown>>(frames, 'frame', 'announce frame')
+      scripted.start({ passkey: 'k1', n: 3, on: true, skipped: { a: 1 } })
+      assert.deepEqual(await f, {
+        action: 'announce', info_hash: H1, peer_id: PEER_A, uploaded: 0, downloaded: 0, event: 'started', numwant: 0,
+        passkey: 'k1', n: 3, on: true, fromGetter: 'g'
+      })
+    } finally {
+      await new Promise<void>(resolve => scripted.destroy(() => resolve()))
+      for (const c of wss.clients) c.terminate()
+      await withTimeout(new Promise(resolve => wss.close(resolve)), STEP_MS, 'wss close')
+    }
+    assert.deepEqual(warnings, [])
+
+    // Our server hands them to its announce events, as it does HTTP custom query params.
+    const s = await startOurs()
+    const params = new Promise<Record<string, unknown>>(resolve => s.server.once('start', (_addr: string, p: Record<string, unknown>) => resolve(p)))
+    const c = new Client({ infoHash: hex(H2), peerId: hex(PEER_B), announce: s.url, port: 6881 })
+    try {
+      c.start({ passkey: 'k2', numwant: 0 })
+      const p = await withTimeout(params, STEP_MS, 'server start event')
+      assert.deepEqual([p.type, p.passkey, p.info_hash, p.numwant], ['ws', 'k2', hex(H2), 0])
+    } finally {
+      await new Promise<void>(resolve => c.destroy(() => resolve()))
+      await closeServer(s.server)
+    }
+    assert.deepEqual(s.warnings, [])
+  })
+
+  test('stop(); destroy(): the socket stays open for the stop’s reply (within destroyGrace), then closes', { timeout: TEST_MS }, async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+    await withTimeout(new Promise(resolve => wss.once('listening', resolve)), STEP_MS, 'wss listening')
+    const url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`
+    const events: string[] = []
+    /** Whether the scripted tracker answers `stopped` (after 100 ms) or never. */
+    let answerStop = true
+    wss.on('connection', (ws) => {
+      ws.on('close', (code: number) => { events.push(`tracker saw close ${code}`) })
+      ws.on('message', (data) => {
+        const f = JSON.parse(data.toString()) as Record<string, unknown>
+        const reply = JSON.stringify({ action: 'announce', interval: 120, info_hash: f.info_hash, complete: 0, incomplete: f.event === 'stopped' ? 0 : 1 })
+        if (f.event !== 'stopped') return ws.send(reply)
+        events.push('stopped')
+        if (!answerStop) return
+        setTimeout(() => {
+          events.push(ws.readyState === ws.OPEN ? 'answered while open' : 'answer found the socket closing')
+          if (ws.readyState === ws.OPEN) ws.send(reply)
+        }, 100)
+      })
+    })
+    const run = async (grace: number): Promise<string[]> => {
+      events.length = 0
+      const c = new Client({ infoHash: hex(H1), peerId: hex(PEER_A), announce: url, port: 6881, timeouts: { destroyGrace: grace } })
+      const warnings: string[] = []
+      c.on('warning', (err: Error) => { warnings.push(err.message) })
+      c.start({ numwant: 0 })
+      await next(c, 'update', 'start reply')
+      c.on('update', () => { events.push('update after destroy') })
+      c.stop()
+      await new Promise<void>(resolve => c.destroy(() => { events.push('destroyed'); resolve() }))
+      assert.ok(await waitFor(() => events.some(e => e.startsWith('tracker saw close')), STEP_MS), events.join(', '))
+      assert.deepEqual(warnings, [])
+      return events.slice()
+    }
+    try {
+      // Answered: the reply goes out on an open socket, then the client closes with 1000.
+      const answered = await run(5_000)
+      assert.deepEqual(answered.slice(0, 2), ['stopped', 'answered while open'])
+      assert.deepEqual(answered.slice(2).sort(), ['destroyed', 'tracker saw close 1000'])
+      // Never answered: after destroyGrace the socket is dropped (no close frame: 1006).
+      answerStop = false
+      const unanswered = await run(300)
+      assert.deepEqual(unanswered[0], 'stopped')
+      assert.deepEqual(unanswered.slice(1).sort(), ['destroyed', 'tracker saw close 1006'])
+    } finally {
+      for (const c of wss.clients) c.terminate()
+      await withTimeout(new Promise(resolve => wss.close(resolve)), STEP_MS, 'wss close')
+    }
+
+    // The reference server answers the stop without reporting a send on a closing socket.
+    const ref = await import('bittorrent-tracker-reference') as unknown as {
+      Server: new (opts: object) => EventEmitter & { http: { address: () => AddressInfo }, listen: (port: number, host: string, cb: () => void) => void, close: (cb: () => void) => void }
+    }
+    const server = new ref.Server({ udp: false, http: true, ws: true, stats: false })
+    const serverEvents: string[] = []
+    server.on('warning', (err: Error) => { serverEvents.push(`warning: ${err.message}`) })
+    server.on('stop', () => { serverEvents.push('stop') })
+    await withTimeout(new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve)), STEP_MS, 'reference listen')
+    const c = new Client({ infoHash: hex(H2), peerId: hex(PEER_B), announce: `ws://127.0.0.1:${server.http.address().port}`, port: 6881 })
+    c.start({ numwant: 0 })
+    await next(c, 'update', 'reference start reply')
+    c.stop()
+    await new Promise<void>(resolve => c.destroy(() => resolve()))
+    assert.ok(await waitFor(() => serverEvents.includes('stop'), STEP_MS))
+    // A warning would come right after the stop's reply; the close has happened by now.
+    await new Promise(resolve => setTimeout(resolve, 100))
+    assert.deepEqual(serverEvents, ['stop'])
+    await closeServer(server)
+  })
+
   test('without WebRTC the client still announces (no offers) and warns once', { timeout: TEST_MS }, async () => {
     const s = await startOurs()
     const a = new Owner(H1, PEER_A, { wrtc: undefined })

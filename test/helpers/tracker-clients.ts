@@ -495,7 +495,7 @@ export interface AgentAnnounce {
   /** Default 1000 (a leecher); 0 makes a seeder. */
   left?: number
   numwant?: number
-  /** HTTP only: custom query params. */
+  /** Custom params: HTTP query params, WS fields of their own. */
   extra?: Record<string, string>
   /** UDP only: BEP 41 URL data. */
   urlData?: string
@@ -708,6 +708,7 @@ export class AgentPool {
           offers: offerIds.map(id => ({ offer_id: id, offer: { type: 'offer', sdp: `sdp of ${id}` } }))
         }
         if (o.event !== undefined && o.event !== 'update') msg.event = o.event
+        if (o.extra !== undefined) Object.assign(msg, o.extra)
         client.send(msg)
         const r = await readReply('announce')
         if (r['failure reason'] !== undefined) return { failure: String(r['failure reason']), peers: [] }

@@ -104,6 +104,26 @@ for (const t of TRANSPORTS) {
       })
     })
 
+    it('`completed` makes a seeder whatever `left` says, and counts one download', async () => {
+      await withServer({}, async (s, pool) => {
+        // The reference client's complete() sends its default `left` (HTTP 16384, UDP 2^64-1, WS none).
+        const [a, b] = await agents(pool, t, 2)
+        assert.equal((await a.announce(IH, { event: 'started', left: 16384 })).incomplete, 1)
+        const r1 = await a.announce(IH, { event: 'completed', left: 16384 })
+        assert.deepEqual([r1.failure, r1.complete, r1.incomplete], [undefined, 1, 0])
+        assert.equal(s.server.torrents[hex(IH)]?.peers.get(a.key)?.complete, true)
+        // Completed again: still one seeder, still one download.
+        const r2 = await a.announce(IH, { event: 'completed', left: 16384 })
+        assert.deepEqual([r2.complete, r2.incomplete], [1, 0])
+        // A peer whose first announce is `completed` comes in as a seeder, and is a download.
+        const r3 = await b.announce(IH, { event: 'completed', left: 7 })
+        assert.deepEqual([r3.complete, r3.incomplete], [2, 0])
+        const sc = await a.scrape([IH])
+        assert.deepEqual(sc.files.get(IH), { complete: 2, incomplete: 0, downloaded: 2 })
+        assert.deepEqual([s.server.torrents[hex(IH)]?.complete, s.server.torrents[hex(IH)]?.incomplete, s.server.torrents[hex(IH)]?.downloaded], [2, 0, 2])
+      })
+    })
+
     it('never answers the asker with itself, and gives seeders only leechers', async () => {
       await withServer({}, async (s, pool) => {
         const [l1, l2, s1, s2] = await agents(pool, t, 4)
@@ -322,7 +342,11 @@ for (const t of TRANSPORTS) {
             assert.equal(p.numwant, 9)
             assert.equal(p.port, 20000)
           } else {
+            // Custom fields of a WS announce are kept like HTTP custom params.
+            assert.equal(p.passkey, 'abc')
+            assert.equal(p['x y'], 'é')
             assert.equal(p.numwant, 9)
+            assert.equal(p.offers, undefined)
           }
           void s
         })
@@ -763,6 +787,36 @@ describe('WS specifics', () => {
         assert.equal(peer?.port, c.localPort)
         assert.equal(s.server.getStats().peersIPv6, 1)
         assert.equal(s.server.getStats().peersIPv4, 0)
+      } finally { await c.close() }
+    })
+  })
+
+  it('custom announce fields reach filter and events as sent, never over the tracker’s own params', async () => {
+    const filtered: RequestParams[] = []
+    await withServer({ filter: (_ih, p, cb) => { filtered.push(p); cb(true) } }, async (s) => {
+      const started: Array<[string, RequestParams]> = []
+      s.server.on('start', (addr: string, p: RequestParams) => { started.push([addr, p]) })
+      const c = await wsClient(s.ws)
+      try {
+        // Raw text: JSON.stringify would drop the "__proto__" key of an object literal.
+        c.send(`{"action":"announce","info_hash":${JSON.stringify(IH)},"peer_id":${JSON.stringify(id20(1))},` +
+          '"numwant":1,"uploaded":0,"downloaded":0,"left":3,"event":"started",' +
+          '"offers":[{"offer_id":"aaaaaaaaaaaaaaaaaaaa","offer":{"type":"offer","sdp":"s"}}],' +
+          '"passkey":"k1","n":7,"flag":false,"list":[1,"x"],"ip":"6.6.6.6","type":"http","port":1,"headers":"h",' +
+          '"__proto__":{"polluted":true}}')
+        assert.equal((await c.next()).incomplete, 1)
+        assert.equal(started.length, 1)
+        const [addr, p] = started[0]
+        assert.equal(filtered.length, 1)
+        assert.equal(filtered[0], p)
+        assert.equal(addr, `127.0.0.1:${c.localPort}`)
+        assert.deepEqual([p.passkey, p.n, p.flag, p.list], ['k1', 7, false, [1, 'x']])
+        // The tracker's own params win over same-named fields; signalling fields stay out.
+        assert.deepEqual([p.ip, p.type, p.port, typeof p.headers], ['127.0.0.1', 'ws', c.localPort, 'object'])
+        assert.equal(p.offers, undefined)
+        assert.equal(Object.getPrototypeOf(p), Object.prototype)
+        assert.equal((p as { polluted?: unknown }).polluted, undefined)
+        assert.equal(({} as { polluted?: unknown }).polluted, undefined)
       } finally { await c.close() }
     })
   })

@@ -9,7 +9,8 @@
  * `TrackerError.code`. Fields are read as own properties only, so a hostile `__proto__` key or a
  * polluted `Object.prototype` cannot change what is decoded. JSON `null` is treated like an absent
  * field everywhere (JSON has no `undefined`: the reference client's `left: Infinity` arrives as
- * `null`). Unknown extra fields are ignored.
+ * `null`). Unknown extra fields are ignored, unless the caller asks for them (`keepExtra`): then
+ * an announce's custom fields come back as `extra`, for the tracker's `filter` and events.
  *
  * Encoders build the frame text directly: every string goes through `JSON.stringify`, which
  * escapes quotes, backslashes and control characters and leaves bytes 0x7f–0xff as they are, so a
@@ -83,6 +84,8 @@ export interface WsAnnounceMessage {
   offers?: WsOffer[]
   /** Present when the message had an `answer`. */
   answer?: WsAnswer
+  /** With `keepExtra`: the fields that are not part of the protocol (custom params), if any. */
+  extra?: Record<string, unknown>
 }
 
 export interface WsScrapeMessage {
@@ -100,6 +103,7 @@ export interface WsAnnounceMessageJson {
   request: AnnounceRequest
   offers?: WsOfferJson[]
   answer?: WsAnswerJson
+  extra?: Record<string, unknown>
 }
 
 export type WsRequestJson = WsAnnounceMessageJson | WsScrapeMessage
@@ -198,6 +202,11 @@ export interface WsAnnounceRequestFields {
   numwant: number
   offers?: ReadonlyArray<{ offerId: string, sdp: string }>
   trackerId?: string
+  /**
+   * Custom params (README `customParam`), sent as fields of their own, as the reference client
+   * does. Names of protocol fields (`WS_ANNOUNCE_FIELDS`) are left out.
+   */
+  extra?: Readonly<Record<string, string | number | boolean>>
 }
 
 export interface WsAnswerRequestFields {
@@ -216,6 +225,12 @@ export interface WsAnswerRequestFields {
 type JsonObject = Record<string, unknown>
 
 const hasOwn = Object.prototype.hasOwnProperty
+
+/** The fields of an announce message that the protocol defines; any other is a custom param. */
+export const WS_ANNOUNCE_FIELDS: ReadonlySet<string> = new Set([
+  'action', 'info_hash', 'peer_id', 'uploaded', 'downloaded', 'left', 'event', 'numwant',
+  'offers', 'answer', 'to_peer_id', 'offer_id', 'trackerid'
+])
 
 /** The value of an own property, or undefined (never an inherited one). */
 function own (obj: JsonObject, key: string): unknown {
@@ -291,9 +306,12 @@ function eventFromName (name: string): AnnounceEvent | undefined {
 // Server side: decode client messages
 // ---------------------------------------------------------------------------------------------
 
-/** Decode one client → tracker text frame. Never throws. */
-export function decodeWsRequest (text: string): WsDecodeResult {
-  return decodeRequest(text, false) as unknown as WsDecodeResult
+/**
+ * Decode one client → tracker text frame. Never throws. `keepExtra`: also return an announce's
+ * custom fields (`extra`); off by default, as only a `filter` or event listener reads them.
+ */
+export function decodeWsRequest (text: string, keepExtra = false): WsDecodeResult {
+  return decodeRequest(text, false, keepExtra) as unknown as WsDecodeResult
 }
 
 /**
@@ -301,15 +319,15 @@ export function decodeWsRequest (text: string): WsDecodeResult {
  * results, but each SDP comes as its JSON text (`sdpJson`, exactly what `JSON.stringify(sdp)`
  * gives), taken from the frame's text when it is already in that form. Never throws.
  */
-export function decodeWsRequestJson (text: string): WsDecodeJsonResult {
-  return decodeRequest(text, true) as unknown as WsDecodeJsonResult
+export function decodeWsRequestJson (text: string, keepExtra = false): WsDecodeJsonResult {
+  return decodeRequest(text, true, keepExtra) as unknown as WsDecodeJsonResult
 }
 
-function decodeRequest (text: string, sdpAsJson: boolean): { ok: true, value: AnyAnnounceMessage | WsScrapeMessage } | WsDecodeFailure {
+function decodeRequest (text: string, sdpAsJson: boolean, keepExtra: boolean): { ok: true, value: AnyAnnounceMessage | WsScrapeMessage } | WsDecodeFailure {
   const data = parseObject(text)
   if (data === undefined) return failure('INVALID_JSON', undefined)
   const action = own(data, 'action')
-  if (action === 'announce') return decodeAnnounce(data, sdpAsJson ? text : undefined)
+  if (action === 'announce') return decodeAnnounce(data, sdpAsJson ? text : undefined, keepExtra)
   if (action === 'scrape') return decodeScrape(data)
   return failure('INVALID_ACTION', undefined)
 }
@@ -320,13 +338,14 @@ interface AnyAnnounceMessage {
   request: AnnounceRequest
   offers?: Array<WsOffer | WsOfferJson>
   answer?: WsAnswer | WsAnswerJson
+  extra?: Record<string, unknown>
 }
 
 /**
  * `text` (the frame `data` was parsed from): SDPs as JSON text (`decodeWsRequestJson`), taken
  * from `text` where `findSdpLiterals` finds them; else decoded.
  */
-function decodeAnnounce (data: JsonObject, text: string | undefined): { ok: true, value: AnyAnnounceMessage } | WsDecodeFailure {
+function decodeAnnounce (data: JsonObject, text: string | undefined, keepExtra: boolean): { ok: true, value: AnyAnnounceMessage } | WsDecodeFailure {
   const A = 'announce'
   const infoHash = own(data, 'info_hash')
   if (!isId(infoHash)) return failure('INVALID_INFO_HASH', undefined, A)
@@ -403,7 +422,25 @@ function decodeAnnounce (data: JsonObject, text: string | undefined): { ok: true
     } else message.answer = { toPeerId, offerId, sdp: s.sdp }
   }
 
+  if (keepExtra) {
+    const extra = extraFields(data)
+    if (extra !== undefined) message.extra = extra
+  }
   return { ok: true, value: message }
+}
+
+/**
+ * The own fields of `data` that the protocol does not define, in a null-prototype object (so a
+ * `__proto__` field is a plain entry); undefined when there are none.
+ */
+function extraFields (data: JsonObject): Record<string, unknown> | undefined {
+  let extra: Record<string, unknown> | undefined
+  for (const k of Object.keys(data)) {
+    if (WS_ANNOUNCE_FIELDS.has(k)) continue
+    extra ??= Object.create(null) as Record<string, unknown>
+    extra[k] = data[k]
+  }
+  return extra
 }
 
 function decodeScrape (data: JsonObject): { ok: true, value: WsScrapeMessage } | WsDecodeFailure {
@@ -515,6 +552,14 @@ export function encodeAnnounceRequest (r: WsAnnounceRequestFields): string {
     out += ']'
   }
   if (r.trackerId !== undefined) out += `,"trackerid":${str(r.trackerId)}`
+  if (r.extra !== undefined) {
+    for (const k of Object.keys(r.extra)) {
+      if (WS_ANNOUNCE_FIELDS.has(k)) continue
+      const v = r.extra[k]
+      if (typeof v === 'string') out += `,${str(k)}:${str(v)}`
+      else if (typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) out += `,${str(k)}:${String(v)}`
+    }
+  }
   return out + '}'
 }
 

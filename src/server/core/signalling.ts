@@ -10,6 +10,7 @@ import type { WsAnswerJson, WsOfferJson } from '../../protocol/ws/codec.js'
 import { KIND_WS, WANT_WS } from '../store/store.js'
 import type { SwarmStore } from '../store/store.js'
 import { jitterInterval } from './jitter.js'
+import { isSeeder } from './tracker.js'
 import { then } from './maybe.js'
 import type { Maybe } from './maybe.js'
 
@@ -165,7 +166,7 @@ export class Signalling {
       kind: KIND_WS,
       conn,
       event: req.event,
-      seeder: req.left === 0,
+      seeder: isSeeder(req.left, req.event),
       numwant: stopping ? 0 : numOffers,
       want: WANT_WS
     }, now)

@@ -1,5 +1,6 @@
 import { MAX_UDP_PEERS } from '../../constants.js'
-import type { AnnounceRequest, BinaryString, ScrapeEntry } from '../../protocol/common/types.js'
+import { EVENT_COMPLETED } from '../../protocol/common/types.js'
+import type { AnnounceEvent, AnnounceRequest, BinaryString, ScrapeEntry } from '../../protocol/common/types.js'
 import { KIND_V4, KIND_V6, WANT_V4, WANT_V6 } from '../store/store.js'
 import type { CompactAnnounceResult, StoreAnnounce, StoreAnnounceResult, SwarmStore } from '../store/store.js'
 import { jitterInterval } from './jitter.js'
@@ -76,7 +77,7 @@ export class TrackerCore {
       kind,
       conn: 0,
       event: req.event,
-      seeder: req.left === 0,
+      seeder: isSeeder(req.left, req.event),
       numwant: this.numwant(req.numwant, udp ? this.udpNumwantCap : this.opts.maxNumwant),
       want
     }, now)
@@ -97,4 +98,13 @@ export class TrackerCore {
     if (infoHashes.length === 0) return this.store.scrapeAll(this.opts.fullScrapeLimit)
     return this.store.scrape(infoHashes)
   }
+}
+
+/**
+ * Whether an announce makes its peer a seeder: `left` 0, or a `completed` event whatever `left`
+ * says (SPEC §5; the reference client's `complete()` sends its default `left`, and the reference
+ * server counts such a peer as a seeder).
+ */
+export function isSeeder (left: number, event: AnnounceEvent): boolean {
+  return left === 0 || event === EVENT_COMPLETED
 }

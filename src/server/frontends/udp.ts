@@ -5,6 +5,7 @@ import {
 } from '../../constants.js'
 import { internalError, TrackerError, trackerError } from '../../errors.js'
 import { canonicalIp, compactAddr, formatAddr } from '../../protocol/common/address.js'
+import { EVENT_COMPLETED } from '../../protocol/common/types.js'
 import type { AnnounceEvent, AnnounceRequest, BinaryString } from '../../protocol/common/types.js'
 import {
   binaryString20, decodeUdpRequest, encodeAnnounceResponse, encodeConnectResponse, encodeError, encodeScrapeResponse,
@@ -170,7 +171,9 @@ export class UdpFrontend {
     a.addr = addr
     a.kind = v4 ? KIND_V4 : KIND_V6
     a.event = d[off + 83] as AnnounceEvent
-    a.seeder = (d[off + 64] | d[off + 65] | d[off + 66] | d[off + 67] | d[off + 68] | d[off + 69] | d[off + 70] | d[off + 71]) === 0
+    // isSeeder (core/tracker.ts) on the raw bytes: `completed`, or `left` 0.
+    a.seeder = a.event === EVENT_COMPLETED ||
+      (d[off + 64] | d[off + 65] | d[off + 66] | d[off + 67] | d[off + 68] | d[off + 69] | d[off + 70] | d[off + 71]) === 0
     a.numwant = numwant
     a.want = v4 ? WANT_V4 : WANT_V6
     const tid = readU32BE(d, off + 12)

@@ -195,7 +195,8 @@ export class WsFrontend {
     const ctx = this.ctx
     const conn = c.id
     const t0 = ctx.metrics.start()
-    const decoded = decodeWsRequestJson(text)
+    // Custom fields are only read by `filter` and event listeners: unread otherwise.
+    const decoded = decodeWsRequestJson(text, ctx.needsParams())
     if (!decoded.ok) {
       return this.reply(conn, c, decoded.error, t0, decoded.action, decoded.infoHash)
     }
@@ -235,7 +236,7 @@ export class WsFrontend {
     }
     // Refuse a stolen peer id before the filter sees it.
     if (!ctx.signalling.mayUse(conn, a.peerId)) return this.reply(conn, c, trackerError('PEER_ID_BOUND'), t0, 'announce', a.infoHash)
-    const params = ctx.needsParams() ? wsParams(c, a) : undefined
+    const params = ctx.needsParams() ? wsParams(c, a, m.extra) : undefined
     const allowed = ctx.check(a.infoHash, a.peerId, params)
     if (allowed === null) return this.announce(conn, c, m, params, t0)
     if (allowed instanceof TrackerError) return this.reply(conn, c, allowed, t0, 'announce', a.infoHash)
@@ -316,9 +317,11 @@ function rawToString (data: RawData): string {
   return data.toString('utf8')
 }
 
-function wsParams (c: Conn, a: AnnounceRequest): RequestParams {
+function wsParams (c: Conn, a: AnnounceRequest, extra: Record<string, unknown> | undefined): RequestParams {
   const p = announceParams('ws', a, c.ip, c.port)
   p.headers = c.headers
+  // Custom fields are kept, as HTTP custom query params are, but never over the tracker's own.
+  if (extra !== undefined) for (const k of Object.keys(extra)) if (!(k in p)) p[k] = extra[k]
   return p
 }
 

@@ -215,6 +215,36 @@ describe('ws codec: golden frames, client → tracker', () => {
       '"left":0,"event":"stopped","numwant":50}')
   })
 
+  it('announce: custom params are fields of their own after the protocol\'s; protocol names are not overwritten', () => {
+    const text = encodeAnnounceRequest({
+      infoHash: IH2,
+      peerId: PEER,
+      uploaded: 0,
+      downloaded: 0,
+      left: 5,
+      numwant: 0,
+      trackerId: 't',
+      extra: { passkey: 'k"\\é', n: 7.5, yes: true, no: false, 'a b': '', numwant: 99, info_hash: 'x', offers: 'x', answer: 'x', to_peer_id: 'x', offer_id: 'x', action: 'x', trackerid: 'x' }
+    })
+    assert.equal(text, `{"action":"announce","info_hash":"${IH2}","peer_id":"${PEER}","uploaded":0,"downloaded":0,` +
+      '"left":5,"numwant":0,"trackerid":"t","passkey":"k\\"\\\\é","n":7.5,"yes":true,"no":false,"a b":""}')
+    // What the tracker side reads back as custom fields: exactly these.
+    const m = value<WsRequest>(decodeWsRequest(text, true))
+    assert.equal(m.action, 'announce')
+    if (m.action !== 'announce') return
+    assert.deepEqual({ ...m.extra }, { passkey: 'k"\\é', n: 7.5, yes: true, no: false, 'a b': '' })
+  })
+
+  it('announce: non-finite numbers and non-scalar custom values are left out', () => {
+    assert.equal(encodeAnnounceRequest({
+      infoHash: IH2, peerId: PEER, uploaded: 0, downloaded: 0, left: Infinity, numwant: 0,
+      extra: { a: NaN, b: Infinity, c: 1 } as Record<string, number>
+    }), `{"action":"announce","info_hash":"${IH2}","peer_id":"${PEER}","uploaded":0,"downloaded":0,"numwant":0,"c":1}`)
+    const odd = { a: { x: 1 }, b: [1], c: null, d: undefined, e: 'ok' } as unknown as Record<string, string>
+    assert.equal(encodeAnnounceRequest({ infoHash: IH2, peerId: PEER, uploaded: 0, downloaded: 0, left: Infinity, numwant: 0, extra: odd }),
+      `{"action":"announce","info_hash":"${IH2}","peer_id":"${PEER}","uploaded":0,"downloaded":0,"numwant":0,"e":"ok"}`)
+  })
+
   it('answer', () => {
     assert.equal(encodeAnswerRequest({ infoHash: IH, peerId: PEER, toPeerId: PEER2, offerId: OID, sdp: SDP }),
       `{"action":"announce","info_hash":${IH_JSON},"peer_id":"${PEER}","to_peer_id":"${PEER2}",` +
@@ -302,6 +332,26 @@ describe('ws codec: decoding client frames (golden)', () => {
   it('unknown fields ignored; trackerid kept only when a string', () => {
     assert.deepEqual(value<WsRequest>(decodeWsRequest(j(announceObj({ port: 'x', compact: 1, ip: 5, key: [], trackerid: 7, zz: { a: 1 } })))),
       { action: 'announce', request: announceRequest({ left: 100, numwant: 5 }) })
+  })
+
+  it('keepExtra: an announce\'s custom fields come back as `extra`, JSON values as sent', () => {
+    const text = `{"action":"announce","info_hash":"${IH2}","peer_id":"${PEER}","offers":[],"trackerid":"t",` +
+      '"passkey":"k","n":-1.5,"b":true,"z":null,"o":{"a":[1]},"__proto__":{"x":1}}'
+    const m = value<WsRequest>(decodeWsRequest(text, true))
+    if (m.action !== 'announce') return assert.fail('not an announce')
+    assert.deepEqual(m.request, announceRequest({ infoHash: IH2, trackerId: 't' }))
+    assert.deepEqual(m.offers, [])
+    const extra = m.extra!
+    // A null-prototype object: "__proto__" is an ordinary entry, nothing inherited.
+    assert.equal(Object.getPrototypeOf(extra), null)
+    assert.deepEqual(Object.keys(extra), ['passkey', 'n', 'b', 'z', 'o', '__proto__'])
+    assert.deepEqual([extra.passkey, extra.n, extra.b, extra.z, extra.o, extra.__proto__], ['k', -1.5, true, null, { a: [1] }, { x: 1 }])
+    // No custom field: no `extra`; scrapes never have one; off by default.
+    assert.deepEqual(value<WsRequest>(decodeWsRequest(j(announceObj()), true)), { action: 'announce', request: announceRequest({ left: 100, numwant: 5 }) })
+    assert.equal('extra' in value<WsRequest>(decodeWsRequest(text)), false)
+    assert.deepEqual(value<WsRequest>(decodeWsRequest(`{"action":"scrape","info_hash":"${IH2}","passkey":"k"}`, true)), { action: 'scrape', infoHashes: [IH2] })
+    // A custom field does not make a malformed announce acceptable.
+    assert.equal(decodeWsRequest(j(announceObj({ numwant: 'x', passkey: 'k' })), true).ok, false)
   })
 
   it('scrape: single id, array, absent, null, empty array', () => {
