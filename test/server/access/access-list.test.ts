@@ -101,6 +101,27 @@ describe('AccessList', () => {
     assert.equal(none.check(C, id20(9)), null)
   })
 
+  it('a copy made from toData() (a worker thread\'s) checks exactly as the original; replaceHashes swaps its hashes', () => {
+    const peers = [id20(1, '-XL0001-'), id20(1, '-qB4250-'), id20(1, '-TR3000-'), id20(1, '-DE2000-'), id20(9)]
+    for (const original of [
+      new AccessList({ allowlist: listFile(`${hex(A)}\n${hex(C)}`), clientDeny: ['-XL'], watch: false }),
+      new AccessList({ denylist: listFile(hex(A)), clientAllow: ['-qB', '-TR'], watch: false }),
+      new AccessList({ clientDeny: ['-DE'] })
+    ]) {
+      const data = original.toData()
+      // Through a real structured clone, as postMessage sends it.
+      const copy = AccessList.fromData(structuredClone(data))
+      assert.deepEqual([copy.mode, copy.size, copy.file], [original.mode, original.size, undefined])
+      for (const ih of [A, B, C]) {
+        assert.equal(copy.allows(ih), original.allows(ih))
+        for (const p of [undefined, ...peers]) assert.equal(copy.check(ih, p)?.code, original.check(ih, p)?.code)
+      }
+    }
+    const copy = AccessList.fromData(new AccessList({ allowlist: listFile(hex(A)), watch: false }).toData())
+    copy.replaceHashes(new AccessList({ allowlist: listFile(`${hex(B)}\n${hex(C)}`), watch: false }).toData().hashes)
+    assert.deepEqual([copy.allows(A), copy.allows(B), copy.allows(C), copy.size], [false, true, true, 2])
+  })
+
   it('a non-AccessList accessList option is a TypeError', async () => {
     await assert.rejects(startServer({ accessList: {} as unknown as AccessList }), { name: 'TypeError', message: 'accessList must be an AccessList' })
   })
