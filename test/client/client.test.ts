@@ -1,7 +1,7 @@
 // Our Client against our Server, on loopback, for HTTP and UDP over IPv4 and IPv6: the README's
 // client API end to end (events, counts, scrape, Client.scrape), refusals, a dead tracker next
 // to a live one, retry with back-off, and the constructor's checks.
-import { describe, it, afterEach } from 'node:test'
+import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import net from 'node:net'
@@ -9,6 +9,8 @@ import dgram from 'node:dgram'
 import type { AddressInfo } from 'node:net'
 import Client, { Server } from '../../src/index.js'
 import type { TrackerWarning, ClientOptions, ScrapeData, ScrapeResults, ServerOptions, UpdateData } from '../../src/index.js'
+import { cleanups, record, testClient } from '../helpers/client-harness.js'
+import type { ClientArgs } from '../helpers/client-harness.js'
 
 /** Info hashes with bytes ≥ 0x80, invalid UTF-8 and URL metacharacters: a binary-safe path is required. */
 const H1 = 'ff80c328' + '00252628' + '2b203d7f' + '01020304' + '05060708'
@@ -31,10 +33,6 @@ const TRANSPORTS: Transport[] = [
   { name: 'UDP IPv6', host: '::1', url: p => `udp://[::1]:${p}` }
 ]
 
-const cleanups: Array<() => Promise<void> | void> = []
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!()
-})
 
 async function startServer (host: string, opts: ServerOptions = {}, port = 0): Promise<Server> {
   const server = new Server({ ws: false, stats: false, ...opts })
@@ -50,16 +48,8 @@ function portOf (server: Server): number {
   return (server.http!.address() as AddressInfo).port
 }
 
-function client (opts: Partial<ClientOptions> & { announce: ClientOptions['announce'] }): Client {
-  const c = new Client({ infoHash: H1, peerId: PEER_A, port: 6001, timeouts: SHORT, ...opts })
-  cleanups.push(() => new Promise<void>(resolve => c.destroy(() => resolve())))
-  return c
-}
-
-function record<T> (c: Client, event: string): T[] {
-  const out: T[] = []
-  c.on(event, (v: T) => out.push(v))
-  return out
+function client (opts: ClientArgs): Client {
+  return testClient({ infoHash: H1, peerId: PEER_A, port: 6001, timeouts: SHORT }, opts)
 }
 
 const signal = (): AbortSignal => AbortSignal.timeout(5000)

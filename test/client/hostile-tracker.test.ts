@@ -3,7 +3,7 @@
 // raw `ws` server. Whatever a tracker sends, the app sees only 'warning' events (never a throw,
 // never 'error'), no tracker can hold a socket or a timer past its request or past destroy(),
 // and nothing can make the client re-announce in a tight loop.
-import { describe, it, afterEach } from 'node:test'
+import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import net from 'node:net'
 import dgram from 'node:dgram'
@@ -12,17 +12,15 @@ import { createHash } from 'node:crypto'
 import { WebSocketServer, type WebSocket as WsSocket } from 'ws'
 import { once } from 'node:events'
 import Client from '../../src/index.js'
-import type { ClientOptions, ScrapeData, TrackerWarning, UpdateData } from '../../src/index.js'
+import type { ScrapeData, TrackerWarning, UpdateData } from '../../src/index.js'
+import { cleanups, record, testClient } from '../helpers/client-harness.js'
+import type { ClientArgs } from '../helpers/client-harness.js'
 
 const HASH_HEX = 'aa'.repeat(20)
 const PEER_HEX = 'bb'.repeat(20)
 /** Failed announces are retried only after a minute: each test sees exactly its first request. */
 const SLOW_RETRY = { request: 3000, udp: 1000, udpRetransmits: 2, retryMin: 60_000, retryMax: 60_000, destroyGrace: 100 }
 
-const cleanups: Array<() => Promise<void> | void> = []
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!()
-})
 
 const signal = (ms = 5000): AbortSignal => AbortSignal.timeout(ms)
 
@@ -44,17 +42,10 @@ async function until (cond: () => boolean, what: string): Promise<void> {
   }), what)
 }
 
-function client (opts: Partial<ClientOptions> & { announce: ClientOptions['announce'] }): Client {
-  const c = new Client({ infoHash: HASH_HEX, peerId: PEER_HEX, port: 6881, timeouts: SLOW_RETRY, ...opts })
+function client (opts: ClientArgs): Client {
+  const c = testClient({ infoHash: HASH_HEX, peerId: PEER_HEX, port: 6881, timeouts: SLOW_RETRY }, opts)
   c.on('error', (err: Error) => assert.fail(`'error' event: ${err.message}`))
-  cleanups.push(() => new Promise<void>(resolve => c.destroy(() => resolve())))
   return c
-}
-
-function record<T> (c: Client, event: string): T[] {
-  const out: T[] = []
-  c.on(event, (v: T) => out.push(v))
-  return out
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,17 +2,19 @@
 // so every byte of the request and every field of the answer is under the test's control.
 // Answers are built with the shared server-side codecs (encodeAnnounceResponse, encodeFailure,
 // encodeScrapeResponse): no wire format is written twice.
-import { describe, it, afterEach } from 'node:test'
+import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import Client from '../../src/index.js'
-import type { TrackerWarning, ClientOptions, ScrapeData, UpdateData } from '../../src/index.js'
+import type { TrackerWarning, ScrapeData, UpdateData } from '../../src/index.js'
 import { encodeAnnounceResponse, encodeFailure, encodeScrapeResponse, parseQuery } from '../../src/protocol/http/index.js'
 import { bencode } from '../../src/protocol/common/bencode.js'
 import { compactAddr } from '../../src/protocol/common/address.js'
 import { binaryToHex, hexToBinary } from '../../src/protocol/common/binary.js'
+import { cleanups, record, testClient } from '../helpers/client-harness.js'
+import type { ClientArgs } from '../helpers/client-harness.js'
 
 /** 20 bytes with 0x00, 0x80–0xFF, invalid UTF-8 and the query metacharacters % & + space =. */
 const HASH_HEX = '00252628' + '2b203d7f' + '80c328ff' + 'fe414243' + '44454647'
@@ -93,10 +95,6 @@ function reply (res: http.ServerResponse, body: Uint8Array, status = 200): void 
 const ok = (extra: Partial<Parameters<typeof encodeAnnounceResponse>[0]> = {}): Uint8Array =>
   encodeAnnounceResponse({ interval: 1800, complete: 0, incomplete: 0, peers: [], compact: true, ...extra })
 
-const cleanups: Array<() => Promise<void> | void> = []
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!()
-})
 
 async function tracker (handler: Handler, host?: string): Promise<FakeTracker> {
   const t = await new FakeTracker(handler).listen(host)
@@ -104,17 +102,8 @@ async function tracker (handler: Handler, host?: string): Promise<FakeTracker> {
   return t
 }
 
-function client (opts: Partial<ClientOptions> & { announce: ClientOptions['announce'] }): Client {
-  const c = new Client({ infoHash: HASH_HEX, peerId: PEER_HEX, port: 6881, timeouts: SHORT, ...opts })
-  cleanups.push(() => new Promise<void>(resolve => c.destroy(() => resolve())))
-  return c
-}
-
-/** Events of one kind, recorded from now on. */
-function record<T> (c: Client, event: string): T[] {
-  const out: T[] = []
-  c.on(event, (v: T) => out.push(v))
-  return out
+function client (opts: ClientArgs): Client {
+  return testClient({ infoHash: HASH_HEX, peerId: PEER_HEX, port: 6881, timeouts: SHORT }, opts)
 }
 
 const signal = (): AbortSignal => AbortSignal.timeout(5000)

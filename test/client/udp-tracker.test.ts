@@ -1,13 +1,13 @@
 // The UDP tracker client (BEP 15, BEP 41) against a scripted tracker written here: a dgram
 // socket on loopback that decodes requests and builds replies with the shared codec
 // (protocol/udp/codec.ts), and can drop, delay or forge replies on purpose.
-import { describe, it, afterEach } from 'node:test'
+import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import dgram from 'node:dgram'
 import { once } from 'node:events'
 import { randomBytes } from 'node:crypto'
 import Client from '../../src/index.js'
-import type { TrackerWarning, ClientOptions, ScrapeData, UpdateData } from '../../src/index.js'
+import type { TrackerWarning, ScrapeData, UpdateData } from '../../src/index.js'
 import {
   decodeUdpRequest, encodeAnnounceResponse, encodeConnectResponse, encodeError, encodeScrapeResponse,
   type UdpRequest
@@ -15,6 +15,8 @@ import {
 import { compactAddr } from '../../src/protocol/common/address.js'
 import { binaryToHex, hexToBinary } from '../../src/protocol/common/binary.js'
 import { EVENT_COMPLETED, EVENT_STARTED, type PeerEntry } from '../../src/protocol/common/types.js'
+import { cleanups, record, testClient } from '../helpers/client-harness.js'
+import type { ClientArgs } from '../helpers/client-harness.js'
 
 const HASH_HEX = '80ff00' + '2526282b203d' + '7f80c328fefe414243444546'.slice(0, 22)
 const HASH = hexToBinary(HASH_HEX)!
@@ -99,10 +101,6 @@ class FakeUdpTracker {
   }
 }
 
-const cleanups: Array<() => Promise<void> | void> = []
-afterEach(async () => {
-  while (cleanups.length > 0) await cleanups.pop()!()
-})
 
 async function tracker (script: Script, family: 4 | 6 = 4): Promise<FakeUdpTracker> {
   const t = await new FakeUdpTracker(family, script).listen()
@@ -110,16 +108,8 @@ async function tracker (script: Script, family: 4 | 6 = 4): Promise<FakeUdpTrack
   return t
 }
 
-function client (opts: Partial<ClientOptions> & { announce: ClientOptions['announce'] }): Client {
-  const c = new Client({ infoHash: HASH_HEX, peerId: PEER_HEX, port: 6881, timeouts: SHORT, ...opts })
-  cleanups.push(() => new Promise<void>(resolve => c.destroy(() => resolve())))
-  return c
-}
-
-function record<T> (c: Client, event: string): T[] {
-  const out: T[] = []
-  c.on(event, (v: T) => out.push(v))
-  return out
+function client (opts: ClientArgs): Client {
+  return testClient({ infoHash: HASH_HEX, peerId: PEER_HEX, port: 6881, timeouts: SHORT }, opts)
 }
 
 const signal = (): AbortSignal => AbortSignal.timeout(5000)
