@@ -123,11 +123,6 @@ export interface ServerOptions {
    */
   signalBus?: SignalBus
   /**
-   * @internal The request counters to count in (a WorkerPool worker's region of shared memory,
-   * so that /stats and /metrics report every worker's requests). Default: the server's own.
-   */
-  requestMetrics?: RequestMetrics
-  /**
    * Torrents and clients served: an AccessList (info-hash allow/deny list file, peer id prefix
    * lists). Checked before `filter`, synchronously, on announce and scrape of every transport.
    */
@@ -264,7 +259,7 @@ export class Server extends EventEmitter {
   private readonly serveMetrics: boolean
   private readonly trustProxy: boolean
   /** Request counters, kept whatever is served: a few increments per request. */
-  private readonly metrics: RequestMetrics
+  private readonly metrics = new RequestMetrics()
   private readonly collector: StatsCollector | undefined
   private readonly registry: ReturnType<typeof createRegistry> | undefined
   private readonly guard: AccessGuard
@@ -297,7 +292,6 @@ export class Server extends EventEmitter {
     this.serveHttpTracker = opts.http !== false
     this.serveStats = opts.stats !== false
     this.serveMetrics = opts.metrics === true
-    this.metrics = opts.requestMetrics ?? new RequestMetrics()
     this.trustProxy = opts.trustProxy === true
     // Throws on a malformed range: a guard that silently allowed everyone would be worse.
     this.guard = new AccessGuard({ token: opts.statsToken, allow: opts.statsAllow })

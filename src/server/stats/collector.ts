@@ -127,7 +127,7 @@ export class StatsCollector {
     const secs = Math.max((now - this.lastAt) / 1000, 0.001)
     this.lastAt = now
     const row = this.head * NS
-    const m = this.metrics.snapshot()
+    const m = this.metrics
     for (let i = 0; i < RATE_SERIES.length; i++) {
       const total = m.total(RATE_SERIES[i][1], RATE_SERIES[i][2])
       this.ring[row + i] = (total - this.last[i]) / secs
@@ -159,8 +159,8 @@ export class StatsCollector {
       rssBytes: mem.rss,
       heapUsedBytes: mem.heapUsed,
       eventLoopLagMs: this.eventLoopLag(),
-      // Worker threads: how many (the requests above are all of theirs; rss is the process's).
-      workers: this.metrics.nodes
+      // One process serves everything for now; a cluster would report its worker count here.
+      workers: 1
     }
   }
 
@@ -169,7 +169,7 @@ export class StatsCollector {
   }
 
   extras (): StatsExtras {
-    const m = this.metrics.snapshot()
+    const m = this.metrics
     const requests: StatsExtras['requests'] = {}
     const newest = (this.head + STATS_HISTORY_SAMPLES - 1) % STATS_HISTORY_SAMPLES
     for (let p = 0; p < PROTOCOLS.length; p++) {

@@ -41,72 +41,20 @@ export function slot (p: Protocol, a: Action, r: Outcome): number {
   return (p * NA + a) * NR + r
 }
 
-/** Float64 slots of one server's counters: counts, latency buckets, latency sums, bad UDP ids. */
-const N_COUNTS = PROTOCOLS.length * NA * NR
-const N_BUCKETS = PROTOCOLS.length * (NB + 1)
-const N_SUMS = PROTOCOLS.length
-const N_SLOTS = N_COUNTS + N_BUCKETS + N_SUMS + 1
-
-/** Where worker threads keep their counters: one region of a shared buffer per worker. */
-export interface SharedMetricsMemory {
-  buffer: SharedArrayBuffer
-  /** This worker's region. */
-  node: number
-  nodes: number
-}
-
 /**
  * Request counters of one server: plain numbers in typed arrays, so counting a request is an
  * index computation, two increments and a short bucket search — no label lookup, no allocation.
- * /metrics, /stats.json and the history sampler read `snapshot()` when asked. Worker threads
- * each count in their own region of one SharedArrayBuffer (only its owner writes it), and
- * `snapshot()` sums every region, so every worker reports the whole tracker's requests.
+ * /metrics, /stats.json and the history sampler read these arrays when asked.
  */
 export class RequestMetrics {
-  /** Bytes of shared memory for `nodes` workers' counters. */
-  static sharedBytes (nodes: number): number {
-    return nodes * N_SLOTS * Float64Array.BYTES_PER_ELEMENT
-  }
-
   /** Requests by slot(protocol, action, result). */
-  readonly counts: Float64Array
+  readonly counts = new Float64Array(PROTOCOLS.length * NA * NR)
   /** Latency observations per protocol and bucket (not cumulative; index NB is +Inf). */
-  readonly buckets: Float64Array
+  readonly buckets = new Float64Array(PROTOCOLS.length * (NB + 1))
   /** Sum of latencies per protocol, seconds. */
-  readonly latencySum: Float64Array
-  /** Workers whose counters `snapshot()` sums (1: this server alone). */
-  readonly nodes: number
-  private readonly all: Float64Array
-  private readonly own: Float64Array
-  private summed: RequestMetrics | undefined
-
-  constructor (shared?: SharedMetricsMemory) {
-    this.nodes = shared?.nodes ?? 1
-    this.all = shared === undefined ? new Float64Array(N_SLOTS) : new Float64Array(shared.buffer, 0, shared.nodes * N_SLOTS)
-    const at = shared === undefined ? 0 : shared.node * N_SLOTS
-    this.own = this.all.subarray(at, at + N_SLOTS)
-    this.counts = this.own.subarray(0, N_COUNTS)
-    this.buckets = this.own.subarray(N_COUNTS, N_COUNTS + N_BUCKETS)
-    this.latencySum = this.own.subarray(N_COUNTS + N_BUCKETS, N_SLOTS - 1)
-  }
-
+  readonly latencySum = new Float64Array(PROTOCOLS.length)
   /** UDP packets dropped because their connection id did not verify. */
-  get udpBadConnectionId (): number { return this.own[N_SLOTS - 1] }
-  set udpBadConnectionId (n: number) { this.own[N_SLOTS - 1] = n }
-
-  /** The counters to report: these, or with worker threads the sum of every worker's (a copy). */
-  snapshot (): RequestMetrics {
-    if (this.nodes === 1) return this
-    const sum = this.summed ??= new RequestMetrics()
-    const dst = sum.own
-    dst.fill(0)
-    const all = this.all
-    for (let n = 0; n < this.nodes; n++) {
-      const b = n * N_SLOTS
-      for (let i = 0; i < N_SLOTS; i++) dst[i] += all[b + i]
-    }
-    return sum
-  }
+  udpBadConnectionId = 0
 
   /** A timestamp to pass to `done` (ms, monotonic). */
   start (): number {

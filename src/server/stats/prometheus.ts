@@ -35,9 +35,8 @@ export function createRegistry (metrics: RequestMetrics, store: SwarmStore, coll
     labelNames: ['protocol', 'action', 'result'] as const,
     registers,
     collect () {
-      const counts = metrics.snapshot().counts
       for (const c of children) {
-        const now = counts[c.slot]
+        const now = metrics.counts[c.slot]
         if (now > c.exported) { c.child.inc(now - c.exported); c.exported = now }
       }
     }
@@ -59,7 +58,7 @@ export function createRegistry (metrics: RequestMetrics, store: SwarmStore, coll
     help: 'UDP packets dropped without a reply because their connection id did not verify',
     registers,
     collect () {
-      const now = metrics.snapshot().udpBadConnectionId
+      const now = metrics.udpBadConnectionId
       if (now > droppedExported) { dropped.inc(now - droppedExported); droppedExported = now }
     }
   })
@@ -109,15 +108,14 @@ function latencyHistogram (metrics: RequestMetrics): Metric {
     aggregator: 'sum',
     get: async () => {
       const values: Array<{ metricName: string, labels: Record<string, string | number>, value: number }> = []
-      const m = metrics.snapshot()
       for (let p = 0; p < PROTOCOLS.length; p++) {
         const protocol = PROTOCOLS[p]
         let cumulative = 0
         for (let b = 0; b <= nb; b++) {
-          cumulative += m.buckets[p * (nb + 1) + b]
+          cumulative += metrics.buckets[p * (nb + 1) + b]
           values.push({ metricName: `${name}_bucket`, labels: { le: b < nb ? LATENCY_BUCKETS_S[b] : '+Inf', protocol }, value: cumulative })
         }
-        values.push({ metricName: `${name}_sum`, labels: { protocol }, value: m.latencySum[p] })
+        values.push({ metricName: `${name}_sum`, labels: { protocol }, value: metrics.latencySum[p] })
         values.push({ metricName: `${name}_count`, labels: { protocol }, value: cumulative })
       }
       return { name, help, type: 'histogram', values, aggregator: 'sum' }

@@ -9,14 +9,13 @@ import { WORKER_CLOSE_TIMEOUT_MS } from '../../constants.js'
 import { nativeStatus } from '../native/loader.js'
 import type { ServerOptions } from '../server.js'
 import type { AccessList, AccessListData } from '../access/access-list.js'
-import { RequestMetrics } from '../stats/metrics.js'
 import { loadTls } from '../tls.js'
 import type { TlsOptions } from '../tls.js'
 import { createMeshLayout } from './mesh.js'
 import type { MeshLayout } from './mesh.js'
 
 /** Server options a worker thread can take (plain data: no functions, no store, no bus). */
-export type WorkerServerOptions = Omit<ServerOptions, 'filter' | 'store' | 'signalBus' | 'requestMetrics' | 'accessList' | 'http' | 'udp' | 'ws'> & {
+export type WorkerServerOptions = Omit<ServerOptions, 'filter' | 'store' | 'signalBus' | 'accessList' | 'http' | 'udp' | 'ws'> & {
   http?: boolean
   udp?: boolean
   ws?: boolean
@@ -40,8 +39,6 @@ export interface SharedFds { http?: number, udp4?: number, udp6?: number }
 export interface WorkerData {
   index: number
   layout: MeshLayout
-  /** Every worker's request counters (RequestMetrics regions), so each reports all requests. */
-  metrics: SharedArrayBuffer
   accessList?: AccessListData
   server: WorkerServerOptions
   udpSecret: Uint8Array
@@ -146,7 +143,6 @@ export class WorkerPool extends EventEmitter {
     this.socketsReason = !native.available ? native.reason : backend === 'dgram' ? "udpBackend 'dgram' chosen" : literals ? undefined : 'hostnames that are not IP addresses'
     if (cb !== undefined) this.once('listening', cb)
     const layout = createMeshLayout(this.size)
-    const metrics = new SharedArrayBuffer(RequestMetrics.sharedBytes(this.size))
     const accessList = this.accessList?.toData()
     this.accessList?.on('reload', this.onAccessListReload)
     const udpSecret = this.opts.udpSecret ?? randomBytes(32)
@@ -155,7 +151,7 @@ export class WorkerPool extends EventEmitter {
     let steered = true
     let next: ToWorker | undefined
     for (let index = 0; index < this.size; index++) {
-      const data: WorkerData = { index, layout, metrics, accessList, server, udpSecret, warnings: this.listenerCount('warning') > 0, sockets, port, hostname }
+      const data: WorkerData = { index, layout, accessList, server, udpSecret, warnings: this.listenerCount('warning') > 0, sockets, port, hostname }
       const w = new Worker(workerEntry(), { workerData: data })
       this.workers.push(w)
       w.on('error', err => this.fail(err))

@@ -11,7 +11,6 @@ import { BatchUdpSocket } from '../frontends/udp-batch.js'
 import { Server } from '../server.js'
 import type { UdpSocket } from '../server.js'
 import { AccessList } from '../access/access-list.js'
-import { RequestMetrics } from '../stats/metrics.js'
 import { PeerStats } from '../stats/peer-stats.js'
 import { Mesh } from './mesh.js'
 import { ShardedStore } from './sharded-store.js'
@@ -43,8 +42,7 @@ const server = new Server({
   // A header of the server's own (not a 'request' listener), so the HTTP fast path stays on.
   httpHeaders: { ...d.server.httpHeaders, 'X-Tracker-Worker': tag },
   store,
-  signalBus: store,
-  requestMetrics: new RequestMetrics({ buffer: d.metrics, node: d.index, nodes: d.layout.nodes })
+  signalBus: store
 })
 store.onSignal = signal => server.receiveSignal(signal)
 

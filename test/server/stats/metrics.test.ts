@@ -11,7 +11,6 @@ import type { ServerOptions } from '../../../src/server/server.js'
 import { MemoryStore } from '../../../src/server/store/memory/memory-store.js'
 import { encodeAnnounceRequest as encodeUdpAnnounce } from '../../../src/protocol/udp/codec.js'
 import { LATENCY_BUCKETS_S } from '../../../src/constants.js'
-import { A_ANNOUNCE, A_SCRAPE, P_HTTP, P_UDP, P_WS, R_DROPPED, R_ERROR, R_OK, RequestMetrics, slot } from '../../../src/server/stats/metrics.js'
 import {
   closeServer, hex, httpAnnounce, httpGet, httpScrape, id20, startServer, udpClient, waitFor, wsClient, withTimeout
 } from '../../helpers/tracker-clients.js'
@@ -148,38 +147,6 @@ describe('/metrics', () => {
       assert.equal((await httpGet(s.http4, '/metrics')).status, 200)
       assert.equal((await httpGet(s.http4, '/stats.json')).status, 404)
     })
-  })
-})
-
-describe('RequestMetrics in shared memory (worker threads)', () => {
-  it('each worker counts in its own region; snapshot() is the exact sum of all; alone, snapshot() is itself', async () => {
-    const buffer = new SharedArrayBuffer(RequestMetrics.sharedBytes(3))
-    const w = [0, 1, 2].map(node => new RequestMetrics({ buffer, node, nodes: 3 }))
-    const t0 = w[0].start()
-    w[0].done(P_HTTP, A_ANNOUNCE, R_OK, t0)
-    w[1].done(P_HTTP, A_ANNOUNCE, R_OK, t0)
-    w[1].done(P_UDP, A_SCRAPE, R_ERROR, t0)
-    w[2].done(P_WS, A_ANNOUNCE, R_DROPPED, t0)
-    w[2].udpBadConnectionId += 2
-    w[0].udpBadConnectionId++
-    // Its own counters are its own.
-    assert.deepEqual([w[0].total(P_HTTP, A_ANNOUNCE), w[1].total(P_HTTP, A_ANNOUNCE), w[2].total(P_HTTP, A_ANNOUNCE)], [1, 1, 0])
-    for (const m of w) {
-      const s = m.snapshot()
-      assert.deepEqual([s.total(P_HTTP, A_ANNOUNCE), s.total(P_UDP, A_SCRAPE), s.total(P_WS, A_ANNOUNCE), s.failures(), s.udpBadConnectionId],
-        [2, 1, 1, 2, 3])
-      assert.equal(s.counts[slot(P_HTTP, A_ANNOUNCE, R_OK)], 2)
-      const perProtocol = (p: number): number => s.buckets.subarray(p * (LATENCY_BUCKETS_S.length + 1), (p + 1) * (LATENCY_BUCKETS_S.length + 1)).reduce((a, b) => a + b, 0)
-      assert.deepEqual([perProtocol(P_HTTP), perProtocol(P_UDP), perProtocol(P_WS)], [2, 1, 1])
-      assert.equal(m.nodes, 3)
-    }
-    // Counted after a snapshot: the next one sees it (a snapshot is a copy).
-    const before = w[0].snapshot().total(P_HTTP, A_ANNOUNCE)
-    w[2].done(P_HTTP, A_ANNOUNCE, R_OK, t0)
-    assert.deepEqual([before, w[1].snapshot().total(P_HTTP, A_ANNOUNCE)], [2, 3])
-    const alone = new RequestMetrics()
-    assert.equal(alone.snapshot(), alone)
-    assert.equal(alone.nodes, 1)
   })
 })
 
