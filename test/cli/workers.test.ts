@@ -122,6 +122,21 @@ for (const [workers, native] of CONFIGS) {
       assert.deepEqual(await stop(t, 'SIGTERM'), { code: 0, signal: null })
     })
 
+    it('/health answers 200 ok from every worker', async () => {
+      const t = await start(workers, native)
+      const seen = new Set<string>()
+      // A new connection each time: the kernel spreads them over the workers.
+      for (let i = 0; i < MAX_WS_TRIES && seen.size < workers; i++) {
+        const r = await httpGet(`http://127.0.0.1:${t.port}`, '/health')
+        const worker = workers > 1 ? String(r.headers['x-tracker-worker']) : '1'
+        const body = JSON.parse(r.body.toString()) as Record<string, unknown>
+        assert.deepEqual([r.status, body.status, body.listening, body.storeReady], [200, 'ok', true, true], `worker ${worker}`)
+        seen.add(worker)
+      }
+      assert.equal(seen.size, workers)
+      assert.deepEqual(await stop(t, 'SIGTERM'), { code: 0, signal: null })
+    })
+
     it('every peer announced over UDP (many sockets) and HTTP (new connections) is in the others\' answers; scrape counts are exact', async () => {
       const t = await start(workers, native)
       const base = `http://127.0.0.1:${t.port}`

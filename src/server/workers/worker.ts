@@ -110,6 +110,7 @@ function bindOwn (port: number): void {
     const bindNext = (i: number): void => {
       if (i === sockets.length) {
         const steered = steer(sockets.map(([s]) => s))
+        bound()
         post(d.index === 0 ? { t: 'listening', ports: ports(), steered } : { t: 'listening', steered })
         return
       }
@@ -153,7 +154,7 @@ function steer (sockets: UdpSocket[]): boolean {
 /** Serves on the first worker's sockets: every worker polls them, and the kernel gives each connection or datagram to one. */
 function listenOn (fds: SharedFds): void {
   let waiting = 1
-  const done = (): void => { if (--waiting === 0) post({ t: 'listening' }) }
+  const done = (): void => { if (--waiting === 0) { bound(); post({ t: 'listening' }) } }
   if (fds.http !== undefined && server.http !== null) { waiting++; server.http.listen({ fd: fds.http }, done) }
   const udp = (s: UdpSocket | null, fd: number | undefined): void => {
     if (s === null) return
@@ -165,6 +166,14 @@ function listenOn (fds: SharedFds): void {
   udp(server.udp4, fds.udp4)
   udp(server.udp6, fds.udp6)
   done()
+}
+
+/**
+ * Sockets bound here rather than by `server.listen`: the server is listening all the same
+ * (its /health says so; without this every worker but a shared-descriptor first answered 503).
+ */
+function bound (): void {
+  server.listening = true
 }
 
 function boundAddress (s: UdpSocket | null): { port: number } | undefined {
