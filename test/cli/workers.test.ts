@@ -255,6 +255,52 @@ for (const [workers, native] of CONFIGS) {
         t.cli.kill()
       }
     })
+
+    if (workers > 1) {
+      it('a WebSocket peer id held on one worker cannot be announced, stopped or removed from another', async () => {
+        const t = await start(workers, native)
+        const conns: WsConn[] = []
+        try {
+          const byWorker = new Map<string | undefined, WsConn>()
+          for (let i = 0; i < MAX_WS_TRIES && byWorker.size < 2; i++) {
+            const c = await wsConnect(t.port)
+            conns.push(c)
+            if (!byWorker.has(c.worker)) byWorker.set(c.worker, c)
+          }
+          const [victim, attacker] = [...byWorker.values()]
+          assert.ok(attacker !== undefined && victim.worker !== attacker.worker, 'connections on two workers')
+          // Swarms owned by every worker (the owner is the one that refuses).
+          const hashes = Array.from({ length: SWARMS }, (_, i) => id20(i, 'ws-bound'))
+          const peerId = id20(1, 'victim')
+          const bound = (ih: BinaryString): Record<string, unknown> => ({ action: 'announce', 'failure reason': 'peer_id is bound to another connection', info_hash: ih })
+          for (const ih of hashes) {
+            const announce = { action: 'announce', info_hash: ih, peer_id: peerId, numwant: 0, left: 1, offers: [] }
+            victim.socket.send(JSON.stringify({ ...announce, event: 'started' }))
+            assert.equal((await victim.take(m => m.info_hash === ih)).incomplete, 1)
+            attacker.socket.send(JSON.stringify({ ...announce, left: 0, event: 'started' }))
+            assert.deepEqual(await attacker.take(m => m.info_hash === ih), bound(ih))
+            attacker.socket.send(JSON.stringify({ ...announce, event: 'stopped' }))
+            assert.deepEqual(await attacker.take(m => m.info_hash === ih), bound(ih))
+          }
+          // The attacker's socket closing takes nothing with it either.
+          const gone = new Promise(resolve => attacker.socket.once('close', resolve))
+          attacker.socket.close()
+          await withTimeout(gone, REPLY_TIMEOUT_MS, 'close')
+          const base = `http://127.0.0.1:${t.port}`
+          // No event says when the workers have handled the close: the victim must stay, one
+          // leecher in every swarm, over a few scrapes (before the fix the close removed it at once).
+          for (let i = 0; i < 10; i++) {
+            await new Promise(resolve => setTimeout(resolve, 30))
+            const files = (await httpScrape(base, hashes)).files
+            assert.deepEqual(files.map(f => [f.complete, f.incomplete]), hashes.map(() => [0, 1]))
+          }
+          assert.deepEqual(await stop(t, 'SIGTERM'), { code: 0, signal: null })
+        } finally {
+          for (const c of conns) c.socket.terminate()
+          t.cli.kill()
+        }
+      })
+    }
   })
 }
 
