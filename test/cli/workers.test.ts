@@ -137,6 +137,33 @@ for (const [workers, native] of CONFIGS) {
       assert.deepEqual(await stop(t, 'SIGTERM'), { code: 0, signal: null })
     })
 
+    it('/stats.json and /metrics count every worker\'s requests and WebSocket connections, whichever worker answers', async () => {
+      const t = await start(workers, native)
+      const base = `http://127.0.0.1:${t.port}`
+      const conns: WsConn[] = []
+      try {
+        // New connections each time: the kernel spreads them over the workers.
+        for (let i = 0; i < 40; i++) await httpAnnounce(base, { infoHash: id20(i, 'stats'), peerId: id20(i, 'stats-peer'), port: 1000 + i })
+        for (let i = 0; i < 6; i++) conns.push(await wsConnect(t.port))
+        const seen = new Set<string>()
+        for (let i = 0; i < MAX_WS_TRIES && seen.size < workers; i++) {
+          const r = await httpGet(base, '/stats.json')
+          const doc = JSON.parse(r.body.toString()) as { requests: { http: { announce: unknown } }, wsConnections: number, health: { workers: number } }
+          const worker = String(r.headers['x-tracker-worker'] ?? '1')
+          assert.deepEqual([doc.requests.http.announce, doc.wsConnections, doc.health.workers], [{ ok: 40, error: 0, dropped: 0, rate: 0 }, 6, workers], `worker ${worker}`)
+          const m = (await httpGet(base, '/metrics')).body.toString()
+          assert.deepEqual(m.split('\n').filter(l => l.startsWith('tracker_requests_total{protocol="http",action="announce",result="ok"}') || l.startsWith('tracker_ws_connections ')),
+            ['tracker_requests_total{protocol="http",action="announce",result="ok"} 40', 'tracker_ws_connections 6'])
+          seen.add(worker)
+        }
+        assert.equal(seen.size, workers)
+        assert.deepEqual(await stop(t, 'SIGTERM'), { code: 0, signal: null })
+      } finally {
+        for (const c of conns) c.socket.terminate()
+        t.cli.kill()
+      }
+    })
+
     it('every peer announced over UDP (many sockets) and HTTP (new connections) is in the others\' answers; scrape counts are exact', async () => {
       const t = await start(workers, native)
       const base = `http://127.0.0.1:${t.port}`

@@ -8,11 +8,12 @@ import { Worker } from 'node:worker_threads'
 import { WORKER_CLOSE_TIMEOUT_MS } from '../../constants.js'
 import { nativeStatus } from '../native/loader.js'
 import type { ServerOptions } from '../server.js'
+import { METRICS_SLOTS } from '../stats/metrics.js'
 import { createMeshLayout } from './mesh.js'
 import type { MeshLayout } from './mesh.js'
 
 /** Server options a worker thread can take (plain data: no functions, no store, no bus). */
-export type WorkerServerOptions = Omit<ServerOptions, 'filter' | 'store' | 'signalBus' | 'http' | 'udp' | 'ws'> & {
+export type WorkerServerOptions = Omit<ServerOptions, 'filter' | 'store' | 'signalBus' | 'sharedMetrics' | 'http' | 'udp' | 'ws'> & {
   http?: boolean
   udp?: boolean
   ws?: boolean
@@ -32,6 +33,8 @@ export interface WorkerData {
   layout: MeshLayout
   server: WorkerServerOptions
   udpSecret: Uint8Array
+  /** Every worker's request counters (METRICS_SLOTS doubles each), summed by /stats.json and /metrics. */
+  metrics: SharedArrayBuffer
   warnings: boolean
   /**
    * 'reuseport': each worker binds its own sockets with SO_REUSEPORT (native addon); 'shared-fd':
@@ -117,12 +120,13 @@ export class WorkerPool extends EventEmitter {
     if (cb !== undefined) this.once('listening', cb)
     const layout = createMeshLayout(this.size)
     const udpSecret = this.opts.udpSecret ?? randomBytes(32)
+    const metrics = new SharedArrayBuffer(this.size * METRICS_SLOTS * 8)
     const server = { ...this.opts, udpSecret: undefined }
     let listening = 0
     let steered = true
     let next: ToWorker | undefined
     for (let index = 0; index < this.size; index++) {
-      const data: WorkerData = { index, layout, server, udpSecret, warnings: this.listenerCount('warning') > 0, sockets, port, hostname }
+      const data: WorkerData = { index, layout, server, udpSecret, metrics, warnings: this.listenerCount('warning') > 0, sockets, port, hostname }
       const w = new Worker(workerEntry(), { workerData: data })
       this.workers.push(w)
       w.on('error', err => this.fail(err))
