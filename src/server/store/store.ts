@@ -36,9 +36,9 @@ export interface SwarmStore {
   scrapeAll (limit: number): ScrapeEntry[] | Promise<ScrapeEntry[]>
   /**
    * Removes one peer (WS socket closed). Returns whether it was there. `conn`, when given: the
-   * closing socket's number; a store shared by several nodes (worker threads) may keep an entry
-   * a connection of another node holds, and refuse (PEER_ID_BOUND) a WS announce for one.
-   * Within one node the signalling binds each peer id to one socket.
+   * closing socket's number; a store shared by several nodes (worker threads, Redis instances)
+   * may keep an entry a connection of another node holds, and refuse (PEER_ID_BOUND) a WS
+   * announce for one. Within one node the signalling binds each peer id to one socket.
    */
   remove (infoHash: BinaryString, key: BinaryString, conn?: number): boolean | Promise<boolean>
   /**
