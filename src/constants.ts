@@ -80,7 +80,7 @@ export const WS_OFFER_TTL_MS = 60 * 1000
 export const WS_MAX_OFFER_ID_LENGTH = 64
 /** Longest SDP accepted in an offer or answer, in characters. */
 export const WS_MAX_SDP_LENGTH = 16 * 1024
-/** Bytes a socket may have buffered before offers to it are dropped (slow consumer). */
+/** Bytes a WS socket may have buffered before messages and pongs to it are dropped (slow consumer). */
 export const WS_MAX_BUFFERED = 1024 * 1024
 
 // ---- WebSocket framing (RFC 6455, our own server side: src/server/frontends/ws-socket.ts) ----

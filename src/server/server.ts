@@ -47,6 +47,7 @@ import type { SavedState } from './persist/state-file.js'
 import { StatsCollector } from './stats/collector.js'
 import { AccessGuard } from './stats/guard.js'
 import { RequestMetrics } from './stats/metrics.js'
+import type { SharedMetrics } from './stats/metrics.js'
 import { PeerStats } from './stats/peer-stats.js'
 import type { TrackerStats } from './stats/peer-stats.js'
 import { createRegistry } from './stats/prometheus.js'
@@ -122,6 +123,11 @@ export interface ServerOptions {
    * `receiveSignal`.
    */
   signalBus?: SignalBus
+  /**
+   * Worker threads (WorkerPool): this worker's run of the request counters shared by all
+   * workers, so /stats.json and /metrics count every worker's requests.
+   */
+  sharedMetrics?: SharedMetrics
   /**
    * Torrents and clients served: an AccessList (info-hash allow/deny list file, peer id prefix
    * lists). Checked before `filter`, synchronously, on announce and scrape of every transport.
@@ -259,7 +265,7 @@ export class Server extends EventEmitter {
   private readonly serveMetrics: boolean
   private readonly trustProxy: boolean
   /** Request counters, kept whatever is served: a few increments per request. */
-  private readonly metrics = new RequestMetrics()
+  private readonly metrics: RequestMetrics
   private readonly collector: StatsCollector | undefined
   private readonly registry: ReturnType<typeof createRegistry> | undefined
   private readonly guard: AccessGuard
@@ -276,6 +282,7 @@ export class Server extends EventEmitter {
 
   constructor (opts: ServerOptions = {}) {
     super()
+    this.metrics = new RequestMetrics(opts.sharedMetrics)
     this.intervalMs = opts.interval !== undefined && opts.interval > 0 ? opts.interval : DEFAULT_ANNOUNCE_INTERVAL_MS
     const jitter = opts.intervalJitter ?? 0
     this.extraHeaders = Object.entries(opts.httpHeaders ?? {})
@@ -348,8 +355,8 @@ export class Server extends EventEmitter {
     this.wsFrontend = new WsFrontend(ctx)
     this.torrents = this.torrentsView()
     if (this.serveStats || this.serveMetrics) {
-      this.collector = new StatsCollector(this.metrics, this.store, () => this.wsFrontend.connections, { sampleMs: opts.statsSampleInterval })
-      if (this.serveMetrics) this.registry = createRegistry(this.metrics, this.store, this.collector, () => this.wsFrontend.connections)
+      this.collector = new StatsCollector(this.metrics, this.store, () => this.metrics.wsConnections, { sampleMs: opts.statsSampleInterval })
+      if (this.serveMetrics) this.registry = createRegistry(this.metrics, this.store, this.collector, () => this.metrics.wsConnections)
     }
 
     const wantHttpServer = this.serveHttpTracker || this.serveStats || this.serveMetrics || (opts.ws !== false && !(isObject(opts.ws) && opts.ws.noServer === true))
@@ -614,7 +621,7 @@ export class Server extends EventEmitter {
 
   /** The whole `/stats.json` document: `getStats()` and the dashboard's fields. */
   getStatsDocument (): StatsDocument {
-    const collector = this.collector ?? new StatsCollector(this.metrics, this.store, () => this.wsFrontend.connections)
+    const collector = this.collector ?? new StatsCollector(this.metrics, this.store, () => this.metrics.wsConnections)
     return { ...this.getStats(), ...collector.extras() }
   }
 

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 
-import { EVENT_STARTED } from '../../src/protocol/common/types.js'
+import { EVENT_STARTED, EVENT_STOPPED } from '../../src/protocol/common/types.js'
 import { encodeAnnounceRequest, encodeAnswerRequest } from '../../src/protocol/ws/codec.js'
 import { Redis } from 'ioredis'
 import { RedisServer } from '../helpers/redis.js'
@@ -130,6 +130,29 @@ describe('two tracker processes sharing one Redis', () => {
       assert.deepEqual([last.complete, last.incomplete], [0, 1])
       assert.equal(hex(ih).length, 40)
     } finally { await x.close(); await y.close() }
+  })
+
+  it('WS: a peer id held by a socket on A cannot be announced, stopped or removed by a socket on B', async () => {
+    const ih = id20(104)
+    const victim = await wsClient(`ws://127.0.0.1:${a.httpPort}`)
+    const attacker = await wsClient(`ws://127.0.0.1:${b.httpPort}`)
+    try {
+      const pv = id20(21)
+      victim.send(encodeAnnounceRequest({ infoHash: ih, peerId: pv, uploaded: 0, downloaded: 0, left: 10, event: EVENT_STARTED, numwant: 0 }))
+      assert.deepEqual([(await victim.next()).incomplete], [1])
+      const refused = { action: 'announce', 'failure reason': 'peer_id is bound to another connection', info_hash: ih }
+      attacker.send(encodeAnnounceRequest({ infoHash: ih, peerId: pv, uploaded: 0, downloaded: 0, left: 0, event: EVENT_STARTED, numwant: 0 }))
+      assert.deepEqual(await attacker.next(), refused)
+      attacker.send(encodeAnnounceRequest({ infoHash: ih, peerId: pv, uploaded: 0, downloaded: 0, left: 0, event: EVENT_STOPPED, numwant: 0 }))
+      assert.deepEqual(await attacker.next(), refused)
+      await attacker.close()
+      // No event says when B has handled the close: the victim must stay over a few scrapes.
+      for (let i = 0; i < 10; i++) {
+        await new Promise(resolve => setTimeout(resolve, 30))
+        const s = await httpScrape(`http://127.0.0.1:${a.httpPort}`, [ih])
+        assert.deepEqual(s.files.map(f => [f.complete, f.incomplete]), [[0, 1]])
+      }
+    } finally { await victim.close(); await attacker.close() }
   })
 
   it('WS peers of an instance that died (SIGKILL) are removed by the sweep of another', async () => {

@@ -11,7 +11,7 @@ import { KIND_WS, WANT_WS } from '../store/store.js'
 import type { SwarmStore } from '../store/store.js'
 import { jitterInterval } from './jitter.js'
 import { isSeeder } from './tracker.js'
-import { then } from './maybe.js'
+import { isPromise, then } from './maybe.js'
 import type { Maybe } from './maybe.js'
 
 /** A message for one connection: the frontend only sends these. */
@@ -110,7 +110,7 @@ export class Signalling {
     for (const m of s.memberships) {
       const peerId = m.slice(20)
       this.unbind(peerId)
-      const r = this.store.remove(m.slice(0, 20), peerId)
+      const r = this.store.remove(m.slice(0, 20), peerId, conn)
       if (typeof r !== 'boolean') pending.push(r)
     }
     s.memberships.clear()
@@ -158,18 +158,28 @@ export class Signalling {
       s.memberships.add(member)
       this.bind(req.peerId, conn)
     }
-    const res = this.store.announce({
-      infoHash: req.infoHash,
-      key: req.peerId,
-      peerId: req.peerId,
-      addr: s.addr,
-      kind: KIND_WS,
-      conn,
-      event: req.event,
-      seeder: isSeeder(req.left, req.event),
-      numwant: stopping ? 0 : numOffers,
-      want: WANT_WS
-    }, now)
+    // A store that refuses the announce (another node's socket holds this WS peer): the join
+    // is undone, so this socket's close cannot remove the other's entry.
+    const joining = !joined && !stopping
+    let res
+    try {
+      res = this.store.announce({
+        infoHash: req.infoHash,
+        key: req.peerId,
+        peerId: req.peerId,
+        addr: s.addr,
+        kind: KIND_WS,
+        conn,
+        event: req.event,
+        seeder: isSeeder(req.left, req.event),
+        numwant: stopping ? 0 : numOffers,
+        want: WANT_WS
+      }, now)
+    } catch (err) {
+      if (joining) this.undoJoin(s, member, req.peerId)
+      throw err
+    }
+    if (joining && isPromise(res)) res = res.catch((err: unknown) => { this.undoJoin(s, member, req.peerId); throw err })
     return then(res, r => {
       const deliveries: Delivery[] = [[conn, encodeAnnounceResponse({
         infoHash: req.infoHash, interval: jitterInterval(this.opts.wsInterval, this.opts.intervalJitter ?? 0), complete: r.complete, incomplete: r.incomplete
@@ -253,6 +263,11 @@ export class Signalling {
     if (target.pending.size > WS_MAX_PENDING_OFFERS) {
       target.pending.delete(target.pending.keys().next().value!)
     }
+  }
+
+  /** Takes back a join the store refused (unless the socket closed meanwhile, which undid it). */
+  private undoJoin (s: Session, member: string, peerId: BinaryString): void {
+    if (s.memberships.delete(member)) this.unbind(peerId)
   }
 
   private bind (peerId: BinaryString, conn: number): void {

@@ -285,7 +285,7 @@ export class UdpFrontend {
       return metrics.done(P_UDP, A_CONNECT, R_OK, t0)
     }
     if (!this.ids.verify(m.connectionId, source, nowMs)) {
-      metrics.udpBadConnectionId++
+      metrics.badConnectionId()
       metrics.done(P_UDP, m.action === 'scrape' ? A_SCRAPE : A_ANNOUNCE, R_DROPPED, t0)
       ctx.warning(trackerError('INVALID_PACKET', 'unknown or expired connection id'))
       this.badId(key, source, nowMs)

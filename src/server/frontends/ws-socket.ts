@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events'
 import { isUtf8 } from 'node:buffer'
 import {
   WS_ACCEPT_GUID, WS_CLOSE_INVALID_PAYLOAD, WS_CLOSE_NORMAL, WS_CLOSE_PROTOCOL_ERROR, WS_CLOSE_TIMEOUT_MS,
-  WS_CLOSE_TOO_BIG, WS_MAX_CONTROL_PAYLOAD, WS_MAX_FRAGMENTS, WS_MAX_FRAME, WS_MAX_MESSAGE
+  WS_CLOSE_TOO_BIG, WS_MAX_BUFFERED, WS_MAX_CONTROL_PAYLOAD, WS_MAX_FRAGMENTS, WS_MAX_FRAME, WS_MAX_MESSAGE
 } from '../../constants.js'
 
 /**
@@ -437,7 +437,9 @@ export class RawWs<T> extends EventEmitter {
       return (this.readyState as number) !== CLOSED
     }
     if (op === OP_PING) {
-      if (this.readyState === OPEN) this.control(OP_PONG, b.subarray(s, e))
+      // A client that pings and never reads would grow our write buffer without bound: over the
+      // limit its pings go unanswered (RFC 6455 §5.5.3 lets a pong answer only the latest ping).
+      if (this.readyState === OPEN && this.socket.writableLength <= WS_MAX_BUFFERED) this.control(OP_PONG, b.subarray(s, e))
       return true
     }
     if (op === OP_PONG) {

@@ -114,6 +114,7 @@ export class WsFrontend {
       limitKey: ctx.limits.ws === undefined ? undefined : addressKey(ip)
     }
     this.conns.set(conn, state)
+    ctx.metrics.setWsConnections(this.conns.size)
     return state
   }
 
@@ -183,6 +184,7 @@ export class WsFrontend {
 
   private onClose (conn: number): void {
     if (!this.conns.delete(conn)) return
+    this.ctx.metrics.setWsConnections(this.conns.size)
     try {
       const r = this.ctx.signalling.close(conn)
       if (isPromise(r)) r.catch((err: unknown) => this.ctx.warning(internalError(err)))

@@ -159,8 +159,7 @@ export class StatsCollector {
       rssBytes: mem.rss,
       heapUsedBytes: mem.heapUsed,
       eventLoopLagMs: this.eventLoopLag(),
-      // One process serves everything for now; a cluster would report its worker count here.
-      workers: 1
+      workers: this.metrics.nodes
     }
   }
 
@@ -178,7 +177,7 @@ export class StatsCollector {
         const base = slot(p as Protocol, a, 0)
         const col = RATE_SERIES.findIndex(s => s[1] === p && s[2] === a)
         per[ACTIONS[a]] = {
-          ok: m.counts[base], error: m.counts[base + 1], dropped: m.counts[base + 2],
+          ok: m.count(base), error: m.count(base + 1), dropped: m.count(base + 2),
           rate: col === -1 || this.size === 0 ? 0 : round2(this.ring[newest * NS + col])
         }
       }

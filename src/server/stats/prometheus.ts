@@ -36,7 +36,7 @@ export function createRegistry (metrics: RequestMetrics, store: SwarmStore, coll
     registers,
     collect () {
       for (const c of children) {
-        const now = metrics.counts[c.slot]
+        const now = metrics.count(c.slot)
         if (now > c.exported) { c.child.inc(now - c.exported); c.exported = now }
       }
     }
@@ -112,10 +112,10 @@ function latencyHistogram (metrics: RequestMetrics): Metric {
         const protocol = PROTOCOLS[p]
         let cumulative = 0
         for (let b = 0; b <= nb; b++) {
-          cumulative += metrics.buckets[p * (nb + 1) + b]
+          cumulative += metrics.bucket(p * (nb + 1) + b)
           values.push({ metricName: `${name}_bucket`, labels: { le: b < nb ? LATENCY_BUCKETS_S[b] : '+Inf', protocol }, value: cumulative })
         }
-        values.push({ metricName: `${name}_sum`, labels: { protocol }, value: metrics.latencySum[p] })
+        values.push({ metricName: `${name}_sum`, labels: { protocol }, value: metrics.latency(p as Protocol) })
         values.push({ metricName: `${name}_count`, labels: { protocol }, value: cumulative })
       }
       return { name, help, type: 'histogram', values, aggregator: 'sum' }

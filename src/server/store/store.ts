@@ -35,8 +35,13 @@ export interface SwarmStore {
   scrape (infoHashes: readonly BinaryString[]): ScrapeEntry[] | Promise<ScrapeEntry[]>
   /** Every known torrent (full scrape), bounded by `limit`. */
   scrapeAll (limit: number): ScrapeEntry[] | Promise<ScrapeEntry[]>
-  /** Removes one peer (WS socket closed). Returns whether it was there. */
-  remove (infoHash: BinaryString, key: BinaryString): boolean | Promise<boolean>
+  /**
+   * Removes one peer (WS socket closed). Returns whether it was there. `conn`, when given: the
+   * closing socket's number; a store shared by several nodes (worker threads, Redis instances)
+   * may keep an entry a connection of another node holds, and refuse (PEER_ID_BOUND) a WS
+   * announce for one. Within one node the signalling binds each peer id to one socket.
+   */
+  remove (infoHash: BinaryString, key: BinaryString, conn?: number): boolean | Promise<boolean>
   /**
    * Expires silent HTTP/UDP peers. Works incrementally: visits at most `budget` peers per call
    * and resumes where it stopped; returns true when a full pass has completed.

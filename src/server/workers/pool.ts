@@ -11,11 +11,12 @@ import type { ServerOptions } from '../server.js'
 import type { AccessList, AccessListData } from '../access/access-list.js'
 import { loadTls } from '../tls.js'
 import type { TlsOptions } from '../tls.js'
+import { METRICS_SLOTS } from '../stats/metrics.js'
 import { createMeshLayout } from './mesh.js'
 import type { MeshLayout } from './mesh.js'
 
 /** Server options a worker thread can take (plain data: no functions, no store, no bus). */
-export type WorkerServerOptions = Omit<ServerOptions, 'filter' | 'store' | 'signalBus' | 'accessList' | 'http' | 'udp' | 'ws'> & {
+export type WorkerServerOptions = Omit<ServerOptions, 'filter' | 'store' | 'signalBus' | 'sharedMetrics' | 'accessList' | 'http' | 'udp' | 'ws'> & {
   http?: boolean
   udp?: boolean
   ws?: boolean
@@ -42,6 +43,8 @@ export interface WorkerData {
   accessList?: AccessListData
   server: WorkerServerOptions
   udpSecret: Uint8Array
+  /** Every worker's request counters (METRICS_SLOTS doubles each), summed by /stats.json and /metrics. */
+  metrics: SharedArrayBuffer
   warnings: boolean
   /**
    * 'reuseport': each worker binds its own sockets with SO_REUSEPORT (native addon); 'shared-fd':
@@ -146,12 +149,13 @@ export class WorkerPool extends EventEmitter {
     const accessList = this.accessList?.toData()
     this.accessList?.on('reload', this.onAccessListReload)
     const udpSecret = this.opts.udpSecret ?? randomBytes(32)
+    const metrics = new SharedArrayBuffer(this.size * METRICS_SLOTS * 8)
     const server = { ...this.opts, udpSecret: undefined }
     let listening = 0
     let steered = true
     let next: ToWorker | undefined
     for (let index = 0; index < this.size; index++) {
-      const data: WorkerData = { index, layout, accessList, server, udpSecret, warnings: this.listenerCount('warning') > 0, sockets, port, hostname }
+      const data: WorkerData = { index, layout, accessList, server, udpSecret, metrics, warnings: this.listenerCount('warning') > 0, sockets, port, hostname }
       const w = new Worker(workerEntry(), { workerData: data })
       this.workers.push(w)
       w.on('error', err => this.fail(err))

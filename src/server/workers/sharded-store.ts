@@ -1,9 +1,12 @@
 import { WORKER_CLIENTS_CACHE_MS, WORKER_SNAPSHOT_MAX_PEERS, WORKER_SYNC_TIMEOUT_MS } from '../../constants.js'
-import { trackerError } from '../../errors.js'
+import { TrackerError, trackerError } from '../../errors.js'
+import type { ErrorCode } from '../../errors.js'
 import type { AnnounceEvent, BinaryString, ScrapeEntry } from '../../protocol/common/types.js'
+import { nodeOfConn } from '../core/signalling.js'
 import type { RemoteSignal, SignalBus } from '../core/signalling.js'
 import type { PeerStats, TrackerStats } from '../stats/peer-stats.js'
 import { MemoryStore } from '../store/memory/memory-store.js'
+import { KIND_WS } from '../store/store.js'
 import type {
   CompactAnnounceResult, PeerKind, PeerView, StoreAnnounce, StoreAnnounceResult, StoreCounts, StoreListener, StorePeer, SwarmInfo, SwarmStore
 } from '../store/store.js'
@@ -145,6 +148,7 @@ export class ShardedStore implements SwarmStore, SignalBus {
   announce (a: StoreAnnounce, now: number): StoreAnnounceResult | Promise<StoreAnnounceResult> {
     const shard = this.shardOf(a.infoHash)
     if (shard === this.mesh.node) {
+      this.checkWsOwner(a.infoHash, a.key, a.kind, a.conn)
       const r = this.local.announce(a, now)
       this.publish()
       return r
@@ -222,15 +226,38 @@ export class ShardedStore implements SwarmStore, SignalBus {
     })
   }
 
-  remove (infoHash: BinaryString, key: BinaryString): boolean | Promise<boolean> {
+  /**
+   * `conn`: remove the WebSocket peer only while it belongs to that connection (a socket that
+   * closes while another worker's socket holds the peer id leaves that one's entry alone).
+   */
+  remove (infoHash: BinaryString, key: BinaryString, conn?: number): boolean | Promise<boolean> {
     const shard = this.shardOf(infoHash)
     if (shard === this.mesh.node) {
+      if (!this.removable(infoHash, key, conn ?? 0)) return false
       const r = this.local.remove(infoHash, key)
       this.publish()
       return r
     }
-    this.begin(OP_REMOVE).bin8(infoHash).bin8(key)
+    this.begin(OP_REMOVE).bin8(infoHash).bin8(key).f64(conn ?? 0)
     return this.request(shard, OP_REMOVE)
+  }
+
+  /**
+   * Each worker's signalling binds a WebSocket peer id to one of its own sockets, and knows
+   * nothing of the other workers' sockets: the shard that owns the swarm refuses an announce for
+   * a WS peer that a connection of another worker holds (else a socket on another worker could
+   * take over or stop any WebSocket peer by its peer id). Within one worker the binding rules.
+   */
+  private checkWsOwner (infoHash: BinaryString, key: BinaryString, kind: PeerKind, conn: number): void {
+    if (kind !== KIND_WS || this.removable(infoHash, key, conn)) return
+    throw trackerError('PEER_ID_BOUND')
+  }
+
+  /** No other worker's connection holds the WS peer `key` (`conn` 0: no check). */
+  private removable (infoHash: BinaryString, key: BinaryString, conn: number): boolean {
+    if (conn === 0) return true
+    const owner = this.local.wsConnOf(infoHash, key)
+    return owner === undefined || nodeOfConn(owner) === nodeOfConn(conn)
   }
 
   sweep (now: number, budget: number): boolean | Promise<boolean> {
@@ -438,7 +465,9 @@ export class ShardedStore implements SwarmStore, SignalBus {
     try {
       w = this.serve(type, id, r)
     } catch (err) {
+      // A TrackerError keeps its code, so the asker's client gets its catalog text.
       w = this.w.reset().u8(ERROR_REPLY).u32(id).utf8(err instanceof Error ? err.message : String(err))
+        .utf8(err instanceof TrackerError && err.expose ? err.code : '')
     }
     this.mesh.send(from, w, MSG_REPLY)
   }
@@ -460,6 +489,7 @@ export class ShardedStore implements SwarmStore, SignalBus {
         const key = r.bin8()
         const peerId = r.bin8()
         const addr = r.bin8()
+        this.checkWsOwner(infoHash, key, kind, conn)
         const res = local.announce({ infoHash, key, peerId, addr, kind, conn, event, seeder, numwant, want }, now)
         this.publish()
         const w = this.w.reset().u8(type | REPLY).u32(id).u32(res.complete).u32(res.incomplete).f64(res.downloaded)
@@ -497,7 +527,8 @@ export class ShardedStore implements SwarmStore, SignalBus {
       }
       case OP_REMOVE: {
         const infoHash = r.bin8()
-        const ok = local.remove(infoHash, r.bin8())
+        const key = r.bin8()
+        const ok = this.removable(infoHash, key, r.f64()) && local.remove(infoHash, key)
         this.publish()
         return this.w.reset().u8(type | REPLY).u32(id).u8(ok ? 1 : 0)
       }
@@ -565,11 +596,11 @@ export class ShardedStore implements SwarmStore, SignalBus {
     const p = this.pending.get(id)
     if (p === undefined) {
       // An error answer to a synchronous read.
-      if (type === ERROR_REPLY) this.syncReplies.set(id, new Error(r.utf8()))
+      if (type === ERROR_REPLY) this.syncReplies.set(id, errorOf(r))
       return
     }
     this.pending.delete(id)
-    if (type === ERROR_REPLY) return p.reject(new Error(r.utf8()))
+    if (type === ERROR_REPLY) return p.reject(errorOf(r))
     switch (op) {
       case OP_ANNOUNCE: {
         const complete = r.u32()
@@ -644,4 +675,11 @@ function readClients (r: Reader): Array<[string, string, number]> {
     out[i] = [name, version, r.u32()]
   }
   return out
+}
+
+/** The error of an ERROR_REPLY: its message, a TrackerError again when it was one. */
+function errorOf (r: Reader): Error {
+  const message = r.utf8()
+  const code = r.utf8()
+  return code === '' ? new Error(message) : new TrackerError(code as ErrorCode, message)
 }

@@ -39,6 +39,7 @@ const server = new Server({
   // need node:dgram sockets (they can open a descriptor).
   ...(d.server.udp !== false ? (reusePort ? { udp: { reusePort: true } as Partial<DgramOptions>, udpBackend: 'native' as const } : { udpBackend: 'dgram' as const }) : {}),
   udpSecret: d.udpSecret,
+  sharedMetrics: { buffer: d.metrics, node: d.index, nodes: d.layout.nodes },
   // A header of the server's own (not a 'request' listener), so the HTTP fast path stays on.
   httpHeaders: { ...d.server.httpHeaders, 'X-Tracker-Worker': tag },
   store,

@@ -7,7 +7,7 @@ import net from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import {
   WS_CLOSE_GOING_AWAY, WS_CLOSE_INVALID_PAYLOAD, WS_CLOSE_NORMAL, WS_CLOSE_PROTOCOL_ERROR, WS_CLOSE_TOO_BIG,
-  WS_MAX_FRAGMENTS, WS_MAX_FRAME, WS_MAX_MESSAGE
+  WS_MAX_BUFFERED, WS_MAX_FRAGMENTS, WS_MAX_FRAME, WS_MAX_MESSAGE
 } from '../../../src/constants.js'
 import { utf8Text } from '../../../src/server/frontends/ws-socket.js'
 import { hex, id20, REPLY_TIMEOUT_MS, startServer, waitFor, withTimeout, wsClient } from '../../helpers/tracker-clients.js'
@@ -280,6 +280,43 @@ describe('WS framing (our own RFC 6455 server side)', () => {
     assert.equal(pong.opcode, 0xa)
     assert.equal(pong.payload.toString(), 'are you there')
     assert.equal(await client.nextText(), scrapeReply)
+    client.destroy()
+  })
+
+  it('a client that pings and never reads: pongs stop at WS_MAX_BUFFERED buffered, the socket still works', async () => {
+    let server: { bufferedAmount: number, socket: net.Socket } | undefined
+    s.server.ws!.once('connection', (ws: { bufferedAmount: number, socket: net.Socket }) => { server = ws })
+    const { client } = await RawClient.connect(s.port)
+    assert.ok(server !== undefined)
+    const ping = frame(0x9, 'p'.repeat(125))
+    const batch = Buffer.concat(Array(4096).fill(ping))
+    let sent = 0
+    client.socket.pause()
+    try {
+      while (sent < 32 * 1024 * 1024) {
+        if (!client.socket.write(batch)) await withTimeout(new Promise(resolve => client.socket.once('drain', resolve)), REPLY_TIMEOUT_MS, 'drain')
+        sent += batch.length
+      }
+      // Every ping read by the server (the handshake's bytes come on top)...
+      assert.ok(await waitFor(() => server!.socket.bytesRead > sent, REPLY_TIMEOUT_MS), `${server.socket.bytesRead} of ${sent}`)
+      // ...and at most one pong (2 + 125 bytes) beyond the limit waits in our memory; without the
+      // limit the tens of MB the kernel does not hold would.
+      assert.ok(server.bufferedAmount <= WS_MAX_BUFFERED + 127, String(server.bufferedAmount))
+    } finally {
+      // A paused socket would keep the test process alive after a failed assertion.
+      client.socket.resume()
+    }
+    // Once the client has read the backlog, messages are answered again.
+    assert.ok(await waitFor(() => server!.bufferedAmount === 0, REPLY_TIMEOUT_MS))
+    client.write(text(scrapeText))
+    let pongs = 0
+    for (;;) {
+      const f = await client.next()
+      if (f.opcode === 0x1) { assert.equal(f.payload.toString(), scrapeReply); break }
+      assert.equal(f.opcode, 0xa)
+      pongs++
+    }
+    assert.ok(pongs > 0 && pongs < sent / ping.length, `${pongs} pongs for ${sent / ping.length} pings`)
     client.destroy()
   })
 

@@ -281,6 +281,17 @@ export class MemoryStore implements SwarmStore {
     return e >= 0 && this.removeKey(e, key)
   }
 
+  /** The connection number of the WebSocket peer `key` of this swarm, or undefined (none, or not a WS peer). */
+  wsConnOf (infoHash: BinaryString, key: BinaryString): number | undefined {
+    const e = this.table.find(infoHash)
+    if (e < 0) return undefined
+    const chunk = this.table.chunks[e >>> ENTRY_SHIFT]
+    const w = (e & ENTRY_MASK) * ENTRY_WORDS
+    if (chunk.u8[w * 4 + B_TAG] !== TAG_OBJ) return undefined
+    const p = this.objs[chunk.u32[w + W_SLOT]]!.extra?.byKey.get(key)
+    return p === undefined || p.kind !== KIND_WS ? undefined : p.conn
+  }
+
   /** Removes the peer with this key from a live entry, if there, dropping or demoting the swarm. */
   private removeKey (e: number, key: BinaryString): boolean {
     const chunk = this.table.chunks[e >>> ENTRY_SHIFT]

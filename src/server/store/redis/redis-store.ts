@@ -85,7 +85,7 @@ export class RedisStore implements SwarmStore {
    * Removes that failed while Redis was away (a WebSocket closed meanwhile), sent again once it
    * is back: the peer's node is alive, so the sweep would never drop it. Bounded.
    */
-  private readonly failedRemoves = new Map<string, [BinaryString, BinaryString]>()
+  private readonly failedRemoves = new Map<string, [BinaryString, BinaryString, number]>()
   /** WS announces being re-sent after NOSCRIPT, and removes that overtook them (see `run`). */
   private readonly retrying = new Map<string, boolean>()
 
@@ -136,6 +136,8 @@ export class RedisStore implements SwarmStore {
       a.numwant, a.want, now, 1 + Math.floor(Math.random() * 0x7ffffffe)
     ]
     const r = await this.run(ANNOUNCE, a.infoHash, args, a.kind === 2 ? a.infoHash + a.key : undefined) as Array<number | Buffer>
+    // Another instance's socket holds this WebSocket peer id (each instance binds its own only).
+    if (r[0] === -1) throw trackerError('PEER_ID_BOUND')
     // Announced again since a remove failed: it is alive, the remove is stale.
     if (this.failedRemoves.size > 0) this.failedRemoves.delete(a.infoHash + a.key)
     const peers: StorePeer[] = []
@@ -179,21 +181,22 @@ export class RedisStore implements SwarmStore {
     return found
   }
 
-  async remove (infoHash: BinaryString, key: BinaryString): Promise<boolean> {
+  /** `conn`: the closing socket's number; a WS peer another instance's socket holds stays. */
+  async remove (infoHash: BinaryString, key: BinaryString, conn = 0): Promise<boolean> {
     const id = infoHash + key
     if (this.retrying.has(id)) this.retrying.set(id, true)
     try {
-      return await this.run(REMOVE, infoHash, [bin(infoHash), bin(key)]) === 1
+      return await this.run(REMOVE, infoHash, [bin(infoHash), bin(key), conn]) === 1
     } catch (err) {
-      if (this.failedRemoves.size < REDIS_MAX_FAILED_REMOVES) this.failedRemoves.set(id, [infoHash, key])
+      if (this.failedRemoves.size < REDIS_MAX_FAILED_REMOVES) this.failedRemoves.set(id, [infoHash, key, conn])
       throw err
     }
   }
 
   private async retryRemoves (): Promise<void> {
-    for (const [id, [infoHash, key]] of this.failedRemoves) {
+    for (const [id, [infoHash, key, conn]] of this.failedRemoves) {
       this.failedRemoves.delete(id)
-      await this.remove(infoHash, key)
+      await this.remove(infoHash, key, conn)
     }
   }
 

@@ -19,6 +19,12 @@ const COMMON = `
 local P, T, D, N, R = KEYS[1], KEYS[2], KEYS[3], KEYS[10], KEYS[11]
 local ih = ARGV[1]
 local function arr (k, s) return KEYS[4 + k * 2 + s] end
+-- A WebSocket peer's record held by a connection of another instance than conn's (the high bits
+-- of a connection number): each instance binds peer ids among its own sockets only.
+local function heldElsewhere (rec, conn)
+  local k, _, oc = struct.unpack('>BBd', rec)
+  return k == 2 and conn ~= 0 and math.floor(oc / 4294967296) ~= math.floor(conn / 4294967296)
+end
 local function counts ()
   local c = redis.call('HLEN', KEYS[5]) + redis.call('HLEN', KEYS[7]) + redis.call('HLEN', KEYS[9])
   local i = redis.call('HLEN', KEYS[4]) + redis.call('HLEN', KEYS[6]) + redis.call('HLEN', KEYS[8])
@@ -61,13 +67,15 @@ end
 /**
  * ARGV: 1 info hash, 2 key, 3 peer id, 4 addr, 5 kind, 6 conn, 7 event, 8 seeder (0/1),
  * 9 numwant, 10 want bits, 11 now, 12 random seed.
- * Returns { complete, incomplete, downloaded, record... } (picked peers' records).
+ * Returns { complete, incomplete, downloaded, record... } (picked peers' records), or { -1 }
+ * when a WebSocket connection of another instance holds this WS peer (nothing changed).
  */
 export const ANNOUNCE_LUA = COMMON + `
 local key, peerId, addr = ARGV[2], ARGV[3], ARGV[4]
 local kind, conn, event = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local seeder, numwant, want, now = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
 local old = redis.call('HGET', P, key)
+if old and kind == 2 and heldElsewhere(old, conn) then return { -1 } end
 local pos
 if event == 3 then
   if old then drop(key, old) end
@@ -150,10 +158,14 @@ end
 return out
 `
 
-/** ARGV: 1 info hash, 2 key. Returns 1 when the peer was there. */
+/**
+ * ARGV: 1 info hash, 2 key, 3 (optional) the closing connection: a WS peer another instance's
+ * connection holds stays. Returns 1 when the peer was there (and removed).
+ */
 export const REMOVE_LUA = COMMON + `
 local rec = redis.call('HGET', P, ARGV[2])
 if not rec then return 0 end
+if ARGV[3] and heldElsewhere(rec, tonumber(ARGV[3])) then return 0 end
 drop(ARGV[2], rec)
 return 1
 `
