@@ -364,10 +364,17 @@ export class Server extends EventEmitter {
       const httpOpts = isObject(opts.http) ? opts.http : {}
       const server: http.Server = tlsContext === undefined
         ? http.createServer(httpOpts)
-        : https.createServer({ ...httpOpts, ...tlsContext })
+        // A client that never finishes its TLS handshake holds a socket: Node's default lets it for 2 min.
+        : https.createServer({ handshakeTimeout: HTTP_HEADERS_TIMEOUT_MS, ...httpOpts, ...tlsContext })
       // Tracker requests are one small GET: a client slower than this is holding a socket.
       if (!isObject(opts.http) || opts.http.requestTimeout === undefined) server.requestTimeout = HTTP_REQUEST_TIMEOUT_MS
       if (!isObject(opts.http) || opts.http.headersTimeout === undefined) server.headersTimeout = HTTP_HEADERS_TIMEOUT_MS
+      // node:http times no connection that has not begun a request: one that sends nothing would
+      // be held for ever. The plain-HTTP fast path closes those itself; where node:http serves
+      // every connection (TLS, or no HTTP tracker), an idle socket closes after this long.
+      // WebSockets turn it off (setTimeout(0)) once upgraded; `server.http.timeout` may change it.
+      const fastPath = this.serveHttpTracker && tlsContext === undefined
+      if (!fastPath) server.timeout = HTTP_HEADERS_TIMEOUT_MS
       this.http = server
       server.on('error', err => this.onSocketError(err))
       server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket))
@@ -384,7 +391,7 @@ export class Server extends EventEmitter {
       })
       // Plain HTTP: announce and scrape skip node:http (frontends/http-fast.ts) while no 'request'
       // handler of the user's would see them first; the admin API keeps its paths.
-      if (this.serveHttpTracker && tlsContext === undefined) {
+      if (fastPath) {
         attachFastHttp(server, this.httpFrontend, {
           headers: this.extraHeaders.map(([name, value]) => `${name}: ${value}\r\n`).join(''),
           accepts: url => ownHandlerOnly && server.listenerCount('request') === 1 && !(this.admin !== undefined && url.startsWith('/admin/'))

@@ -348,6 +348,40 @@ for (const family of [4, 6] as const) {
       ]))
     })
 
+    it('without a valid connection id only a connect is answered, with 16 bytes: never a reply longer than its request', async () => {
+      const s = h.s()
+      const before = snapshot(s.server)
+      const rnd = prng(100 + family)
+      // First 8 bytes: the connect protocol id (a valid connect), zeros, random: any action, any length.
+      const starts = [Buffer.from('0000041727101980', 'hex'), Buffer.alloc(8), rnd(8)]
+      let tid = 0x80000000
+      let connects = 0
+      for (const start of starts) {
+        for (const action of [0, 1, 2, 3, 4, 5, 0xffffffff]) {
+          const sent = new Map<number, number>()
+          for (let len = 16; len <= 120; len++) {
+            const p = Buffer.concat([start, rnd(len - 8)])
+            p.writeUInt32BE(action, 8)
+            p.writeUInt32BE(++tid, 12)
+            sent.set(tid, len)
+            c.fire(p)
+          }
+          const replies = await c.drain()
+          const valid = start.equals(starts[0]) && action === 0
+          // A connect with the protocol id is answered (extra bytes after its 16 are ignored).
+          assert.equal(replies.length, valid ? sent.size : 0, `start ${start.toString('hex')} action ${action}`)
+          for (const r of replies) {
+            assert.equal(r.length, 16)
+            assert.equal(r.readUInt32BE(0), 0)
+            assert.ok(sent.has(r.readUInt32BE(4)))
+          }
+          connects += replies.length
+        }
+      }
+      assert.equal(connects, 105)
+      assert.deepEqual(snapshot(s.server), before)
+    })
+
     const errors: Array<[string, () => Buffer, string]> = [
       ['truncated announce (50 bytes)', () => announce().subarray(0, 50), 'malformed packet: announce of 50 bytes, need 98'],
       ['announce of 97 bytes', () => announce().subarray(0, 97), 'malformed packet: announce of 97 bytes, need 98'],

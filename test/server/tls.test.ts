@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Server } from '../../src/server/server.js'
 import { decodeAnnounceResponse, encodeAnnounceQuery } from '../../src/protocol/http/announce.js'
-import { httpGet, id20, startServer, wsClient } from '../helpers/tracker-clients.js'
+import { HTTP_HEADERS_TIMEOUT_MS } from '../../src/constants.js'
+import { httpGet, id20, REPLY_TIMEOUT_MS, startServer, withTimeout, wsClient } from '../helpers/tracker-clients.js'
 import type { StartedServer } from '../helpers/tracker-clients.js'
 import { makeCert, servedFingerprint } from '../helpers/tls.js'
 import type { TestCert } from '../helpers/tls.js'
@@ -146,5 +147,47 @@ describe('TLS: clients that vanish', () => {
       assert.equal(r.status, 200)
       assert.equal((JSON.parse(r.body.toString()) as { torrents: number }).torrents, 0)
     } finally { await s.close() }
+  })
+})
+
+describe('TLS: clients that send nothing', () => {
+  it('by default a TLS handshake and a first request each get HTTP_HEADERS_TIMEOUT_MS; plain HTTP leaves it to the fast path', async () => {
+    const tlsServer = new Server({ tls: { cert: a.cert, key: a.key }, udp: false })
+    const plain = new Server({ udp: false })
+    const statsOnly = new Server({ udp: false, http: false, ws: false })
+    try {
+      const handshake = (srv: object): unknown => Object.getOwnPropertySymbols(srv).filter(k => k.description === 'handshake-timeout').map(k => (srv as Record<symbol, unknown>)[k])
+      assert.deepEqual(handshake(tlsServer.http!), [HTTP_HEADERS_TIMEOUT_MS])
+      assert.deepEqual([tlsServer.http!.timeout, plain.http!.timeout, statsOnly.http!.timeout], [HTTP_HEADERS_TIMEOUT_MS, 0, HTTP_HEADERS_TIMEOUT_MS])
+    } finally {
+      for (const srv of [tlsServer, plain, statsOnly]) await new Promise(resolve => srv.close(resolve))
+    }
+  })
+
+  it('a socket that never handshakes, or handshakes and never asks, is closed; an open WSS socket is not', async () => {
+    // The same mechanism with short limits (the defaults would make this test 15 s long).
+    const LIMIT = 300
+    const s = await startServer({ tls: { cert: a.cert, key: a.key }, udp: false, http: { handshakeTimeout: LIMIT } as object }, '127.0.0.1')
+    s.server.http!.timeout = LIMIT
+    const w = await wsClient(`wss://127.0.0.1:${s.port}`, { ca: a.cert })
+    try {
+      const net = await import('node:net')
+      const tls = await import('node:tls')
+      const closedBy = (sock: import('node:net').Socket): Promise<void> => withTimeout(new Promise<void>(resolve => {
+        sock.on('error', () => {})
+        sock.on('data', () => {})
+        sock.once('close', () => resolve())
+      }), REPLY_TIMEOUT_MS, 'server closing an idle socket')
+      await Promise.all([
+        closedBy(net.connect({ host: '127.0.0.1', port: s.port })),
+        closedBy(tls.connect({ host: '127.0.0.1', port: s.port, ca: a.cert, servername: 'localhost', checkServerIdentity: () => undefined }))
+      ])
+      // The WSS socket outlived both (upgraded sockets have no idle limit) and still answers.
+      w.send({ action: 'scrape', info_hash: IH })
+      assert.deepEqual(await w.next(), { action: 'scrape', files: { [IH]: { complete: 0, incomplete: 0, downloaded: 0 } } })
+    } finally {
+      await w.close()
+      await s.close()
+    }
   })
 })
