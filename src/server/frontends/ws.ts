@@ -74,8 +74,6 @@ export class WsFrontend {
 
   constructor (private readonly ctx: FrontendContext) {}
 
-  get connections (): number { return this.conns.size }
-
   /**
    * The tracker's own HTTP server's 'upgrade' event: checks the handshake (and the WS rate
    * limit), answers it and serves the socket with our own framing.

@@ -23,8 +23,10 @@ export interface MeshLayout {
  * Counters each node publishes: its shard's (torrents, retired, peers, seeders, leechers), then
  * its part of the unique-peer statistics (PEER_STAT_SLOTS, from PEER_STAT_AT).
  */
-export const COUNT_SLOTS = 11
 export const PEER_STAT_AT = 5
+/** PeerStats.writeCounters' six: all, seeder only, leecher only, both, IPv4, IPv6. */
+export const PEER_STAT_SLOTS = 6
+export const COUNT_SLOTS = PEER_STAT_AT + PEER_STAT_SLOTS
 
 // Ring buffer: header (head and tail on separate cache lines), then the data.
 const HEAD = 0

@@ -10,7 +10,7 @@ import { KIND_WS } from '../store/store.js'
 import type {
   CompactAnnounceResult, PeerKind, PeerView, StoreAnnounce, StoreAnnounceResult, StoreCounts, StoreListener, StorePeer, SwarmInfo, SwarmStore
 } from '../store/store.js'
-import { COUNT_SLOTS, MSG_DROPPABLE, MSG_REPLY, PEER_STAT_AT, Writer } from './mesh.js'
+import { COUNT_SLOTS, MSG_DROPPABLE, MSG_REPLY, PEER_STAT_AT, PEER_STAT_SLOTS, Writer } from './mesh.js'
 import { shardOf } from './shard.js'
 import type { Mesh, Reader } from './mesh.js'
 
@@ -308,10 +308,10 @@ export class ShardedStore implements SwarmStore, SignalBus {
     const own = this.peerStats
     if (own === undefined) return undefined
     const s = this.slots
-    const sum = [0, 0, 0, 0, 0, 0]
+    const sum = new Array<number>(PEER_STAT_SLOTS).fill(0)
     for (let n = 0; n < this.nodes; n++) {
       const b = n * COUNT_SLOTS + PEER_STAT_AT
-      for (let k = 0; k < 6; k++) sum[k] += Atomics.load(s, b + k)
+      for (let k = 0; k < PEER_STAT_SLOTS; k++) sum[k] += Atomics.load(s, b + k)
     }
     const clients: Record<string, Record<string, number>> = Object.create(null)
     const add = (name: string, version: string, n: number): void => {
